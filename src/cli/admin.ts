@@ -1,0 +1,98 @@
+// CLI commands that talk to a running gateway through its hub (imgate.admin.v1 over gRPC).
+import { type Client, ConnectError, createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { Admin } from "../gen/imgate/admin/v1/admin_pb.js";
+import { platformName } from "../protocol/constants.js";
+import { configFrom } from "./common.js";
+import { CliError } from "./exit.js";
+
+type Opts = Record<string, any>;
+
+function client(opts: Opts): { admin: Client<typeof Admin>; addr: string; headers: Record<string, string> } {
+  const cfg = configFrom({ config: opts.config });
+  const addr = (opts.rpc as string | undefined) ?? `${cfg.rpc.host === "0.0.0.0" ? "127.0.0.1" : cfg.rpc.host}:${cfg.rpc.port}`;
+  const token = (opts.rpcToken as string | undefined) ?? cfg.rpc.token;
+  const transport = createGrpcTransport({ baseUrl: `http://${addr}` });
+  return { admin: createClient(Admin, transport), addr, headers: token ? { authorization: `Bearer ${token}` } : {} };
+}
+
+async function call<T>(addr: string, f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    if (e instanceof ConnectError) {
+      const unreachable = /ECONNREFUSED|EHOSTUNREACH|ENOTFOUND|ETIMEDOUT|connect/i.test(e.rawMessage) && e.code === 14;
+      throw new CliError(unreachable ? `gateway not reachable at ${addr} (is \`imgate serve\` running?)` : `${addr}: ${e.rawMessage}`, 1);
+    }
+    throw e;
+  }
+}
+
+const json = (v: unknown): void =>
+  void process.stdout.write(JSON.stringify(v, (k, x) => (k === "$typeName" ? undefined : typeof x === "bigint" ? Number(x) : x), 2) + "\n");
+
+export async function kick(opts: Opts): Promise<void> {
+  const { admin, addr, headers } = client(opts);
+  const r = await call(addr, () => admin.kick({ userID: opts.user, platformID: opts.platform ? Number(opts.platform) : 0 }, { headers, timeoutMs: 10_000 }));
+  if (opts.json) json({ kicked: r.kicked });
+  else process.stdout.write(`kicked ${r.kicked} connection(s) of ${opts.user}\n`);
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n") + "\n";
+}
+
+export async function stats(opts: Opts): Promise<void> {
+  const { admin, addr, headers } = client(opts);
+  const once = async () => {
+    const s = await call(addr, () => admin.stats({}, { headers, timeoutMs: 10_000 }));
+    if (opts.json) return json(s);
+    const lines = [
+      ["version", s.version], ["node", s.nodeID || "-"], ["shape", s.shape], ["uptime", `${s.uptimeSeconds}s`],
+      ["connections", String(s.connections)], ["users", String(s.users)], ["messages in", String(s.messagesIn)],
+      ["messages out", String(s.messagesOut)], ["handshakes", String(s.handshakes)], ["handshake failures", String(s.handshakeFailures)],
+      ["kicks", String(s.kicks)], ["slow-consumer closes", String(s.slowConsumerCloses)], ["draining", String(s.draining)],
+    ];
+    const per = s.platforms.filter((p) => p.connections > 0n).map((p) => [`  ${p.platform}`, String(p.connections)]);
+    if (opts.watch) process.stdout.write("\x1b[H\x1b[2J");
+    process.stdout.write(table([...lines, ...(per.length ? [["per platform", ""], ...per] : [])]));
+  };
+  await once();
+  if (!opts.watch) return;
+  const every = typeof opts.watch === "string" ? Math.max(0.5, Number(opts.watch)) : 2;
+  for (;;) {
+    await Bun.sleep(every * 1000);
+    await once();
+  }
+}
+
+export async function online(opts: Opts): Promise<void> {
+  const { admin, addr, headers } = client(opts);
+  const r = await call(addr, () => admin.online({ userIDs: opts.user ?? [], limit: Number(opts.limit) }, { headers, timeoutMs: 10_000 }));
+  if (opts.json) return json(r.connections);
+  if (r.connections.length === 0) return void process.stdout.write("no connections\n");
+  process.stdout.write(table([
+    ["USER", "PLATFORM", "CODEC", "BACKGROUND", "CONNECTED", "CONNID", "REMOTE"],
+    ...r.connections.map((c) => [
+      c.userID, `${c.platformID} ${platformName(c.platformID)}`, c.codec + (c.compressed ? "+gzip" : ""), String(c.isBackground),
+      new Date(Number(c.connectedAtMs)).toISOString(), c.connID, c.remoteAddr,
+    ]),
+  ]));
+}
+
+export async function groupSet(groupID: string, userIDs: string[], opts: Opts): Promise<void> {
+  const { admin, addr, headers } = client(opts);
+  await call(addr, () => admin.setGroup({ groupID, userIDs }, { headers, timeoutMs: 10_000 }));
+  if (opts.json) json({ groupID, userIDs });
+  else process.stdout.write(`group ${groupID}: ${userIDs.length} member(s)\n`);
+}
+
+export async function groupShow(groupID: string | undefined, opts: Opts): Promise<void> {
+  const { admin, addr, headers } = client(opts);
+  const groups = groupID
+    ? [await call(addr, () => admin.getGroup({ groupID }, { headers, timeoutMs: 10_000 }))]
+    : (await call(addr, () => admin.listGroups({}, { headers, timeoutMs: 10_000 }))).groups;
+  if (opts.json) return json(groups.map((g) => ({ groupID: g.groupID, userIDs: g.userIDs })));
+  for (const g of groups) process.stdout.write(`${g.groupID}: ${g.userIDs.join(" ") || "(no members)"}\n`);
+}

@@ -1,0 +1,37 @@
+import { ConfigError, loadConfig } from "../config/load.js";
+import type { Config } from "../config/schema.js";
+import { CliError } from "./exit.js";
+
+/** Flag name (commander's camelCase) → config path. */
+export const flagPaths: Record<string, string> = {
+  wsPort: "ws.port",
+  rpcPort: "rpc.port",
+  adminPort: "admin.port",
+  host: "ws.host",
+  rpcHost: "rpc.host",
+  adminHost: "admin.host",
+  secret: "secret",
+  dataDir: "dataDir",
+  redis: "redis.url",
+  nodeId: "nodeID",
+  multiLoginPolicy: "multiLogin.policy",
+  logLevel: "log.level",
+  logFormat: "log.format",
+  rpcToken: "rpc.token",
+  shape: "shape",
+};
+
+export function configFrom(opts: Record<string, unknown>): Config {
+  const flags: Record<string, unknown> = {};
+  for (const [flag, path] of Object.entries(flagPaths)) if (opts[flag] !== undefined) flags[path] = opts[flag];
+  try {
+    return loadConfig({
+      file: (opts.config as string | undefined) ?? process.env.IMGATE_CONFIG,
+      env: process.env,
+      flags,
+    });
+  } catch (e) {
+    if (e instanceof ConfigError) throw new CliError(`config: ${e.message}`, 2);
+    throw e;
+  }
+}

@@ -1,0 +1,180 @@
+import { readFileSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
+import { type Config, type KeySpec, defaultConfig, keys, openimKeys, secretPaths } from "./schema.js";
+
+/** A configuration problem: the CLI prints its message on one line and exits 2. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+export interface ConfigSources {
+  /** Path of a YAML file; its keys are our own layout or OpenIM's names. */
+  file?: string;
+  /** Environment; IMGATE_* variables are read. */
+  env?: Record<string, string | undefined>;
+  /** Already-mapped overrides from CLI flags: dotted path → raw string or value. */
+  flags?: Record<string, unknown>;
+}
+
+const byPath = new Map<string, KeySpec>([...keys, ...openimKeys].map((k) => [k.path, k]));
+
+/** Environment variable name for a dotted key: ws.maxConnections → IMGATE_WS_MAX_CONNECTIONS. */
+export function envName(path: string): string {
+  return (
+    "IMGATE_" +
+    path
+      .split(".")
+      .map((p) => p.replace(/([a-z0-9])([A-Z])/g, "$1_$2").replace(/([A-Z])([A-Z][a-z]{2,})/g, "$1_$2"))
+      .join("_")
+      .toUpperCase()
+  );
+}
+
+const envToPath = new Map(keys.map((k) => [envName(k.path), k.path]));
+/** Env vars that are not config keys but are ours. */
+const envNonKeys = new Set(["IMGATE_CONFIG"]);
+
+/** Defaults, then the file, then IMGATE_* env, then flags; each value checked against the key table. */
+export function loadConfig(src: ConfigSources = {}): Config {
+  const cfg = defaultConfig();
+  if (src.file) applyFile(cfg, src.file);
+  for (const [name, raw] of Object.entries(src.env ?? {})) {
+    if (!name.startsWith("IMGATE_") || raw === undefined || envNonKeys.has(name)) continue;
+    const path = envToPath.get(name);
+    if (!path) throw new ConfigError(`unknown environment variable ${name}`);
+    set(cfg, path, fromString(byPath.get(path)!, raw, `environment variable ${name}`));
+  }
+  for (const [path, raw] of Object.entries(src.flags ?? {})) {
+    if (raw === undefined) continue;
+    const spec = byPath.get(path);
+    if (!spec) throw new ConfigError(`unknown setting ${path}`);
+    const v = typeof raw === "string" ? fromString(spec, raw, `flag for ${path}`) : checked(spec, raw, `flag for ${path}`);
+    set(cfg, path, v);
+  }
+  validate(cfg);
+  return cfg;
+}
+
+function applyFile(cfg: Config, file: string): void {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    throw new ConfigError(`cannot read config file ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (e) {
+    throw new ConfigError(`config file ${file} is not valid YAML: ${(e as Error).message.split("\n")[0]}`);
+  }
+  if (doc == null) return;
+  if (!isPlainObject(doc)) throw new ConfigError(`config file ${file} must hold a mapping of keys`);
+  for (const [path, value] of leaves(doc)) {
+    const spec = byPath.get(path);
+    if (!spec) throw new ConfigError(`unknown key "${path}" in ${file}`);
+    const v = checked(spec, value, `key "${path}" in ${file}`);
+    if (spec.to) {
+      const [target, mapped] = spec.to(v);
+      if (target) set(cfg, target, mapped);
+    } else {
+      set(cfg, path, v);
+    }
+  }
+}
+
+function* leaves(obj: Record<string, unknown>, prefix = ""): Generator<[string, unknown]> {
+  for (const [k, v] of Object.entries(obj)) {
+    const path = prefix ? `${prefix}.${k}` : k;
+    // A mapping is descended into unless the table says this path is a leaf (then its type check reports it).
+    if (isPlainObject(v) && !byPath.has(path)) yield* leaves(v, path);
+    else yield [path, v];
+  }
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function typeName(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "a list";
+  if (typeof v === "number") return Number.isInteger(v) ? "an integer" : "a number";
+  if (typeof v === "object") return "a mapping";
+  return `a ${typeof v}`;
+}
+
+function checked(spec: KeySpec, v: unknown, where: string): unknown {
+  const want: Record<string, string> = {
+    string: "a string", int: "an integer", bool: "true or false", "string[]": "a list of strings", "int[]": "a list of integers",
+  };
+  let ok: boolean;
+  switch (spec.kind) {
+    case "string": ok = typeof v === "string"; break;
+    case "int": ok = typeof v === "number" && Number.isSafeInteger(v); break;
+    case "bool": ok = typeof v === "boolean"; break;
+    case "string[]": ok = Array.isArray(v) && v.every((x) => typeof x === "string"); break;
+    case "int[]": ok = Array.isArray(v) && v.every((x) => typeof x === "number" && Number.isSafeInteger(x)); break;
+  }
+  if (!ok) throw new ConfigError(`${where} must be ${want[spec.kind]}, got ${typeName(v)}`);
+  const problem = spec.check?.(v);
+  if (problem) throw new ConfigError(`${where} ${problem} (got ${JSON.stringify(v)})`);
+  return v;
+}
+
+function fromString(spec: KeySpec, raw: string, where: string): unknown {
+  const int = (s: string) => {
+    if (!/^-?\d+$/.test(s.trim())) throw new ConfigError(`${where} must be an integer, got "${s}"`);
+    return Number(s.trim());
+  };
+  switch (spec.kind) {
+    case "string": return checked(spec, raw, where);
+    case "int": return checked(spec, int(raw), where);
+    case "bool": {
+      const s = raw.trim().toLowerCase();
+      if (["true", "1", "yes"].includes(s)) return checked(spec, true, where);
+      if (["false", "0", "no"].includes(s)) return checked(spec, false, where);
+      throw new ConfigError(`${where} must be true or false, got "${raw}"`);
+    }
+    case "string[]": return checked(spec, raw.split(",").map((s) => s.trim()).filter(Boolean), where);
+    case "int[]": return checked(spec, raw.split(",").map((s) => s.trim()).filter(Boolean).map(int), where);
+  }
+}
+
+function set(cfg: Config, path: string, value: unknown): void {
+  const parts = path.split(".");
+  let o: any = cfg;
+  for (const p of parts.slice(0, -1)) o = o[p];
+  o[parts.at(-1)!] = value;
+}
+
+function validate(cfg: Config): void {
+  const ports = [
+    ["ws.port", cfg.ws.port],
+    ["rpc.port", cfg.rpc.port],
+    ["admin.port", cfg.admin.port],
+  ] as const;
+  for (let i = 0; i < ports.length; i++)
+    for (let j = i + 1; j < ports.length; j++)
+      if (ports[i]![1] !== 0 && ports[i]![1] === ports[j]![1])
+        throw new ConfigError(`${ports[i]![0]} and ${ports[j]![0]} are both ${ports[i]![1]}: each listener needs its own port`);
+  if (cfg.ws.pingPeriodSeconds >= cfg.ws.pongWaitSeconds)
+    throw new ConfigError(`ws.pingPeriodSeconds (${cfg.ws.pingPeriodSeconds}) must be below ws.pongWaitSeconds (${cfg.ws.pongWaitSeconds})`);
+  if (cfg.ws.maxInflatedBytes < cfg.ws.maxFrameBytes)
+    throw new ConfigError(`ws.maxInflatedBytes (${cfg.ws.maxInflatedBytes}) must be at least ws.maxFrameBytes (${cfg.ws.maxFrameBytes})`);
+  if (cfg.shape === "cluster" && !cfg.redis.url && cfg.redis.address.length === 0)
+    throw new ConfigError(`shape "cluster" needs redis.url (or --redis)`);
+}
+
+/** The effective config with secrets masked, for `imgate config print`. */
+export function maskedConfig(cfg: Config): Config {
+  const copy = structuredClone(cfg);
+  for (const path of secretPaths) {
+    const parts = path.split(".");
+    let o: any = copy;
+    for (const p of parts.slice(0, -1)) o = o[p];
+    const k = parts.at(-1)!;
+    if (o[k]) o[k] = path === "redis.url" ? String(o[k]).replace(/\/\/([^@/]*)@/, "//***@") : "***";
+  }
+  return copy;
+}

@@ -1,0 +1,56 @@
+// Structured logs: one JSON object per line (or a readable line on a terminal). Child loggers carry
+// bindings such as connID and operationID so every line about a connection names it.
+import type { LogLevel } from "../config/schema.js";
+
+const rank: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+export interface Logger {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+  child(bindings: Record<string, unknown>): Logger;
+  enabled(level: LogLevel): boolean;
+}
+
+/** Keys whose values never reach a log line. */
+const redacted = new Set(["token", "secret", "password", "authorization", "rpcToken"]);
+
+export function createLogger(opts: {
+  level: LogLevel;
+  format: "auto" | "json" | "pretty";
+  write?: (line: string) => void;
+  bindings?: Record<string, unknown>;
+}): Logger {
+  const min = rank[opts.level];
+  const pretty = opts.format === "pretty" || (opts.format === "auto" && !opts.write && process.stdout.isTTY === true);
+  const write = opts.write ?? ((line: string) => process.stdout.write(line + "\n"));
+  const make = (bindings: Record<string, unknown>): Logger => {
+    const emit = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => {
+      if (rank[level] < min) return;
+      const rec: Record<string, unknown> = { time: new Date().toISOString(), level, msg, ...bindings, ...fields };
+      for (const k of Object.keys(rec)) if (redacted.has(k)) rec[k] = "[redacted]";
+      if (rec.err instanceof Error) rec.err = rec.err.message;
+      write(pretty ? prettyLine(rec) : JSON.stringify(rec));
+    };
+    return {
+      debug: (m, f) => emit("debug", m, f),
+      info: (m, f) => emit("info", m, f),
+      warn: (m, f) => emit("warn", m, f),
+      error: (m, f) => emit("error", m, f),
+      child: (b) => make({ ...bindings, ...b }),
+      enabled: (level) => rank[level] >= min,
+    };
+  };
+  return make(opts.bindings ?? {});
+}
+
+function prettyLine(rec: Record<string, unknown>): string {
+  const { time, level, msg, ...rest } = rec;
+  const extra = Object.entries(rest)
+    .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
+    .join(" ");
+  return `${String(time).slice(11, 23)} ${String(level).toUpperCase().padEnd(5)} ${msg}${extra ? "  " + extra : ""}`;
+}
+
+export const silentLogger: Logger = createLogger({ level: "error", format: "json", write: () => {} });

@@ -1,0 +1,41 @@
+// The compiled single binary, copied alone into an empty directory, runs without bun or node_modules and
+// ignores .env and bunfig.toml in its working directory.
+import { afterAll, expect, test } from "bun:test";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { connect } from "./support/client.js";
+import { serveProcess } from "./support/proc.js";
+
+const dir = mkdtempSync(join(tmpdir(), "imgate-bin-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+test("build, copy alone, run --version, token and serve", async () => {
+  const built = join(dir, "build", "imgate");
+  const b = Bun.spawnSync([process.execPath, "build.ts", "--outfile", built], { cwd: new URL("..", import.meta.url).pathname, stdout: "pipe", stderr: "pipe" });
+  expect(b.exitCode).toBe(0);
+  const run = join(dir, "run");
+  mkdirSync(run);
+  const bin = join(run, "imgate");
+  copyFileSync(built, bin);
+  Bun.spawnSync(["chmod", "+x", bin]);
+  // Traps: if the binary read these, serve would try port 1 and tests would see bunfig's preload fail.
+  writeFileSync(join(run, ".env"), "IMGATE_WS_PORT=1\nIMGATE_LOG_LEVEL=bogus\n");
+  writeFileSync(join(run, "bunfig.toml"), 'preload = ["./missing.ts"]\n');
+  const env = { PATH: "/usr/bin:/bin", HOME: run };
+
+  const v = Bun.spawnSync([bin, "--version"], { cwd: run, env });
+  expect(v.exitCode).toBe(0);
+  expect(v.stdout.toString().trim()).toMatch(/^\d+\.\d+\.\d+/);
+
+  const t = Bun.spawnSync([bin, "token", "-u", "x", "-p", "3", "--secret", "k"], { cwd: run, env });
+  expect(t.exitCode).toBe(0);
+  expect(t.stdout.toString().split(".").length).toBe(3);
+
+  const s = await serveProcess(join(run, "data"), [], [bin], run);
+  const tok = Bun.spawnSync([bin, "token", "-u", "u", "-p", "5", "--data-dir", join(run, "data")], { cwd: run, env }).stdout.toString().trim();
+  const c = await connect({ port: s.ws, userID: "u", platformID: 5, token: tok, sdkType: "js", isMsgResp: true });
+  expect((await c.request(1001)).errCode).toBe(0);
+  s.proc.kill("SIGTERM");
+  expect(await s.proc.exited).toBe(0);
+}, 60_000);

@@ -1,0 +1,66 @@
+// Helpers for tests that run imgate as a separate process.
+import { mkdirSync } from "node:fs";
+import { createServer } from "node:net";
+
+export const BUN = process.execPath;
+export const CLI = new URL("../../src/cli.ts", import.meta.url).pathname;
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export function runCli(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}) {
+  const p = Bun.spawnSync([BUN, CLI, ...args], {
+    cwd: opts.cwd, env: { ...process.env, IMGATE_CONFIG: "", ...opts.env }, stdout: "pipe", stderr: "pipe",
+  });
+  return { code: p.exitCode, stdout: p.stdout.toString(), stderr: p.stderr.toString() };
+}
+
+export async function waitHttp(url: string, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {}
+    if (Date.now() > end) throw new Error(`${url} did not come up`);
+    await Bun.sleep(50);
+  }
+}
+
+export interface Served {
+  proc: ReturnType<typeof Bun.spawn>;
+  ws: number;
+  rpc: number;
+  admin: number;
+  output(): string;
+}
+
+/** Starts `imgate serve` in a child process on free ports and waits for /healthz. */
+export async function serveProcess(dataDir: string, extra: string[] = [], cmd: string[] = [BUN, CLI], cwd = dataDir): Promise<Served> {
+  mkdirSync(dataDir, { recursive: true });
+  const [ws, rpc, admin] = [await freePort(), await freePort(), await freePort()];
+  const proc = Bun.spawn([...cmd, "serve", "--host", "127.0.0.1", "--ws-port", String(ws), "--rpc-port", String(rpc),
+    "--admin-port", String(admin), "--data-dir", dataDir, "--log-format", "json", ...extra], {
+    cwd, env: { ...process.env, IMGATE_CONFIG: "" }, stdout: "pipe", stderr: "pipe",
+  });
+  let out = "";
+  const pump = async (s: ReadableStream<Uint8Array>) => {
+    for await (const c of s) out += new TextDecoder().decode(c);
+  };
+  void pump(proc.stdout as ReadableStream<Uint8Array>);
+  void pump(proc.stderr as ReadableStream<Uint8Array>);
+  try {
+    await waitHttp(`http://127.0.0.1:${admin}/healthz`);
+  } catch (e) {
+    proc.kill();
+    throw new Error(`${(e as Error).message}; output:\n${out}`);
+  }
+  return { proc, ws, rpc, admin, output: () => out };
+}
