@@ -1,0 +1,330 @@
+// The embedded message store on bun:sqlite: per-conversation seqs without gaps or duplicates, clientMsgID
+// idempotency, group commit (all sends of one tick in one transaction), and the reads behind 1001/1002/
+// 1005/1006/1007. Seqs are allocated in memory (this process is the only writer) and rolled back if a
+// commit fails, so a failed batch leaves no gap.
+import type { Database } from "bun:sqlite";
+import { createHash, randomBytes } from "node:crypto";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { type MsgData, MsgDataSchema } from "../../gen/openim/sdkws/sdkws_pb.js";
+import { conversationIDOf } from "../../protocol/conversation.js";
+import { ContentType, SessionType } from "../../protocol/constants.js";
+import { CodeError, ErrCode, codeError } from "../../protocol/errors.js";
+
+export interface SendResult {
+  serverMsgID: string;
+  clientMsgID: string;
+  sendTime: bigint;
+  seq: bigint;
+  conversationID: string;
+  /** The stored message (seq, serverMsgID and sendTime set), for delivery. */
+  msg: MsgData;
+  /** Users whose devices get the push: recipients and the sender's own devices. */
+  recipients: string[];
+  /** True when this was a resend of an already stored clientMsgID (nothing new to deliver). */
+  duplicate: boolean;
+  /** The sender's operationID: pushes of this message carry it (the JS SDK matches its echo by it). */
+  operationID: string;
+}
+
+interface ConvState {
+  maxSeq: number;
+  minSeq: number;
+  maxSeqTime: number;
+}
+
+interface Pending {
+  result: SendResult;
+  data: Uint8Array;
+  members: string[];
+  resolve: (r: SendResult) => void;
+  reject: (e: unknown) => void;
+}
+
+export const GroupErr = { NotFound: 1201, NotInGroup: 1203 } as const;
+
+export class MessageStore {
+  private readonly convs = new Map<string, ConvState>();
+  private readonly knownMembership = new Set<string>();
+  private readonly pendingByClientID = new Map<string, Promise<SendResult>>();
+  private batch: Pending[] = [];
+  private scheduled = false;
+  /** Called after each committed batch, once the replies have gone out (next macrotask). */
+  onCommitted: (results: SendResult[]) => void = () => {};
+
+  private readonly q;
+
+  constructor(private readonly db: Database) {
+    this.q = {
+      conv: db.query<{ max_seq: number; min_seq: number; max_seq_time: number }, [string]>(
+        "SELECT max_seq, min_seq, max_seq_time FROM conversations WHERE conversation_id = ?"),
+      upsertConv: db.query(
+        `INSERT INTO conversations (conversation_id, max_seq, min_seq, max_seq_time) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(conversation_id) DO UPDATE SET max_seq = ?2, min_seq = ?3, max_seq_time = ?4`),
+      insertMsg: db.query(
+        "INSERT INTO messages (conversation_id, seq, send_id, client_msg_id, server_msg_id, send_time, data) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+      byClientID: db.query<{ conversation_id: string; seq: number; data: Uint8Array }, [string, string]>(
+        "SELECT conversation_id, seq, data FROM messages WHERE send_id = ? AND client_msg_id = ?"),
+      member: db.query("INSERT OR IGNORE INTO user_conversations (user_id, conversation_id) VALUES (?, ?)"),
+      isMember: db.query<{ one: number }, [string, string]>(
+        "SELECT 1 AS one FROM user_conversations WHERE user_id = ? AND conversation_id = ?"),
+      userConvs: db.query<{ conversation_id: string; has_read_seq: number; max_seq: number; min_seq: number; max_seq_time: number }, [string]>(
+        `SELECT uc.conversation_id, uc.has_read_seq, c.max_seq, c.min_seq, c.max_seq_time
+         FROM user_conversations uc JOIN conversations c ON c.conversation_id = uc.conversation_id WHERE uc.user_id = ?`),
+      hasRead: db.query<{ has_read_seq: number }, [string, string]>(
+        "SELECT has_read_seq FROM user_conversations WHERE user_id = ? AND conversation_id = ?"),
+      setHasRead: db.query(
+        `INSERT INTO user_conversations (user_id, conversation_id, has_read_seq) VALUES (?1, ?2, ?3)
+         ON CONFLICT(user_id, conversation_id) DO UPDATE SET has_read_seq = ?3`),
+      rangeAsc: db.query<{ seq: number; data: Uint8Array }, [string, number, number, number]>(
+        "SELECT seq, data FROM messages WHERE conversation_id = ? AND seq >= ? AND seq <= ? ORDER BY seq ASC LIMIT ?"),
+      rangeDesc: db.query<{ seq: number; data: Uint8Array }, [string, number, number, number]>(
+        "SELECT seq, data FROM messages WHERE conversation_id = ? AND seq >= ? AND seq <= ? ORDER BY seq DESC LIMIT ?"),
+      one: db.query<{ data: Uint8Array }, [string, number]>("SELECT data FROM messages WHERE conversation_id = ? AND seq = ?"),
+      groupMembers: db.query<{ user_id: string }, [string]>("SELECT user_id FROM group_members WHERE group_id = ? ORDER BY user_id"),
+      groups: db.query<{ group_id: string }, []>("SELECT DISTINCT group_id FROM group_members ORDER BY group_id"),
+      delGroup: db.query("DELETE FROM group_members WHERE group_id = ?"),
+      addGroupMember: db.query("INSERT OR IGNORE INTO group_members (group_id, user_id) VALUES (?, ?)"),
+      pruneBefore: db.query("DELETE FROM messages WHERE conversation_id = ? AND seq < ?"),
+      allConvs: db.query<{ conversation_id: string; max_seq: number; min_seq: number }, []>(
+        "SELECT conversation_id, max_seq, min_seq FROM conversations"),
+      oldestKept: db.query<{ seq: number }, [string, number]>(
+        "SELECT MIN(seq) AS seq FROM messages WHERE conversation_id = ? AND send_time >= ?"),
+      setMin: db.query("UPDATE conversations SET min_seq = ? WHERE conversation_id = ?"),
+    };
+  }
+
+  private conv(id: string): ConvState {
+    let s = this.convs.get(id);
+    if (!s) {
+      const row = this.q.conv.get(id);
+      s = row ? { maxSeq: row.max_seq, minSeq: row.min_seq, maxSeqTime: row.max_seq_time } : { maxSeq: 0, minSeq: 0, maxSeqTime: 0 };
+      this.convs.set(id, s);
+    }
+    return s;
+  }
+
+  // ---- groups --------------------------------------------------------------------------------------
+
+  groupMembers(groupID: string): string[] {
+    return this.q.groupMembers.all(groupID).map((r) => r.user_id);
+  }
+
+  listGroups(): { groupID: string; userIDs: string[] }[] {
+    return this.q.groups.all().map((g) => ({ groupID: g.group_id, userIDs: this.groupMembers(g.group_id) }));
+  }
+
+  setGroup(groupID: string, userIDs: string[]): void {
+    if (!groupID) throw codeError(ErrCode.Args, "groupID is empty");
+    this.db.transaction(() => {
+      this.q.delGroup.run(groupID);
+      for (const u of new Set(userIDs)) {
+        this.q.addGroupMember.run(groupID, u);
+        for (const prefix of ["sg_", "g_", "n_"]) this.addMember(u, prefix + groupID);
+      }
+    })();
+  }
+
+  private addMember(userID: string, conversationID: string): void {
+    const key = `${userID}\u0000${conversationID}`;
+    if (this.knownMembership.has(key)) return;
+    this.q.member.run(userID, conversationID);
+    this.knownMembership.add(key);
+  }
+
+  isMember(userID: string, conversationID: string): boolean {
+    return this.knownMembership.has(`${userID}\u0000${conversationID}`) || this.q.isMember.get(userID, conversationID) !== null;
+  }
+
+  // ---- send ----------------------------------------------------------------------------------------
+
+  /** Validates, assigns seq/serverMsgID/sendTime and resolves once the message is committed. */
+  send(input: MsgData, opUserID: string, operationID = ""): Promise<SendResult> {
+    const msg = create(MsgDataSchema, input);
+    this.validate(msg, opUserID);
+    if (!msg.clientMsgID) msg.clientMsgID = randomBytes(16).toString("hex");
+    const idKey = `${msg.sendID}\u0000${msg.clientMsgID}`;
+    const inFlight = this.pendingByClientID.get(idKey);
+    if (inFlight) return inFlight.then((r) => ({ ...r, duplicate: true }));
+    const stored = this.q.byClientID.get(msg.sendID, msg.clientMsgID);
+    if (stored) {
+      const m = fromBinary(MsgDataSchema, stored.data);
+      return Promise.resolve({
+        serverMsgID: m.serverMsgID, clientMsgID: m.clientMsgID, sendTime: m.sendTime, seq: m.seq,
+        conversationID: stored.conversation_id, msg: m, recipients: [], duplicate: true, operationID,
+      });
+    }
+    const members = this.recipientsOf(msg);
+    const conversationID = conversationIDOf(msg);
+    const conv = this.conv(conversationID);
+    const now = Date.now();
+    conv.maxSeq += 1;
+    if (conv.minSeq === 0) conv.minSeq = 1;
+    conv.maxSeqTime = now;
+    msg.seq = BigInt(conv.maxSeq);
+    msg.sendTime = BigInt(now);
+    if (msg.createTime === 0n) msg.createTime = BigInt(now);
+    msg.serverMsgID = createHash("md5").update(`${msg.sendID}${msg.clientMsgID}${now}${randomBytes(8).toString("hex")}`).digest("hex");
+    const result: SendResult = {
+      serverMsgID: msg.serverMsgID, clientMsgID: msg.clientMsgID, sendTime: msg.sendTime, seq: msg.seq,
+      conversationID, msg, recipients: members, duplicate: false, operationID,
+    };
+    const p = new Promise<SendResult>((resolve, reject) => {
+      this.batch.push({ result, data: toBinary(MsgDataSchema, msg), members, resolve, reject });
+    });
+    this.pendingByClientID.set(idKey, p);
+    p.then(() => this.pendingByClientID.delete(idKey), () => this.pendingByClientID.delete(idKey));
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+    return p;
+  }
+
+  private validate(msg: MsgData, opUserID: string): void {
+    if (!msg.sendID) throw codeError(ErrCode.Args, "sendID is empty");
+    if (msg.sendID !== opUserID) throw codeError(ErrCode.NoPermission, "sendID is not the connection's user");
+    if (msg.content.length === 0) throw codeError(ErrCode.Args, "content is empty");
+    if ((msg.sessionType === SessionType.Notification) !== (msg.contentType === ContentType.OANotification))
+      throw codeError(ErrCode.Args, "sessionType 4 goes with contentType 1400 only");
+    switch (msg.sessionType) {
+      case SessionType.Single:
+      case SessionType.Notification:
+        if (!msg.recvID) throw codeError(ErrCode.Args, "recvID is empty");
+        return;
+      case SessionType.WriteGroup:
+      case SessionType.ReadGroup:
+        if (!msg.groupID) throw codeError(ErrCode.Args, "groupID is empty");
+        return;
+      default:
+        throw codeError(ErrCode.Args, `sessionType ${msg.sessionType} is not supported`);
+    }
+  }
+
+  private recipientsOf(msg: MsgData): string[] {
+    if (msg.sessionType === SessionType.WriteGroup || msg.sessionType === SessionType.ReadGroup) {
+      const members = this.groupMembers(msg.groupID);
+      if (members.length === 0) throw new CodeError(GroupErr.NotFound, "GroupIDNotFoundError", `group ${msg.groupID} not found`);
+      if (!members.includes(msg.sendID)) throw new CodeError(GroupErr.NotInGroup, "NotInGroupYetError", `${msg.sendID} is not in group ${msg.groupID}`);
+      return members;
+    }
+    return msg.sendID === msg.recvID ? [msg.sendID] : [msg.recvID, msg.sendID];
+  }
+
+  /** Commits every send of this tick in one transaction. */
+  flush(): void {
+    this.scheduled = false;
+    const batch = this.batch;
+    this.batch = [];
+    if (batch.length === 0) return;
+    const touched = new Set<string>();
+    try {
+      this.db.transaction(() => {
+        for (const p of batch) {
+          const r = p.result;
+          this.q.insertMsg.run(r.conversationID, Number(r.seq), r.msg.sendID, r.clientMsgID, r.serverMsgID, Number(r.sendTime), p.data);
+          for (const u of p.members) this.addMember(u, r.conversationID);
+          touched.add(r.conversationID);
+        }
+        for (const id of touched) {
+          const s = this.convs.get(id)!;
+          this.q.upsertConv.run(id, s.maxSeq, s.minSeq, s.maxSeqTime);
+        }
+      })();
+    } catch (e) {
+      // Roll the in-memory seqs back to what is on disk so the next send reuses the numbers: no gaps.
+      for (const id of touched) this.convs.delete(id);
+      for (const p of batch) this.convs.delete(p.result.conversationID);
+      this.knownMembership.clear();
+      const err = codeError(ErrCode.ServerInternal, `store: ${(e as Error).message}`);
+      for (const p of batch) p.reject(err);
+      return;
+    }
+    const results = batch.map((p) => p.result);
+    for (const p of batch) p.resolve(p.result);
+    // Replies are sent in the promise continuations (microtasks); deliveries follow in a later macrotask.
+    setImmediate(() => this.onCommitted(results));
+  }
+
+  // ---- reads ---------------------------------------------------------------------------------------
+
+  maxSeqs(userID: string): { max: Map<string, bigint>; min: Map<string, bigint> } {
+    const max = new Map<string, bigint>(), min = new Map<string, bigint>();
+    for (const r of this.q.userConvs.all(userID)) {
+      const live = this.convs.get(r.conversation_id);
+      max.set(r.conversation_id, BigInt(live?.maxSeq ?? r.max_seq));
+      min.set(r.conversation_id, BigInt(live?.minSeq ?? r.min_seq));
+    }
+    return { max, min };
+  }
+
+  /** Messages of [begin, end] (clamped to what exists), at most `num`, in the given order. */
+  range(conversationID: string, begin: number, end: number, num: number, desc: boolean): { msgs: MsgData[]; isEnd: boolean; endSeq: number } {
+    const s = this.conv(conversationID);
+    const lo = Math.max(begin, s.minSeq, 1);
+    const hi = Math.min(end > 0 ? end : s.maxSeq, s.maxSeq);
+    const limit = num > 0 ? Math.min(num, 10_000) : 10_000;
+    if (hi < lo) return { msgs: [], isEnd: true, endSeq: 0 };
+    const rows = (desc ? this.q.rangeDesc : this.q.rangeAsc).all(conversationID, lo, hi, limit);
+    const msgs = rows.map((r) => fromBinary(MsgDataSchema, r.data));
+    const last = rows.at(-1)?.seq ?? 0;
+    const isEnd = desc ? rows.length === 0 || last <= s.minSeq : rows.length === 0 || last >= s.maxSeq;
+    return { msgs, isEnd, endSeq: last };
+  }
+
+  bySeqs(conversationID: string, seqs: number[]): MsgData[] {
+    const out: MsgData[] = [];
+    for (const seq of seqs) {
+      const row = this.q.one.get(conversationID, seq);
+      if (row) out.push(fromBinary(MsgDataSchema, row.data));
+    }
+    return out;
+  }
+
+  last(conversationID: string): MsgData | undefined {
+    const s = this.conv(conversationID);
+    if (s.maxSeq === 0) return undefined;
+    const row = this.q.one.get(conversationID, s.maxSeq);
+    return row ? fromBinary(MsgDataSchema, row.data) : undefined;
+  }
+
+  seqInfo(userID: string, conversationID: string): { maxSeq: number; hasReadSeq: number; maxSeqTime: number } {
+    const s = this.conv(conversationID);
+    const hasRead = this.q.hasRead.get(userID, conversationID)?.has_read_seq ?? 0;
+    return { maxSeq: s.maxSeq, hasReadSeq: hasRead, maxSeqTime: s.maxSeqTime };
+  }
+
+  userConversationIDs(userID: string): string[] {
+    return this.q.userConvs.all(userID).map((r) => r.conversation_id);
+  }
+
+  setHasReadSeq(userID: string, conversationID: string, seq: number): void {
+    this.q.setHasRead.run(userID, conversationID, seq);
+    this.knownMembership.add(`${userID}\u0000${conversationID}`);
+  }
+
+  // ---- retention -----------------------------------------------------------------------------------
+
+  /** Drops messages older than maxAgeMs and beyond the newest maxPerConversation; moves min seqs up. */
+  prune(maxAgeMs: number, maxPerConversation: number, now = Date.now()): number {
+    let removed = 0;
+    this.db.transaction(() => {
+      for (const c of this.q.allConvs.all()) {
+        let keepFrom = c.min_seq;
+        if (maxPerConversation > 0) keepFrom = Math.max(keepFrom, c.max_seq - maxPerConversation + 1);
+        if (maxAgeMs > 0) {
+          const oldest = this.q.oldestKept.get(c.conversation_id, now - maxAgeMs)?.seq;
+          keepFrom = Math.max(keepFrom, oldest ?? c.max_seq + 1);
+        }
+        // Never drop the newest message: clients read max seq and last message from it.
+        keepFrom = Math.min(keepFrom, c.max_seq);
+        if (keepFrom > c.min_seq) {
+          removed += this.q.pruneBefore.run(c.conversation_id, keepFrom).changes;
+          this.q.setMin.run(keepFrom, c.conversation_id);
+          const live = this.convs.get(c.conversation_id);
+          if (live) live.minSeq = keepFrom;
+        }
+      }
+    })();
+    return removed;
+  }
+}

@@ -1,0 +1,60 @@
+// The ports the gateway core calls. The embedded shape implements them in-process; the openim shape with
+// gRPC clients of OpenIM's services. Same request/response messages as OpenIM's services (our proto/).
+import type { parseTokenResp } from "../gen/openim/auth/auth_pb.js";
+import type {
+  GetConversationsHasReadAndMaxSeqReq, GetConversationsHasReadAndMaxSeqResp, GetLastMessageReq, GetLastMessageResp,
+  GetSeqMessageReq, GetSeqMessageResp, SendMsgReq, SendMsgResp,
+} from "../gen/openim/msg/msg_pb.js";
+import type { DelUserPushTokenReq } from "../gen/openim/push/push_pb.js";
+import type {
+  GetMaxSeqReq, GetMaxSeqResp, MsgData, PullMessageBySeqsReq, PullMessageBySeqsResp,
+} from "../gen/openim/sdkws/sdkws_pb.js";
+
+/** What OpenIM sends as gRPC metadata with each call (§2.6). */
+export interface CallMeta {
+  operationID: string;
+  opUserID: string;
+  /** Platform name, e.g. "Android". */
+  platform: string;
+  connID: string;
+  signal?: AbortSignal;
+}
+
+export interface AuthPort {
+  parseToken(token: string, meta: CallMeta): Promise<Pick<parseTokenResp, "userID" | "platformID" | "expireTimeSeconds">>;
+  invalidateToken(req: { preservedToken: string; userID: string; platformID: number }, meta: CallMeta): Promise<void>;
+  kickTokens(tokens: string[], meta: CallMeta): Promise<void>;
+}
+
+export interface MessagePort {
+  getMaxSeq(req: GetMaxSeqReq, meta: CallMeta): Promise<GetMaxSeqResp>;
+  pullMessageBySeqs(req: PullMessageBySeqsReq, meta: CallMeta): Promise<PullMessageBySeqsResp>;
+  sendMsg(req: SendMsgReq, meta: CallMeta): Promise<SendMsgResp>;
+  getSeqMessage(req: GetSeqMessageReq, meta: CallMeta): Promise<GetSeqMessageResp>;
+  getConversationsHasReadAndMaxSeq(req: GetConversationsHasReadAndMaxSeqReq, meta: CallMeta): Promise<GetConversationsHasReadAndMaxSeqResp>;
+  getLastMessage(req: GetLastMessageReq, meta: CallMeta): Promise<GetLastMessageResp>;
+}
+
+export interface PushTokenPort {
+  delUserPushToken(req: DelUserPushTokenReq, meta: CallMeta): Promise<void>;
+}
+
+export interface UserStatusPort {
+  /** Online platform IDs of each user, cluster-wide as far as the backend knows. */
+  getUserStatus(userIDs: string[], meta: CallMeta): Promise<Map<string, number[]>>;
+}
+
+/** Lets a backend deliver stored messages to online users (the embedded push service). */
+export interface DeliveryPort {
+  deliver(msg: MsgData, userIDs: string[], operationID: string): void;
+}
+
+export interface Backend {
+  auth: AuthPort;
+  messages: MessagePort;
+  pushTokens: PushTokenPort;
+  userStatus: UserStatusPort;
+  /** True while the backend can serve requests (readiness). */
+  ready(): boolean;
+  close(): Promise<void>;
+}

@@ -1,0 +1,50 @@
+// The two envelope structs of OpenIM's WebSocket protocol (§2.2) and the codec variants a connection
+// can speak: json or gob, each optionally gzip-compressed.
+import { decodeGobReq, encodeGobResp } from "./gob.js";
+import { decodeJsonReq, encodeJsonResp } from "./json.js";
+import { gzipFrame } from "./gzip.js";
+
+export interface WireReq {
+  reqIdentifier: number;
+  token: string;
+  sendID: string;
+  operationID: string;
+  msgIncr: string;
+  data: Uint8Array | undefined;
+}
+
+export interface WireResp {
+  reqIdentifier: number;
+  msgIncr: string;
+  operationID: string;
+  errCode: number;
+  errMsg: string;
+  /** undefined is Go's nil (JSON null); an empty array is non-nil empty (JSON ""). */
+  data: Uint8Array | undefined;
+}
+
+export type CodecName = "json" | "gob";
+export type Variant = "json" | "json+gzip" | "gob" | "gob+gzip";
+export const VARIANTS: readonly Variant[] = ["json", "json+gzip", "gob", "gob+gzip"];
+
+export function variantOf(codec: CodecName, gzip: boolean): Variant {
+  return (gzip ? `${codec}+gzip` : codec) as Variant;
+}
+
+export function decodeReq(codec: CodecName, buf: Uint8Array): WireReq {
+  return codec === "gob" ? decodeGobReq(buf) : decodeJsonReq(buf);
+}
+
+/** The bytes of one binary frame for this variant. */
+export function encodeResp(variant: Variant, resp: WireResp): Uint8Array {
+  switch (variant) {
+    case "json": return encodeJsonResp(resp);
+    case "gob": return encodeGobResp(resp);
+    case "json+gzip": return gzipFrame(encodeJsonResp(resp));
+    case "gob+gzip": return gzipFrame(encodeGobResp(resp));
+  }
+}
+
+export function resp(reqIdentifier: number, fields: Partial<WireResp> = {}): WireResp {
+  return { reqIdentifier, msgIncr: "", operationID: "", errCode: 0, errMsg: "", data: undefined, ...fields };
+}

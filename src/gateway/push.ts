@@ -1,0 +1,69 @@
+// Server pushes. A 2001 is encoded once per codec variant in use and published on each target user's
+// topic: one native call reaches every device of that user on this node. Per-connection results are
+// computed before publishing, honestly: 0 only for a live socket under its slow-consumer limit.
+import { create, toBinary } from "@bufbuild/protobuf";
+import { type MsgData, PullMsgsSchema, PushMessagesSchema } from "../gen/openim/sdkws/sdkws_pb.js";
+import { conversationIDOf, isNotificationConversation } from "../protocol/conversation.js";
+import { Platform, Req, isPushTerminal } from "../protocol/constants.js";
+import { ErrCode } from "../protocol/errors.js";
+import { type Counters, bump } from "../observe/stats.js";
+import type { Registry } from "../sessions/registry.js";
+import type { Variant } from "./codec/envelope.js";
+import { resp } from "./codec/envelope.js";
+import { type Outbound, userTopic } from "./outbound.js";
+
+export interface PlatformResult {
+  resultCode: number;
+  recvPlatformID: number;
+}
+
+export interface UserPushResult {
+  userID: string;
+  resp: PlatformResult[];
+  onlinePush: boolean;
+}
+
+/** The 2001 payload: PushMessages with one entry under the §3.2 conversationID. */
+export function pushMessagesPayload(msg: MsgData): Uint8Array {
+  const conversationID = conversationIDOf(msg);
+  const entry = create(PullMsgsSchema, { Msgs: [msg], isEnd: false, endSeq: 0n });
+  const pm = create(PushMessagesSchema);
+  (isNotificationConversation(conversationID) ? pm.notificationMsgs : pm.msgs)[conversationID] = entry;
+  return toBinary(PushMessagesSchema, pm);
+}
+
+export function createPusher(opts: { registry: Registry; outbound: Outbound; counters: Counters }) {
+  const { registry, outbound, counters } = opts;
+
+  /** Pushes one message to users, in request order, duplicates included (§5.3). */
+  function pushToUsers(msg: MsgData, userIDs: readonly string[], operationID: string): UserPushResult[] {
+    const frame = outbound.encodeOnce(resp(Req.PushMsg, { operationID, data: pushMessagesPayload(msg) }));
+    const results: UserPushResult[] = [];
+    const variants = new Set<Variant>();
+    for (const userID of userIDs) {
+      const conns = registry.userConns(userID);
+      const r: UserPushResult = { userID, resp: [], onlinePush: false };
+      results.push(r);
+      if (!conns) continue;
+      variants.clear();
+      for (const c of conns) {
+        let code: number;
+        if (c.platformID === Platform.IOS && c.isBackground) code = ErrCode.IOSBackgroundPush;
+        else if (outbound.writable(c)) {
+          code = 0;
+          counters.messagesOut++;
+          variants.add(c.variant);
+          if (isPushTerminal(c.platformID)) r.onlinePush = true;
+        } else code = ErrCode.PushMsg;
+        bump(counters.pushes, code);
+        r.resp.push({ resultCode: code, recvPlatformID: c.platformID });
+      }
+      for (const v of variants) outbound.publish(userTopic(userID, v), frame(v));
+    }
+    return results;
+  }
+
+  return { pushToUsers };
+}
+
+export type Pusher = ReturnType<typeof createPusher>;

@@ -1,0 +1,235 @@
+// The WebSocket edge on Bun.serve: handshake (§1), framing (§2), heartbeats and read deadlines (§2.5),
+// and dispatch to the request router. Connection state lives on ws.data (a Conn).
+import type { Server, ServerWebSocket } from "bun";
+import { createHash } from "node:crypto";
+import type { AuthPort } from "../backend/ports.js";
+import type { Config } from "../config/schema.js";
+import type { Logger } from "../observe/log.js";
+import { type Counters, bump } from "../observe/stats.js";
+import { Close, Platform, platformName } from "../protocol/constants.js";
+import { CodeError, ErrCode, codeError, toCodeError } from "../protocol/errors.js";
+import type { Conn } from "../sessions/conn.js";
+import type { Registry } from "../sessions/registry.js";
+import type { Sessions } from "../sessions/sessions.js";
+import { decodeReq, resp, variantOf } from "./codec/envelope.js";
+import { InflateError, gunzipBounded } from "./codec/gzip.js";
+import { HANDSHAKE_OK_FRAME, handshakeErrorBody, parseHandshake } from "./handshake.js";
+import { handleTextFrame } from "./heartbeat.js";
+import type { Outbound } from "./outbound.js";
+import { type Handler, metaFor, withDeadline } from "./requests.js";
+
+export interface EdgeDeps {
+  config: Config;
+  log: Logger;
+  counters: Counters;
+  registry: Registry;
+  sessions: Sessions;
+  outbound: Outbound;
+  auth: AuthPort;
+  handlers: Map<number, Handler>;
+  /** False while draining: new handshakes are refused. */
+  accepting: () => boolean;
+}
+
+export interface Edge {
+  server: Server<Conn>;
+  /** Connections counted against websocketMaxConnNum: open ones plus handshakes in progress. */
+  slots(): number;
+  stop(): void;
+}
+
+let nextConnId = 1;
+
+export function startEdge(deps: EdgeDeps): Edge {
+  const { config, log, counters, registry, sessions, outbound, handlers } = deps;
+  const ws = config.ws;
+  // Handshakes in progress and open sockets both hold a slot, so bursts cannot overshoot the limit (§9.2.16).
+  let slots = 0;
+
+  const httpError = (e: CodeError) => {
+    bump(counters.handshakeFailures, e.code);
+    return new Response(handshakeErrorBody(e), { status: 200, headers: { "Content-Type": "application/json; charset=utf-8" } });
+  };
+
+  const closeProtocol = (conn: Conn, code: number, reason: string) => {
+    bump(counters.protocolCloses, reason);
+    log.warn("closing connection", { connID: conn.connID, userID: conn.userID, reason });
+    const wasOpen = conn.state === "open";
+    outbound.close(conn, code, reason);
+    if (wasOpen) sessions.unregister(conn);
+  };
+
+  async function handshake(req: Request, server: Server<Conn>): Promise<Response | undefined> {
+    if (!deps.accepting()) return httpError(new CodeError(ErrCode.ConnOverMaxNumLimit, "ConnOverMaxNumLimit", "gateway is draining"));
+    if (slots >= ws.maxConnections) return httpError(codeError(ErrCode.ConnOverMaxNumLimit, "over max conn num limit"));
+    slots++;
+    let upgraded = false;
+    try {
+      const ip = server.requestIP(req);
+      const xff = req.headers.get("x-forwarded-for");
+      const hostPort = ip ? (ip.family === "IPv6" ? `[${ip.address}]:${ip.port}` : `${ip.address}:${ip.port}`) : "";
+      const remoteAddr = xff ? `${hostPort}_${xff}` : hostPort;
+      const connID = createHash("md5").update(`${remoteAddr}_${Date.now()}`).digest("hex");
+      let p;
+      try {
+        p = parseHandshake(new URL(req.url), (h) => req.headers.get(h));
+      } catch (e) {
+        return httpError(toCodeError(e));
+      }
+      let handshakeError: CodeError | undefined;
+      try {
+        const claims = await withDeadline(
+          deps.auth.parseToken(p.token, { operationID: p.operationID, opUserID: p.userID, platform: platformName(p.platformID), connID }),
+          ws.handshakeTimeoutSeconds * 1000,
+          "parseToken",
+        );
+        if (claims.userID !== p.userID) throw new CodeError(ErrCode.TokenInvalid, "TokenInvalidError", `token uid ${claims.userID} != userID ${p.userID}`);
+        if (claims.platformID !== p.platformID)
+          throw new CodeError(ErrCode.TokenInvalid, "TokenInvalidError", `token platform ${claims.platformID} != platformID ${p.platformID}`);
+      } catch (e) {
+        handshakeError = toCodeError(e);
+        if (!p.isMsgResp) return httpError(handshakeError);
+        bump(counters.handshakeFailures, handshakeError.code);
+      }
+      const now = Date.now();
+      const codec = p.sdkType === "js" ? "json" : "gob";
+      const conn: Conn = {
+        id: nextConnId++, connID, userID: p.userID, platformID: p.platformID, token: p.token, operationID: p.operationID,
+        codec, gzip: p.gzip, variant: variantOf(codec, p.gzip), sdkType: p.sdkType, sdkVersion: p.sdkVersion,
+        isMsgResp: p.isMsgResp,
+        // The handshake's isBackground is validated but every connection starts in foreground (§4.6).
+        isBackground: false,
+        remoteAddr, connectedAt: now, lastSeen: now, lastPing: now, inflight: 0, state: "handshake", handshakeError,
+        subscriptions: new Set(),
+      };
+      upgraded = server.upgrade(req, { data: conn });
+      if (!upgraded)
+        return new Response("Bad Request\nwebsocket: the client is not using the websocket protocol\n", {
+          status: 400, headers: { "Content-Type": "text/plain; charset=utf-8" },
+        });
+      return undefined;
+    } finally {
+      if (!upgraded) slots--;
+    }
+  }
+
+  function onBinary(conn: Conn, raw: Uint8Array) {
+    counters.messagesIn++;
+    counters.bytesIn += raw.byteLength;
+    let buf = raw;
+    if (conn.gzip) {
+      try {
+        buf = gunzipBounded(raw, ws.maxInflatedBytes);
+      } catch (e) {
+        const tooLarge = e instanceof InflateError && e.tooLarge;
+        return closeProtocol(conn, tooLarge ? Close.TooBig : Close.ProtocolError, tooLarge ? "inflated frame too large" : "bad gzip frame");
+      }
+    }
+    let req;
+    try {
+      req = decodeReq(conn.codec, buf);
+    } catch {
+      return closeProtocol(conn, Close.ProtocolError, "undecodable frame");
+    }
+    if (req.sendID !== conn.userID) return closeProtocol(conn, Close.PolicyViolation, "sendID does not match the connection's user");
+    const handler = handlers.get(req.reqIdentifier);
+    if (!handler) return closeProtocol(conn, Close.PolicyViolation, "unknown reqIdentifier");
+    if (conn.inflight >= ws.maxInflightPerConn) return closeProtocol(conn, Close.PolicyViolation, "too many requests in flight");
+    conn.inflight++;
+    const key = String(req.reqIdentifier);
+    handler({ conn, req, meta: metaFor(conn, req) })
+      .catch((e) => ({ error: toCodeError(e), after: undefined, data: undefined }))
+      .then((r) => {
+        conn.inflight--;
+        const err = r.error;
+        bump(counters.requests, `${key}:${err ? err.code : 0}`);
+        if (err && err.code === ErrCode.ServerInternal) log.warn("request failed", { connID: conn.connID, operationID: req.operationID, reqIdentifier: req.reqIdentifier, err: err.message });
+        outbound.sendResp(conn, resp(req.reqIdentifier, {
+          msgIncr: req.msgIncr, operationID: req.operationID,
+          errCode: err ? err.code : 0, errMsg: err ? err.msg : "", data: err ? undefined : r.data,
+        }));
+        r.after?.();
+      });
+  }
+
+  const server = Bun.serve<Conn>({
+    hostname: ws.host,
+    port: ws.port,
+    // Any path and method reach the handshake, as the reference mounts its handler on "/" (§1.1).
+    fetch: handshake,
+    websocket: {
+      maxPayloadLength: ws.maxFrameBytes,
+      // Our slow-consumer check closes a socket before Bun would drop a frame for it.
+      backpressureLimit: ws.slowConsumerBytes + 4 * ws.maxFrameBytes + (1 << 20),
+      closeOnBackpressureLimit: false,
+      // Read deadlines and Web pings are ours (Bun's idle timer is 4 s coarse); this is only a backstop.
+      idleTimeout: Math.min(960, ws.pongWaitSeconds + 30),
+      sendPings: false,
+      perMessageDeflate: false,
+      publishToSelf: true,
+      open(sock: ServerWebSocket<Conn>) {
+        const conn = sock.data;
+        conn.ws = sock;
+        if (conn.handshakeError) {
+          // Browsers cannot read a failed upgrade's body: report the token failure as one text frame (§1.3).
+          outbound.sendText(conn, handshakeErrorBody(conn.handshakeError));
+          outbound.close(conn, Close.AuthFailed, "authentication failed");
+          return;
+        }
+        counters.handshakes++;
+        if (conn.isMsgResp) outbound.sendText(conn, HANDSHAKE_OK_FRAME);
+        sessions.register(conn);
+        log.debug("connected", { connID: conn.connID, userID: conn.userID, platformID: conn.platformID, codec: conn.variant });
+      },
+      message(sock, message) {
+        const conn = sock.data;
+        if (conn.state !== "open") return;
+        conn.lastSeen = Date.now();
+        if (typeof message === "string") {
+          const r = handleTextFrame(message);
+          if (r.kind === "pong") outbound.sendText(conn, r.reply);
+          else if (r.kind === "error") closeProtocol(conn, Close.ProtocolError, r.reason);
+          return;
+        }
+        onBinary(conn, message);
+      },
+      ping(sock) {
+        sock.data.lastSeen = Date.now();
+      },
+      pong(sock) {
+        sock.data.lastSeen = Date.now();
+      },
+      close(sock) {
+        const conn = sock.data;
+        slots--;
+        if (conn.state === "open" || conn.state === "closing") sessions.unregister(conn);
+        conn.state = "closed";
+        log.debug("disconnected", { connID: conn.connID, userID: conn.userID });
+      },
+    },
+  });
+
+  // One timer for every read deadline and Web ping instead of one per connection.
+  const pongWait = ws.pongWaitSeconds * 1000;
+  const pingPeriod = ws.pingPeriodSeconds * 1000;
+  const sweeper = setInterval(() => {
+    const now = Date.now();
+    for (const conn of registry.allConns()) {
+      if (now - conn.lastSeen > pongWait) closeProtocol(conn, Close.Idle, "read deadline passed");
+      else if (conn.platformID === Platform.Web && now - conn.lastPing >= pingPeriod) {
+        conn.lastPing = now;
+        conn.ws?.ping();
+      }
+    }
+  }, 1000);
+  sweeper.unref?.();
+
+  return {
+    server,
+    slots: () => slots,
+    stop() {
+      clearInterval(sweeper);
+      server.stop(true);
+    },
+  };
+}

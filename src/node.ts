@@ -1,0 +1,118 @@
+// The Node owns the process-wide state: config, registry, backend, the WebSocket edge, the admin HTTP
+// listener and the hub. `startNode` brings them up in order; `stop` drains and closes them.
+import { createEmbeddedBackend, type EmbeddedBackend } from "./backend/embedded/index.js";
+import type { Backend } from "./backend/ports.js";
+import type { Config } from "./config/schema.js";
+import { startEdge, type Edge } from "./gateway/server.js";
+import { createOutbound } from "./gateway/outbound.js";
+import { createPusher, type Pusher } from "./gateway/push.js";
+import { createRouter } from "./gateway/requests.js";
+import { createSubscriptions } from "./gateway/subscriptions.js";
+import { startAdminHttp, type AdminHttp } from "./admin/http.js";
+import { startHub, type Hub } from "./hub/server.js";
+import type { Logger } from "./observe/log.js";
+import { createCounters, type Counters } from "./observe/stats.js";
+import { Close } from "./protocol/constants.js";
+import type { Conn } from "./sessions/conn.js";
+import { Registry } from "./sessions/registry.js";
+import { createSessions, type Sessions } from "./sessions/sessions.js";
+import { VERSION } from "./version.js";
+
+export interface Node {
+  config: Config;
+  log: Logger;
+  counters: Counters;
+  registry: Registry;
+  sessions: Sessions;
+  pusher: Pusher;
+  backend: Backend;
+  edge: Edge;
+  admin: AdminHttp;
+  hub: Hub;
+  startedAt: number;
+  draining: boolean;
+  /** Addresses actually bound (ports may be 0 in config). */
+  ports: { ws: number; admin: number; rpc: number };
+  stop(opts?: { reason?: string }): Promise<void>;
+}
+
+export async function startNode(config: Config, log: Logger, secret: string): Promise<Node> {
+  const counters = createCounters();
+  let edge: Edge | undefined;
+  const outbound = createOutbound({ server: () => edge?.server, slowConsumerBytes: config.ws.slowConsumerBytes, counters, log });
+  let subscriptions: ReturnType<typeof createSubscriptions> | undefined;
+  const registry = new Registry((change) => subscriptions?.notify(change.userID, [...new Set(change.online)]));
+  let pusher: Pusher | undefined;
+  const backend: EmbeddedBackend = createEmbeddedBackend({
+    dataDir: config.dataDir,
+    secret,
+    adminUserIDs: config.imAdminUser.userIDs,
+    onlinePlatforms: (u) => registry.onlinePlatforms(u),
+    retention: { maxAgeMs: config.messages.retentionDays * 86_400_000, maxPerConversation: config.messages.maxPerConversation },
+    delivery: () => pusher && { deliver: (msg, users, opID) => void pusher!.pushToUsers(msg, users, opID) },
+  });
+  const sessions = createSessions({ registry, outbound, auth: backend.auth, policy: () => config.multiLogin.policy, counters, log });
+  pusher = createPusher({ registry, outbound, counters });
+  subscriptions = createSubscriptions({
+    outbound,
+    lookup: (ids) => backend.userStatus.getUserStatus(ids, { operationID: "", opUserID: "", platform: "", connID: "" }),
+    maxPerConn: () => config.ws.maxSubscriptionsPerConn,
+  });
+  const handlers = createRouter({
+    backend,
+    requestTimeoutMs: config.ws.requestTimeoutMs,
+    setBackground: (c, b) => sessions.setBackground(c, b),
+    close: (c, code, reason) => outbound.close(c, code, reason),
+    subscribe: (c, sub, unsub) => subscriptions!.update(c, sub, unsub),
+  });
+
+  const node: Node = {
+    config, log, counters, registry, sessions, pusher, backend,
+    edge: undefined as unknown as Edge,
+    admin: undefined as unknown as AdminHttp,
+    hub: undefined as unknown as Hub,
+    startedAt: Date.now(),
+    draining: false,
+    ports: { ws: 0, admin: 0, rpc: 0 },
+    async stop({ reason = "shutdown" } = {}) {
+      if (node.draining) return;
+      node.draining = true;
+      log.info("stopping", { reason, connections: registry.connections });
+      // Tell clients to reconnect elsewhere (1012 Service Restart); they reconnect to a live node.
+      for (const c of [...registry.allConns()]) {
+        sessions.unregister(c);
+        c.state = "closing";
+        c.ws?.close(Close.ServiceRestart, "server shutting down");
+      }
+      edge?.stop();
+      admin.stop();
+      await node.hub?.close();
+      await backend.close();
+    },
+  };
+
+  const admin = startAdminHttp({ config, log, ready: () => !node.draining && backend.ready() });
+  node.admin = admin;
+  node.ports.admin = admin.port;
+  try {
+    edge = startEdge({
+      config, log, counters, registry, sessions, outbound, auth: backend.auth, handlers, accepting: () => !node.draining,
+    });
+    node.edge = edge;
+    node.hub = await startHub(node);
+  } catch (e) {
+    edge?.stop();
+    admin.stop();
+    await backend.close();
+    throw e;
+  }
+  node.ports.ws = edge.server.port ?? config.ws.port;
+  node.ports.rpc = node.hub.port;
+  log.info("imgate started", {
+    version: VERSION, shape: config.shape, ws: `${config.ws.host}:${node.ports.ws}`, rpc: `${config.rpc.host}:${node.ports.rpc}`, admin: `${config.admin.host}:${node.ports.admin}`,
+    dataDir: config.dataDir,
+  });
+  return node;
+}
+
+export type { Conn };

@@ -1,0 +1,41 @@
+// Process-wide counters the admin API, CLI and metrics read. Plain numbers on one object: increments on
+// the hot path cost a property write.
+export interface Counters {
+  handshakes: number;
+  handshakeFailures: Map<number, number>;
+  messagesIn: number;
+  messagesOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  requests: Map<string, number>;
+  pushes: Map<number, number>;
+  kicks: Map<string, number>;
+  slowConsumerCloses: number;
+  protocolCloses: Map<string, number>;
+}
+
+export function createCounters(): Counters {
+  return {
+    handshakes: 0,
+    handshakeFailures: new Map(),
+    messagesIn: 0,
+    messagesOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    requests: new Map(),
+    pushes: new Map(),
+    kicks: new Map(),
+    slowConsumerCloses: 0,
+    protocolCloses: new Map(),
+  };
+}
+
+export function bump<K>(m: Map<K, number>, k: K, by = 1): void {
+  m.set(k, (m.get(k) ?? 0) + by);
+}
+
+export function sum(m: Map<unknown, number>): number {
+  let n = 0;
+  for (const v of m.values()) n += v;
+  return n;
+}

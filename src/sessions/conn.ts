@@ -1,0 +1,33 @@
+import type { ServerWebSocket } from "bun";
+import type { CodecName, Variant } from "../gateway/codec/envelope.js";
+import type { CodeError } from "../protocol/errors.js";
+
+/** One WebSocket connection: the state kept on ws.data. Identity is `id`, never the remote address. */
+export interface Conn {
+  id: number;
+  /** OpenIM's connID: md5(remoteAddr + "_" + unix ms), reported to the hub and logs. */
+  connID: string;
+  userID: string;
+  platformID: number;
+  token: string;
+  operationID: string;
+  codec: CodecName;
+  gzip: boolean;
+  variant: Variant;
+  sdkType: "go" | "js";
+  sdkVersion: string;
+  isMsgResp: boolean;
+  isBackground: boolean;
+  remoteAddr: string;
+  connectedAt: number;
+  /** Last time anything arrived (data, ping, pong, text heartbeat): the read deadline counts from here. */
+  lastSeen: number;
+  lastPing: number;
+  inflight: number;
+  /** "open" once registered; "closing" after a kick/logout/error until the socket's close handler. */
+  state: "handshake" | "open" | "closing" | "closed";
+  /** A token failure to report as a text frame after the upgrade (isMsgResp mode). */
+  handshakeError?: CodeError;
+  subscriptions: Set<string>;
+  ws?: ServerWebSocket<Conn>;
+}

@@ -1,0 +1,82 @@
+// Who is connected where on this node. The single owner of that state: every change goes through
+// add/remove, both synchronous, so the order of events for one connection can never be inverted and
+// the counters are derived from the maps (exact by construction).
+import type { Conn } from "./conn.js";
+
+export interface UserPlatformsChange {
+  userID: string;
+  /** Platforms the user is online on now (one per connection, sorted, may repeat). */
+  online: number[];
+  /** Platforms that lost a connection in this change. */
+  offline: number[];
+}
+
+export class Registry {
+  private readonly users = new Map<string, Set<Conn>>();
+  private readonly byId = new Map<number, Conn>();
+  private readonly platformConns = new Array<number>(12).fill(0);
+
+  constructor(private readonly onChange: (c: UserPlatformsChange) => void = () => {}) {}
+
+  get connections(): number {
+    return this.byId.size;
+  }
+  get userCount(): number {
+    return this.users.size;
+  }
+  perPlatform(): number[] {
+    return this.platformConns.slice();
+  }
+
+  add(conn: Conn): void {
+    if (this.byId.has(conn.id)) return;
+    this.byId.set(conn.id, conn);
+    let set = this.users.get(conn.userID);
+    if (!set) this.users.set(conn.userID, (set = new Set()));
+    set.add(conn);
+    this.platformConns[conn.platformID]!++;
+    this.onChange({ userID: conn.userID, online: platformsOf(set), offline: [] });
+  }
+
+  /** Removes the connection if present; returns false when it was already gone (kicked earlier). */
+  remove(conn: Conn): boolean {
+    if (!this.byId.delete(conn.id)) return false;
+    const set = this.users.get(conn.userID)!;
+    set.delete(conn);
+    if (set.size === 0) this.users.delete(conn.userID);
+    this.platformConns[conn.platformID]!--;
+    this.onChange({ userID: conn.userID, online: platformsOf(set), offline: [conn.platformID] });
+    return true;
+  }
+
+  has(conn: Conn): boolean {
+    return this.byId.has(conn.id);
+  }
+
+  get(id: number): Conn | undefined {
+    return this.byId.get(id);
+  }
+
+  userConns(userID: string): ReadonlySet<Conn> | undefined {
+    return this.users.get(userID);
+  }
+
+  onlinePlatforms(userID: string): number[] {
+    const set = this.users.get(userID);
+    return set ? [...new Set(platformsOf(set))] : [];
+  }
+
+  allConns(): IterableIterator<Conn> {
+    return this.byId.values();
+  }
+
+  userIDs(): IterableIterator<string> {
+    return this.users.keys();
+  }
+}
+
+function platformsOf(set: ReadonlySet<Conn>): number[] {
+  const out: number[] = [];
+  for (const c of set) out.push(c.platformID);
+  return out.sort((a, b) => a - b);
+}

@@ -1,0 +1,103 @@
+// Sessions: registration under the multi-login policy, kicks, logout and background mode. Everything that
+// changes who is connected runs synchronously here; token RPCs that follow a kick run afterwards and
+// never hold up a registration (§9.2.2–3).
+import type { AuthPort, CallMeta } from "../backend/ports.js";
+import type { Outbound } from "../gateway/outbound.js";
+import type { Logger } from "../observe/log.js";
+import { type Counters, bump } from "../observe/stats.js";
+import { Close, Platform, Req, platformName } from "../protocol/constants.js";
+import { resp } from "../gateway/codec/envelope.js";
+import type { Conn } from "./conn.js";
+import { decideLogin } from "./policy.js";
+import type { Registry } from "./registry.js";
+
+export type KickReason = "multi-login" | "admin" | "hub" | "peer" | "drain";
+
+export interface Sessions {
+  register(conn: Conn): void;
+  unregister(conn: Conn): void;
+  /** Kick one connection: 2002, removed at once, closed after its queue drains. */
+  kick(conn: Conn, reason: KickReason): void;
+  /** Kick a user's connections on one platform (0 = all); returns how many. */
+  kickUser(userID: string, platformID: number, reason: KickReason): number;
+  /** Apply the login policy for a login that happened elsewhere (another node). */
+  applyRemoteLogin(userID: string, platformID: number, token: string, meta: CallMeta): number;
+  setBackground(conn: Conn, background: boolean): void;
+  onKicked: (conn: Conn, reason: KickReason) => void;
+}
+
+export function createSessions(opts: {
+  registry: Registry;
+  outbound: Outbound;
+  auth: AuthPort;
+  policy: () => number;
+  counters: Counters;
+  log: Logger;
+}): Sessions {
+  const { registry, outbound, auth, counters, log } = opts;
+
+  const metaOf = (c: { operationID: string; userID: string; platformID: number; connID: string }): CallMeta => ({
+    operationID: c.operationID, opUserID: c.userID, platform: platformName(c.platformID), connID: c.connID,
+  });
+
+  const enforce = (userID: string, incoming: { platformID: number; token: string }, meta: CallMeta, exclude?: Conn): number => {
+    const existing = registry.userConns(userID);
+    if (!existing) return 0;
+    const others = exclude ? [...existing].filter((c) => c !== exclude) : existing;
+    const decision = decideLogin(opts.policy(), others, incoming);
+    for (const c of decision.kick) s.kick(c, "multi-login");
+    if (decision.invalidate) {
+      const { preservedToken, platformID } = decision.invalidate;
+      auth.invalidateToken({ preservedToken, userID, platformID }, meta).catch((err) =>
+        log.warn("invalidateToken failed", { userID, platformID, err, operationID: meta.operationID }));
+    }
+    if (decision.kickTokens.length > 0)
+      auth.kickTokens(decision.kickTokens, meta).catch((err) => log.warn("kickTokens failed", { userID, err, operationID: meta.operationID }));
+    return decision.kick.length;
+  };
+
+  const s: Sessions = {
+    register(conn) {
+      enforce(conn.userID, conn, metaOf(conn));
+      conn.state = "open";
+      registry.add(conn);
+      outbound.setUserDelivery(conn, true);
+    },
+    unregister(conn) {
+      registry.remove(conn);
+      conn.state = "closed";
+    },
+    kick(conn, reason) {
+      if (!registry.remove(conn)) return;
+      bump(counters.kicks, reason);
+      outbound.setUserDelivery(conn, false);
+      outbound.sendResp(conn, resp(Req.KickOnlineMsg));
+      outbound.close(conn, Close.Kicked, `kicked: ${reason}`);
+      log.info("kicked", { connID: conn.connID, userID: conn.userID, platformID: conn.platformID, reason });
+      s.onKicked(conn, reason);
+    },
+    kickUser(userID, platformID, reason) {
+      const conns = registry.userConns(userID);
+      if (!conns) return 0;
+      let n = 0;
+      for (const c of [...conns]) {
+        if (platformID === 0 || c.platformID === platformID) {
+          s.kick(c, reason);
+          n++;
+        }
+      }
+      return n;
+    },
+    applyRemoteLogin(userID, platformID, token, meta) {
+      return enforce(userID, { platformID, token }, meta);
+    },
+    setBackground(conn, background) {
+      if (conn.isBackground === background) return;
+      conn.isBackground = background;
+      // Only iOS in background is skipped by pushes (§4.6): it leaves its user topic instead of being filtered.
+      if (conn.platformID === Platform.IOS && conn.state === "open") outbound.setUserDelivery(conn, !background);
+    },
+    onKicked: () => {},
+  };
+  return s;
+}

@@ -1,0 +1,40 @@
+// Starts a real imgate node in this process on free ports with a temporary data dir.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { signToken } from "../../src/backend/embedded/jwt.js";
+import { loadConfig } from "../../src/config/load.js";
+import type { Config } from "../../src/config/schema.js";
+import { startNode, type Node } from "../../src/node.js";
+import { createLogger, silentLogger } from "../../src/observe/log.js";
+
+export const SECRET = "test-secret-0123456789";
+
+export interface TestNode {
+  node: Node;
+  config: Config;
+  dataDir: string;
+  wsPort: number;
+  rpcPort: number;
+  adminPort: number;
+  token(userID: string, platformID: number, ttlSeconds?: number): string;
+  stop(): Promise<void>;
+}
+
+export async function startTestNode(overrides: Record<string, unknown> = {}, opts: { dataDir?: string } = {}): Promise<TestNode> {
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), "imgate-test-"));
+  const config = loadConfig({
+    flags: { "ws.host": "127.0.0.1", "ws.port": 0, "rpc.port": 0, "admin.port": 0, dataDir, secret: SECRET, ...overrides },
+  });
+  const log = process.env.IMGATE_TEST_LOG ? createLogger({ level: "debug", format: "pretty" }) : silentLogger;
+  const node = await startNode(config, log, SECRET);
+  return {
+    node, config, dataDir,
+    wsPort: node.ports.ws, rpcPort: node.ports.rpc, adminPort: node.ports.admin,
+    token: (u, p, ttl = 3600) => signToken(SECRET, u, p, ttl),
+    async stop() {
+      await node.stop();
+      if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,24 @@
+// Protobuf helpers for tests: build request payloads and read replies with the generated schemas.
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { MsgDataSchema, PushMessagesSchema, type MsgData } from "../../src/gen/openim/sdkws/sdkws_pb.js";
+
+export function textMsg(from: string, to: string, text: string, extra: Partial<Omit<MsgData, "$typeName" | "$unknown">> = {}): Uint8Array {
+  return toBinary(MsgDataSchema, create(MsgDataSchema, {
+    sendID: from, recvID: to, clientMsgID: `c-${from}-${Math.random().toString(36).slice(2)}`, senderPlatformID: 5,
+    senderNickname: from, sessionType: 1, msgFrom: 100, contentType: 101, content: new TextEncoder().encode(JSON.stringify({ content: text })),
+    ...extra,
+  }));
+}
+
+export function groupMsg(from: string, groupID: string, text: string): Uint8Array {
+  return textMsg(from, "", text, { groupID, sessionType: 3 });
+}
+
+/** The single message of a 2001 push, with the conversation it was filed under. */
+export function pushedMsg(data: Uint8Array | undefined): { conversationID: string; notification: boolean; msg: MsgData } {
+  const pm = fromBinary(PushMessagesSchema, data!);
+  const [k, v] = Object.entries(pm.msgs)[0] ?? Object.entries(pm.notificationMsgs)[0]!;
+  return { conversationID: k, notification: !(k in pm.msgs), msg: v.Msgs[0]! };
+}
+
+export const text = (m: MsgData) => JSON.parse(new TextDecoder().decode(m.content)).content as string;
