@@ -1,0 +1,89 @@
+// imgate.admin.v1.Admin: the operator API behind `imgate kick|stats|online|group`.
+import { create } from "@bufbuild/protobuf";
+import type { ServiceImpl } from "@connectrpc/connect";
+import {
+  Admin, ConnectionSchema, DrainResponseSchema, GetGroupResponseSchema, KickResponseSchema, ListGroupsResponseSchema,
+  OnlineResponseSchema, SetGroupResponseSchema, SetHasReadSeqResponseSchema, StatsResponseSchema,
+} from "../gen/imgate/admin/v1/admin_pb.js";
+import type { EmbeddedBackend } from "../backend/embedded/index.js";
+import { ALL_PLATFORMS, platformName } from "../protocol/constants.js";
+import { ErrCode, codeError } from "../protocol/errors.js";
+import { sum } from "../observe/stats.js";
+import type { Conn } from "../sessions/conn.js";
+import type { Node } from "../node.js";
+import { VERSION } from "../version.js";
+
+function connOf(c: Conn) {
+  return create(ConnectionSchema, {
+    userID: c.userID, platformID: c.platformID, platform: platformName(c.platformID), connID: c.connID, codec: c.codec,
+    compressed: c.gzip, isBackground: c.isBackground, connectedAtMs: BigInt(c.connectedAt), remoteAddr: c.remoteAddr,
+    sdkVersion: c.sdkVersion,
+  });
+}
+
+export function adminService(node: Node): ServiceImpl<typeof Admin> {
+  const store = () => {
+    const s = (node.backend as Partial<EmbeddedBackend>).store;
+    if (!s) throw codeError(ErrCode.Args, "groups are managed by the embedded backend only");
+    return s;
+  };
+  return {
+    async stats() {
+      const per = node.registry.perPlatform();
+      const c = node.counters;
+      return create(StatsResponseSchema, {
+        version: VERSION,
+        nodeID: node.config.nodeID,
+        shape: node.config.shape,
+        uptimeSeconds: BigInt(Math.floor((Date.now() - node.startedAt) / 1000)),
+        connections: BigInt(node.registry.connections),
+        users: BigInt(node.registry.userCount),
+        platforms: ALL_PLATFORMS.map((p) => ({ platformID: p, platform: platformName(p), connections: BigInt(per[p] ?? 0) })),
+        messagesIn: BigInt(c.messagesIn),
+        messagesOut: BigInt(c.messagesOut),
+        handshakes: BigInt(c.handshakes),
+        handshakeFailures: BigInt(sum(c.handshakeFailures)),
+        kicks: BigInt(sum(c.kicks)),
+        slowConsumerCloses: BigInt(c.slowConsumerCloses),
+        draining: node.draining,
+      });
+    },
+    async online(req) {
+      const limit = req.limit > 0 ? req.limit : 1000;
+      const out = [];
+      if (req.userIDs.length > 0) {
+        for (const u of req.userIDs) for (const c of node.registry.userConns(u) ?? []) out.push(connOf(c));
+      } else {
+        for (const c of node.registry.allConns()) {
+          if (out.length >= limit) break;
+          out.push(connOf(c));
+        }
+      }
+      return create(OnlineResponseSchema, { connections: out.slice(0, limit) });
+    },
+    async kick(req) {
+      if (!req.userID) throw codeError(ErrCode.Args, "userID is empty");
+      return create(KickResponseSchema, { kicked: node.sessions.kickUser(req.userID, req.platformID, "admin") });
+    },
+    async setGroup(req) {
+      store().setGroup(req.groupID, req.userIDs);
+      return create(SetGroupResponseSchema);
+    },
+    async getGroup(req) {
+      return create(GetGroupResponseSchema, { groupID: req.groupID, userIDs: store().groupMembers(req.groupID) });
+    },
+    async listGroups() {
+      return create(ListGroupsResponseSchema, { groups: store().listGroups() });
+    },
+    async setHasReadSeq(req) {
+      if (!req.userID || !req.conversationID) throw codeError(ErrCode.Args, "userID and conversationID are required");
+      store().setHasReadSeq(req.userID, req.conversationID, Number(req.hasReadSeq));
+      return create(SetHasReadSeqResponseSchema);
+    },
+    async drain() {
+      const n = node.registry.connections;
+      void node.stop({ reason: "drain requested" });
+      return create(DrainResponseSchema, { closed: n });
+    },
+  };
+}

@@ -1,0 +1,80 @@
+// The hub listener: gRPC (h2c), Connect and gRPC-web on one node:http2 server (Bun.serve cannot send gRPC
+// trailers). An interceptor applies OpenIM's conventions to msgGateway calls and the bearer token where set.
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { createServer, type Http2Server } from "node:http2";
+import { timingSafeEqual } from "node:crypto";
+import { Admin } from "../gen/imgate/admin/v1/admin_pb.js";
+import { msgGateway } from "../gen/openim/msggateway/msggateway_pb.js";
+import type { Node } from "../node.js";
+import { adminService } from "./admin.js";
+import { callerKey } from "./context.js";
+import { toConnectError } from "./errors.js";
+import { msgGatewayService } from "./msggateway.js";
+
+export interface Hub {
+  port: number;
+  close(): Promise<void>;
+}
+
+function tokenMatches(header: string | null, token: string): boolean {
+  if (!header?.startsWith("Bearer ")) return false;
+  const a = Buffer.from(header.slice(7)), b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+export function hubInterceptor(node: Node): Interceptor {
+  const { config } = node;
+  const admins = new Set(config.imAdminUser.userIDs);
+  return (next) => async (req) => {
+    const grpc = (req.header.get("content-type") ?? "").startsWith("application/grpc") && !req.header.get("content-type")!.startsWith("application/grpc-web");
+    const openim = req.service.typeName === msgGateway.typeName;
+    try {
+      if (config.rpc.token && !(openim && config.rpc.allowOpenIMWithoutToken) && !tokenMatches(req.header.get("authorization"), config.rpc.token))
+        throw new ConnectError("a valid bearer token is required", Code.Unauthenticated);
+      if (openim) {
+        const opid = req.header.get("operationid");
+        if (opid === null) throw new ConnectError("missing metadata", Code.InvalidArgument);
+        if (!opid || opid.includes(",")) throw new ConnectError("operationID error", Code.InvalidArgument);
+        const opUserID = req.header.get("opuserid") ?? "";
+        const custom = (req.header.get("customheader") ?? "").split(",").map((s) => s.trim());
+        const tempAdmin = custom.includes("ctxImTempAdminKey") && req.header.get("ctximtempadminkey") === "1";
+        req.contextValues.set(callerKey, { operationID: opid, opUserID, admin: admins.has(opUserID) || tempAdmin });
+      }
+      return await next(req);
+    } catch (e) {
+      throw toConnectError(e, grpc);
+    }
+  };
+}
+
+export async function startHub(node: Node): Promise<Hub> {
+  const handler = connectNodeAdapter({
+    routes(router) {
+      router.service(msgGateway, msgGatewayService(node));
+      router.service(Admin, adminService(node));
+    },
+    interceptors: [hubInterceptor(node)],
+    // share.yml rpcMaxBodySize (8 MiB) as the reference applies it.
+    readMaxBytes: 8 << 20,
+    writeMaxBytes: 8 << 20,
+  });
+  const server: Http2Server = createServer(handler);
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(node.config.rpc.port, node.config.rpc.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const addr = server.address();
+  return {
+    port: typeof addr === "object" && addr ? addr.port : node.config.rpc.port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // Streams of idle HTTP/2 sessions would otherwise hold close() open.
+        setTimeout(resolve, 1000).unref();
+      }),
+  };
+}
