@@ -1,0 +1,142 @@
+// Bad input closes only the connection that sent it: malformed, oversized and gzip-bomb frames, silence past
+// the read deadline, a reader that stopped reading. Every other connection keeps working.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { MsgDataSchema } from "../src/gen/openim/sdkws/sdkws_pb.js";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { msgGateway } from "../src/gen/openim/msggateway/msggateway_pb.js";
+import { encodeGobReq } from "../src/gateway/codec/gob.js";
+import { type TestNode, startTestNode } from "./support/node.js";
+import { type TestClient, connect, until, url } from "./support/client.js";
+import { Op, rawConnect } from "./support/rawws.js";
+
+let n: TestNode;
+let bystanders: TestClient[];
+let keepAlive: ReturnType<typeof setInterval>;
+beforeAll(async () => {
+  n = await startTestNode({
+    "ws.pongWaitSeconds": 2, "ws.pingPeriodSeconds": 1, "ws.maxFrameBytes": 51200, "ws.maxInflatedBytes": 1 << 20,
+    "ws.slowConsumerBytes": 256 * 1024,
+  });
+  bystanders = await Promise.all([
+    connect({ port: n.wsPort, userID: "by1", platformID: 5, token: n.token("by1", 5), sdkType: "js", isMsgResp: true }),
+    connect({ port: n.wsPort, userID: "by2", platformID: 2, token: n.token("by2", 2), gzip: true }),
+  ]);
+  // The read deadline is 2 s here: bystanders send text heartbeats, as the wasm SDK does.
+  keepAlive = setInterval(() => bystanders.forEach((b) => b.sendRaw('{"type":"ping"}')), 400);
+});
+afterAll(() => {
+  clearInterval(keepAlive);
+  return n.stop();
+});
+
+/** The bystanders are still connected and get replies. */
+async function bystandersWork() {
+  for (const b of bystanders) expect((await b.request(1001)).errCode).toBe(0);
+  expect(n.node.registry.connections).toBeGreaterThanOrEqual(2);
+}
+
+const gobClient = (userID: string, gzip: boolean) =>
+  connect({ port: n.wsPort, userID, platformID: 2, token: n.token(userID, 2), gzip });
+
+describe("bad frames", () => {
+  test("a gzip bomb closes its connection with 1009 and memory stays bounded", async () => {
+    const c = await gobClient("bomb", true);
+    const inner = encodeGobReq({ reqIdentifier: 1001, token: "", sendID: "bomb", operationID: "o", msgIncr: "m", data: new Uint8Array(40_000_000) });
+    const bomb = Bun.gzipSync(inner as Uint8Array<ArrayBuffer>, { level: 9 });
+    expect(bomb.length).toBeLessThan(51200);
+    const before = process.memoryUsage().rss;
+    for (let i = 0; i < 5; i++) {
+      const k = i === 0 ? c : await gobClient(`bomb${i}`, true);
+      k.sendRaw(bomb);
+      const closed = await k.closed;
+      expect(closed.code).toBe(1009);
+    }
+    // Five 40 MB inflations would cost 200 MB; bounded inflation stops each at 1 MiB.
+    expect(process.memoryUsage().rss - before).toBeLessThan(64 << 20);
+    expect(n.node.counters.protocolCloses.get("inflated frame too large")).toBe(5);
+    await bystandersWork();
+  });
+
+  test("corrupt gzip closes with 1002", async () => {
+    const c = await gobClient("badgz", true);
+    c.sendRaw(new Uint8Array([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255, 1, 2, 3]));
+    expect((await c.closed).code).toBe(1002);
+    await bystandersWork();
+  });
+
+  test("a frame over the size limit is refused", async () => {
+    const c = await gobClient("big", false);
+    c.sendRaw(new Uint8Array(51201));
+    await c.closed;
+    await until(() => n.node.registry.userConns("big") === undefined, 2000, "oversized sender to be gone");
+    await bystandersWork();
+  });
+
+  test("garbage gob and garbage JSON close with 1002", async () => {
+    const g = await gobClient("garbage", false);
+    g.sendRaw(new Uint8Array([5, 1, 2, 3, 4, 5]));
+    expect((await g.closed).code).toBe(1002);
+    const j = await connect({ port: n.wsPort, userID: "garbagej", platformID: 5, token: n.token("garbagej", 5), sdkType: "js" });
+    j.sendRaw(new TextEncoder().encode('{"reqIdentifier":"1001"}'));
+    expect((await j.closed).code).toBe(1002);
+    await bystandersWork();
+  });
+});
+
+describe("deadlines", () => {
+  test("Web gets server pings; a silent client is closed after the read deadline", async () => {
+    const q = new URL(url({ port: n.wsPort, userID: "silent", platformID: 5, token: n.token("silent", 5), sdkType: "js" }));
+    const raw = await rawConnect(n.wsPort, q.pathname + q.search);
+    const started = Date.now();
+    await raw.closed;
+    const elapsed = Date.now() - started;
+    expect(elapsed).toBeGreaterThanOrEqual(2000);
+    expect(elapsed).toBeLessThan(4500);
+    expect(raw.frames.some((f) => f.opcode === Op.Ping)).toBe(true);
+    await bystandersWork();
+  });
+
+  test("a native client is not pinged but stays alive by sending pings itself", async () => {
+    const q = new URL(url({ port: n.wsPort, userID: "pinger", platformID: 2, token: n.token("pinger", 2) }));
+    const raw = await rawConnect(n.wsPort, q.pathname + q.search);
+    const timer = setInterval(() => raw.send(Op.Ping, new Uint8Array([1, 2])), 500);
+    await Bun.sleep(3000);
+    clearInterval(timer);
+    expect(n.node.registry.userConns("pinger")?.size).toBe(1);
+    expect(raw.frames.some((f) => f.opcode === Op.Ping)).toBe(false);
+    const pong = raw.frames.find((f) => f.opcode === Op.Pong);
+    expect(pong?.payload).toEqual(Buffer.from([1, 2]));
+    raw.socket.destroy();
+  });
+});
+
+describe("slow consumers", () => {
+  test("a client that stops reading is closed and counted; a fast one on the same push is served", async () => {
+    const q = new URL(url({ port: n.wsPort, userID: "slow", platformID: 2, token: n.token("slow", 2), sdkType: "js" }));
+    const raw = await rawConnect(n.wsPort, q.pathname + q.search);
+    raw.pause();
+    const fast = await connect({ port: n.wsPort, userID: "fast", platformID: 2, token: n.token("fast", 2), sdkType: "js" });
+    const hub = createClient(msgGateway, createGrpcTransport({ baseUrl: `http://127.0.0.1:${n.rpcPort}` }));
+    const msgData = create(MsgDataSchema, { sendID: "sys", recvID: "x", sessionType: 1, contentType: 101, content: new Uint8Array(40_000).fill(65) });
+    const before = n.node.counters.slowConsumerCloses;
+    let slowFailed = false;
+    let fastGot = 0;
+    const keepAlive = setInterval(() => fast.sendRaw('{"type":"ping"}'), 500);
+    for (let i = 0; i < 400 && !slowFailed; i++) {
+      const r = await hub.superGroupOnlineBatchPushOneMsg({ msgData, pushToUserIDs: ["slow", "fast"] }, { headers: { operationid: `op${i}` } });
+      const slow = r.singlePushResult[0]!;
+      expect(r.singlePushResult[1]!.resp[0]!.ResultCode).toBe(0n);
+      fastGot++;
+      if (slow.resp.length === 0 || slow.resp[0]!.ResultCode !== 0n) slowFailed = true;
+    }
+    clearInterval(keepAlive);
+    expect(slowFailed).toBe(true);
+    expect(n.node.counters.slowConsumerCloses).toBe(before + 1);
+    expect(n.node.registry.userConns("slow")).toBeUndefined();
+    await until(() => fast.frames.filter((f) => f.reqIdentifier === 2001).length === fastGot, 5000, "fast client to get every push");
+    raw.socket.destroy();
+    fast.close();
+  });
+});
