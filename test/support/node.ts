@@ -6,12 +6,16 @@ import { signToken } from "../../src/backend/embedded/jwt.js";
 import { loadConfig } from "../../src/config/load.js";
 import type { Config } from "../../src/config/schema.js";
 import { startNode, type Node } from "../../src/node.js";
+import type { EmbeddedBackend } from "../../src/backend/embedded/index.js";
+import type { MessageStore } from "../../src/backend/embedded/store.js";
 import { createLogger, silentLogger } from "../../src/observe/log.js";
 
 export const SECRET = "test-secret-0123456789";
 
 export interface TestNode {
   node: Node;
+  /** The embedded backend's message store (groups, has-read seqs). */
+  store: MessageStore;
   config: Config;
   dataDir: string;
   wsPort: number;
@@ -29,7 +33,7 @@ export async function startTestNode(overrides: Record<string, unknown> = {}, opt
   const log = process.env.IMGATE_TEST_LOG ? createLogger({ level: "debug", format: "pretty" }) : silentLogger;
   const node = await startNode(config, log, SECRET);
   return {
-    node, config, dataDir,
+    node, config, dataDir, store: (node.backend as EmbeddedBackend).store,
     wsPort: node.ports.ws, rpcPort: node.ports.rpc, adminPort: node.ports.admin,
     token: (u, p, ttl = 3600) => signToken(SECRET, u, p, ttl),
     async stop() {
