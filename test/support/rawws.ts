@@ -47,7 +47,7 @@ export function rawConnect(port: number, pathAndQuery: string): Promise<RawWs> {
     socket.on("connect", () => {
       socket.write(`GET ${pathAndQuery} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
     });
-    socket.on("data", (d) => {
+    socket.on("data", (d: Buffer) => {
       buf = Buffer.concat([buf, d]);
       if (!upgraded) {
         const end = buf.indexOf("\r\n\r\n");
