@@ -48,6 +48,7 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
     secret,
     adminUserIDs: config.imAdminUser.userIDs,
     onlinePlatforms: (u) => registry.onlinePlatforms(u),
+    log,
     retention: { maxAgeMs: config.messages.retentionDays * 86_400_000, maxPerConversation: config.messages.maxPerConversation },
     delivery: () => pusher && { deliver: (msg, users, opID) => void pusher!.pushToUsers(msg, users, opID) },
   });

@@ -55,3 +55,21 @@ describe("message store", () => {
     expect(store.last("si_p_q")?.seq).toBe(10n);
   });
 });
+
+describe("checkpoints", () => {
+  test("the worker thread copies the WAL into the database file (autocheckpoint is off)", async () => {
+    const { startCheckpointer } = await import("../src/backend/embedded/checkpointer.js");
+    const { store, db, dir } = fresh();
+    expect(db.query<{ wal_autocheckpoint: number }, []>("PRAGMA wal_autocheckpoint").get()!.wal_autocheckpoint).toBe(0);
+    const { statSync } = await import("node:fs");
+    const before = statSync(join(dir, "imgate.db")).size;
+    for (let i = 0; i < 2000; i++) store.send(msg(`s${i % 50}`, `r${i % 50}`, i), `s${i % 50}`);
+    await new Promise((r) => setImmediate(r));
+    expect(statSync(join(dir, "imgate.db")).size).toBe(before); // all of it is still in the WAL
+    const cp = startCheckpointer(db.filename, 50);
+    const { until } = await import("./support/client.js");
+    await until(() => statSync(join(dir, "imgate.db")).size > before, 5000, "a checkpoint");
+    expect(cp.stats().errors).toBe(0);
+    await cp.close();
+  });
+});

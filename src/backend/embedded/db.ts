@@ -13,6 +13,10 @@ export function openDatabase(dataDir: string): Database {
   db.exec("PRAGMA journal_mode = WAL");
   db.exec("PRAGMA synchronous = NORMAL");
   db.exec("PRAGMA busy_timeout = 5000");
+  // Checkpoints run on a worker thread (checkpointer.ts), not inside our commits.
+  db.exec("PRAGMA wal_autocheckpoint = 0");
+  // After a checkpoint resets it, a WAL that grew in a burst is truncated back to this size.
+  db.exec("PRAGMA journal_size_limit = 67108864");
   db.exec(`
     CREATE TABLE IF NOT EXISTS token_state (
       token TEXT PRIMARY KEY,
@@ -27,17 +31,21 @@ export function openDatabase(dataDir: string): Database {
       min_seq INTEGER NOT NULL,
       max_seq_time INTEGER NOT NULL
     );
+    -- Rows append in rowid order (dense pages); the two indexes are what reads use. Idempotency looks up a
+    -- 53-bit hash of (sendID, clientMsgID): random 8-byte keys dirty far fewer pages per commit than random
+    -- text keys (measured: 20 vs 47 us per message at 100 messages per commit).
     CREATE TABLE IF NOT EXISTS messages (
+      id INTEGER PRIMARY KEY,
       conversation_id TEXT NOT NULL,
       seq INTEGER NOT NULL,
       send_id TEXT NOT NULL,
       client_msg_id TEXT NOT NULL,
-      server_msg_id TEXT NOT NULL,
+      client_key INTEGER NOT NULL,
       send_time INTEGER NOT NULL,
-      data BLOB NOT NULL,
-      PRIMARY KEY (conversation_id, seq)
-    ) WITHOUT ROWID;
-    CREATE UNIQUE INDEX IF NOT EXISTS messages_client_id ON messages (send_id, client_msg_id);
+      data BLOB NOT NULL
+    );
+    CREATE UNIQUE INDEX IF NOT EXISTS messages_seq ON messages (conversation_id, seq);
+    CREATE INDEX IF NOT EXISTS messages_client_key ON messages (client_key);
     CREATE TABLE IF NOT EXISTS user_conversations (
       user_id TEXT NOT NULL,
       conversation_id TEXT NOT NULL,

@@ -11,7 +11,9 @@ import {
 import { isNotificationConversation } from "../../protocol/conversation.js";
 import { ErrCode, codeError } from "../../protocol/errors.js";
 import type { Backend, CallMeta, DeliveryPort } from "../ports.js";
+import type { Logger } from "../../observe/log.js";
 import { createEmbeddedAuth } from "./auth.js";
+import { startCheckpointer } from "./checkpointer.js";
 import { openDatabase } from "./db.js";
 import { MessageStore } from "./store.js";
 
@@ -28,9 +30,11 @@ export function createEmbeddedBackend(opts: {
   onlinePlatforms: (userID: string) => number[];
   delivery: () => DeliveryPort | undefined;
   retention?: { maxAgeMs: number; maxPerConversation: number; everyMs?: number };
+  log?: Logger;
 }): EmbeddedBackend {
   const db = openDatabase(opts.dataDir);
   const store = new MessageStore(db);
+  const checkpointer = startCheckpointer(db.filename, 500, (err) => opts.log?.warn("WAL checkpoint failed", { err }));
   const r = opts.retention;
   const pruner = r && (r.maxAgeMs > 0 || r.maxPerConversation > 0)
     ? setInterval(() => store.prune(r.maxAgeMs, r.maxPerConversation), r.everyMs ?? 3_600_000)
@@ -127,6 +131,7 @@ export function createEmbeddedBackend(opts: {
     async close() {
       clearInterval(pruner);
       store.flush();
+      await checkpointer.close();
       db.close();
     },
   };

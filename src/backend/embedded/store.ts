@@ -42,6 +42,11 @@ interface Pending {
 
 export const GroupErr = { NotFound: 1201, NotInGroup: 1203 } as const;
 
+/** A 53-bit hash of (sendID, clientMsgID): the idempotency index key (exact match is re-checked on lookup). */
+export function clientKey(sendID: string, clientMsgID: string): number {
+  return Number(Bun.hash(`${sendID}\u0000${clientMsgID}`) >> 11n);
+}
+
 export class MessageStore {
   private readonly convs = new Map<string, ConvState>();
   private readonly knownMembership = new Set<string>();
@@ -61,9 +66,9 @@ export class MessageStore {
         `INSERT INTO conversations (conversation_id, max_seq, min_seq, max_seq_time) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT(conversation_id) DO UPDATE SET max_seq = ?2, min_seq = ?3, max_seq_time = ?4`),
       insertMsg: db.query(
-        "INSERT INTO messages (conversation_id, seq, send_id, client_msg_id, server_msg_id, send_time, data) VALUES (?, ?, ?, ?, ?, ?, ?)"),
-      byClientID: db.query<{ conversation_id: string; seq: number; data: Uint8Array }, [string, string]>(
-        "SELECT conversation_id, seq, data FROM messages WHERE send_id = ? AND client_msg_id = ?"),
+        "INSERT INTO messages (conversation_id, seq, send_id, client_msg_id, client_key, send_time, data) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+      byClientID: db.query<{ conversation_id: string; seq: number; data: Uint8Array }, [number, string, string]>(
+        "SELECT conversation_id, seq, data FROM messages WHERE client_key = ? AND send_id = ? AND client_msg_id = ?"),
       member: db.query("INSERT OR IGNORE INTO user_conversations (user_id, conversation_id) VALUES (?, ?)"),
       isMember: db.query<{ one: number }, [string, string]>(
         "SELECT 1 AS one FROM user_conversations WHERE user_id = ? AND conversation_id = ?"),
@@ -145,7 +150,7 @@ export class MessageStore {
     const idKey = `${msg.sendID}\u0000${msg.clientMsgID}`;
     const inFlight = this.pendingByClientID.get(idKey);
     if (inFlight) return inFlight.then((r) => ({ ...r, duplicate: true }));
-    const stored = this.q.byClientID.get(msg.sendID, msg.clientMsgID);
+    const stored = this.q.byClientID.get(clientKey(msg.sendID, msg.clientMsgID), msg.sendID, msg.clientMsgID);
     if (stored) {
       const m = fromBinary(MsgDataSchema, stored.data);
       return Promise.resolve({
@@ -221,7 +226,7 @@ export class MessageStore {
       this.db.transaction(() => {
         for (const p of batch) {
           const r = p.result;
-          this.q.insertMsg.run(r.conversationID, Number(r.seq), r.msg.sendID, r.clientMsgID, r.serverMsgID, Number(r.sendTime), p.data);
+          this.q.insertMsg.run(r.conversationID, Number(r.seq), r.msg.sendID, r.clientMsgID, clientKey(r.msg.sendID, r.clientMsgID), Number(r.sendTime), p.data);
           for (const u of p.members) this.addMember(u, r.conversationID);
           touched.add(r.conversationID);
         }

@@ -1,0 +1,79 @@
+// Scenario "fanout": SuperGroupOnlineBatchPushOneMsg to N online users, repeated R times, next to the ceiling
+// (a bare Bun.serve publishing to the same N clients in the same run). Reports deliveries/s and the ratio.
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { create } from "@bufbuild/protobuf";
+import { join } from "node:path";
+import { msgGateway } from "../src/gen/openim/msggateway/msggateway_pb.js";
+import { MsgDataSchema } from "../src/gen/openim/sdkws/sdkws_pb.js";
+import { encodeResp, resp } from "../src/gateway/codec/envelope.js";
+import { pushMessagesPayload } from "../src/gateway/push.js";
+import { freePort, progress, round, startImgate, startWorker, users, waitHttp, writeResult, type Worker } from "./lib/harness.js";
+
+const now = () => performance.timeOrigin + performance.now();
+
+async function waitDelivered(ws: Worker[], want: number, timeoutMs: number) {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const counts = await Promise.all(ws.map((w) => w.call({ cmd: "count" })));
+    const got = counts.reduce((a, c) => a + c.received, 0);
+    if (got >= want || Date.now() > end) return { got, lastAt: Math.max(...counts.map((c) => c.lastAt)) };
+    await Bun.sleep(20);
+  }
+}
+
+export async function fanout(quick: boolean) {
+  const n = quick ? 2000 : 10_000;
+  const rounds = quick ? 5 : 20;
+  const perWorker = 5000;
+  const msgData = create(MsgDataSchema, {
+    sendID: "system", recvID: "", groupID: "bench", sessionType: 3, contentType: 101, msgFrom: 200,
+    content: new TextEncoder().encode('{"content":"fan-out benchmark message"}'), seq: 1n, serverMsgID: "s", clientMsgID: "c",
+  });
+  const frameSize = encodeResp("json", resp(2001, { operationID: "bench-op", data: pushMessagesPayload(msgData) })).length;
+  const list = users("f", n);
+
+  const measure = async (name: string, url: string, raw: boolean, publish: () => Promise<void>) => {
+    const ws = await Promise.all(Array.from({ length: Math.ceil(n / perWorker) }, startWorker));
+    progress(`fanout/${name}: connecting ${n} clients`);
+    const conn = await Promise.all(ws.map((w, i) => w.call({ cmd: "connect", url, users: list.slice(i * perWorker, (i + 1) * perWorker), concurrency: 100, raw })));
+    const connected = conn.reduce((a, c) => a + c.connected, 0);
+    progress(`fanout/${name}: ${connected} connected; publishing ${rounds} rounds`);
+    const t0 = now();
+    await publish();
+    const { got, lastAt } = await waitDelivered(ws, connected * rounds, 60_000);
+    const seconds = (lastAt - t0) / 1000;
+    await Promise.all(ws.map((w) => w.call({ cmd: "close" })));
+    return { connected, delivered: got, seconds: round(seconds, 3), deliveriesPerSec: round(got / seconds, 0) };
+  };
+
+  // The ceiling first, then imgate, on the same client load.
+  const rawPort = await freePort();
+  const rawProc = Bun.spawn([process.execPath, join(import.meta.dir, "lib/raw-server.ts"), String(rawPort)], { stdout: "inherit", stderr: "inherit" });
+  await waitHttp(`http://127.0.0.1:${rawPort}/healthz`);
+  const ceiling = await measure("raw-bun", `ws://127.0.0.1:${rawPort}/`, true, async () => {
+    await fetch(`http://127.0.0.1:${rawPort}/publish?rounds=${rounds}&size=${frameSize}`, { method: "POST" });
+  });
+  rawProc.kill("SIGTERM");
+  await rawProc.exited;
+
+  const server = await startImgate();
+  const hub = createClient(msgGateway, createGrpcTransport({ baseUrl: `http://127.0.0.1:${server.rpc}` }));
+  const ids = list.map((u) => u.userID);
+  const rpcMs: number[] = [];
+  // A push service keeps several pushes in flight, as OpenIM's does (one call per message, concurrently).
+  const imgate = await measure("imgate", `ws://127.0.0.1:${server.ws}/`, false, async () => {
+    await Promise.all(Array.from({ length: rounds }, async (_, r) => {
+      const t = performance.now();
+      const res = await hub.superGroupOnlineBatchPushOneMsg({ msgData, pushToUserIDs: ids }, { headers: { operationid: `fan-${r}` } });
+      rpcMs.push(performance.now() - t);
+      if (res.singlePushResult.length !== n) throw new Error("short result list");
+    }));
+  });
+  await server.stop();
+  writeResult("fanout", {
+    quick, users: n, rounds, frameBytes: frameSize,
+    rawBun: ceiling, imgate: { ...imgate, rpcLatencyMsMean: round(rpcMs.reduce((a, b) => a + b, 0) / rpcMs.length, 1), callsInFlight: rounds },
+    ratioToCeiling: round(imgate.deliveriesPerSec / ceiling.deliveriesPerSec, 3),
+  });
+}

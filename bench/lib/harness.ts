@@ -1,0 +1,128 @@
+// Shared pieces of the benchmark scenarios: server processes, worker processes, stats, result files.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir, cpus } from "node:os";
+import { join } from "node:path";
+import { createServer } from "node:net";
+import { signToken } from "../../src/backend/embedded/jwt.js";
+import { VERSION } from "../../src/version.js";
+import type { WorkerCmd } from "./worker.js";
+
+export const SECRET = "bench-secret";
+const ROOT = new URL("../..", import.meta.url).pathname;
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+export interface ImgateProc {
+  ws: number;
+  rpc: number;
+  admin: number;
+  pid: number;
+  rssKB(): number;
+  stop(): Promise<void>;
+}
+
+export async function startImgate(extra: string[] = []): Promise<ImgateProc> {
+  const [ws, rpc, admin] = [await freePort(), await freePort(), await freePort()];
+  const dataDir = mkdtempSync(join(tmpdir(), "imgate-bench-"));
+  // BENCH_PROFILE=dir writes a CPU profile of the server (markdown) into dir when it stops.
+  const prof = process.env.BENCH_PROFILE ? ["--cpu-prof-md", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+  const proc = Bun.spawn([process.execPath, ...prof, join(ROOT, "src/cli.ts"), "serve", "--host", "127.0.0.1", "--ws-port", String(ws),
+    "--rpc-port", String(rpc), "--admin-port", String(admin), "--data-dir", dataDir, "--secret", SECRET, "--log-level", "warn",
+    "--log-format", "json", ...extra], { stdout: "inherit", stderr: "inherit", env: { ...process.env, IMGATE_CONFIG: "" } });
+  await waitHttp(`http://127.0.0.1:${admin}/healthz`);
+  return {
+    ws, rpc, admin, pid: proc.pid,
+    rssKB: () => rssKB(proc.pid),
+    async stop() {
+      proc.kill("SIGTERM");
+      await proc.exited;
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function rssKB(pid: number): number {
+  const status = require("node:fs").readFileSync(`/proc/${pid}/status`, "utf8") as string;
+  return Number(status.match(/VmRSS:\s+(\d+)/)?.[1] ?? 0);
+}
+
+export async function waitHttp(url: string, timeoutMs = 15_000) {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {}
+    if (Date.now() > end) throw new Error(`${url} did not come up`);
+    await Bun.sleep(50);
+  }
+}
+
+export interface Worker {
+  call<T = any>(cmd: WorkerCmd): Promise<T>;
+  pid: number;
+}
+
+export async function startWorker(): Promise<Worker> {
+  let nextId = 1;
+  const waiting = new Map<number, (v: any) => void>();
+  let ready!: () => void;
+  const isReady = new Promise<void>((r) => (ready = r));
+  const proc = Bun.spawn([process.execPath, join(ROOT, "bench/lib/worker.ts")], {
+    stdout: "inherit", stderr: "inherit",
+    ipc(m: any) {
+      if (m.ready) return ready();
+      waiting.get(m.id)?.(m.out);
+      waiting.delete(m.id);
+    },
+  });
+  await isReady;
+  return {
+    pid: proc.pid,
+    call(cmd) {
+      const id = nextId++;
+      return new Promise((resolve) => {
+        waiting.set(id, resolve);
+        proc.send({ ...cmd, id });
+      });
+    },
+  };
+}
+
+export function users(prefix: string, count: number, platformID = 5) {
+  return Array.from({ length: count }, (_, i) => {
+    const userID = `${prefix}${i}`;
+    return { userID, platformID, token: signToken(SECRET, userID, platformID, 86400) };
+  });
+}
+
+export function percentile(xs: number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+}
+
+export const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
+
+export function machine() {
+  return { cpus: cpus().length, cpu: cpus()[0]?.model, bun: Bun.version, imgate: VERSION, date: new Date().toISOString() };
+}
+
+export function writeResult(name: string, result: Record<string, unknown>) {
+  const dir = join(ROOT, "docs/bench");
+  mkdirSync(dir, { recursive: true });
+  const full = { scenario: name, machine: machine(), ...result };
+  writeFileSync(join(dir, `${name}.json`), JSON.stringify(full, null, 2) + "\n");
+  console.log(JSON.stringify(full));
+}
+
+export function progress(msg: string) {
+  process.stderr.write(`[bench] ${msg}\n`);
+}

@@ -1,0 +1,152 @@
+// A load-generator process: holds many WebSocket clients and runs what the parent asks over IPC. Several
+// workers keep each process under the 20,000 open-file limit.
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { MsgDataSchema, PushMessagesSchema } from "../../src/gen/openim/sdkws/sdkws_pb.js";
+import { decodeJsonResp, encodeJsonReq } from "../../src/gateway/codec/json.js";
+
+export type WorkerCmd =
+  | { cmd: "connect"; url: string; users: { userID: string; platformID: number; token: string }[]; concurrency: number; raw?: boolean }
+  | { cmd: "chat"; pairs: [string, string][]; ratePerSec: number; durationMs: number }
+  | { cmd: "chatClosed"; pairs: [string, string][]; window: number; durationMs: number }
+  | { cmd: "count" }
+  | { cmd: "close" };
+
+const now = () => performance.timeOrigin + performance.now();
+const clients = new Map<string, WebSocket>();
+let received = 0;
+let lastAt = 0;
+let firstAt = 0;
+const latencies: number[] = [];
+const replyLatencies: number[] = [];
+const pendingReplies = new Map<string, number>();
+let sent = 0, errors = 0;
+
+function onFrame(userID: string, data: ArrayBuffer | string, parse: boolean) {
+  if (typeof data === "string") return;
+  const t = now();
+  if (!parse) {
+    received++;
+    if (!firstAt) firstAt = t;
+    lastAt = t;
+    return;
+  }
+  const r = decodeJsonResp(new Uint8Array(data));
+  if (r.reqIdentifier === 2001) {
+    received++;
+    if (!firstAt) firstAt = t;
+    lastAt = t;
+    const pm = fromBinary(PushMessagesSchema, r.data!);
+    const msg = Object.values(pm.msgs)[0]?.Msgs[0];
+    const sentAt = msg ? Number(msg.clientMsgID.split("|")[1]) : NaN;
+    // Only the recipient's copy counts (the sender's echo carries the same stamp).
+    if (msg && sentAt > 0 && msg.recvID === userID) latencies.push(t - sentAt);
+  } else if (r.msgIncr) {
+    const s = pendingReplies.get(r.msgIncr);
+    if (s !== undefined) {
+      pendingReplies.delete(r.msgIncr);
+      replyLatencies.push(t - s);
+      if (r.errCode !== 0) errors++;
+      onReply?.(userID);
+    }
+  }
+}
+
+async function connectAll(c: Extract<WorkerCmd, { cmd: "connect" }>) {
+  let i = 0, failed = 0;
+  const t0 = now();
+  const handshakes: number[] = [];
+  const one = () =>
+    new Promise<void>((resolve) => {
+      const u = c.users[i++]!;
+      const start = now();
+      const q = c.raw ? "" : `?sendID=${encodeURIComponent(u.userID)}&token=${u.token}&platformID=${u.platformID}&operationID=b&isBackground=false&sdkType=js`;
+      const ws = new WebSocket(c.url + q);
+      ws.binaryType = "arraybuffer";
+      ws.onopen = () => {
+        handshakes.push(now() - start);
+        clients.set(u.userID, ws);
+        resolve();
+      };
+      ws.onmessage = (e) => onFrame(u.userID, e.data as ArrayBuffer, !c.raw);
+      ws.onerror = () => {
+        failed++;
+        resolve();
+      };
+    });
+  const lanes = Array.from({ length: c.concurrency }, async () => {
+    while (i < c.users.length) await one();
+  });
+  await Promise.all(lanes);
+  return { connected: c.users.length - failed, failed, ms: now() - t0, handshakes };
+}
+
+const enc = new TextEncoder();
+const body = enc.encode('{"content":"hello from the benchmark"}');
+let k = 0;
+/** Sends one 1003 from `from` to `to`, stamped with the send time (in clientMsgID) for latency. */
+function sendOne(from: string, to: string): boolean {
+  const ws = clients.get(from);
+  if (!ws || ws.readyState !== WebSocket.OPEN) return false;
+  const t = now();
+  const msgIncr = `${from}_${k++}`;
+  const data = toBinary(MsgDataSchema, create(MsgDataSchema, {
+    sendID: from, recvID: to, clientMsgID: `${msgIncr}|${t}`, sessionType: 1, contentType: 101, msgFrom: 100, content: body,
+  }));
+  pendingReplies.set(msgIncr, t);
+  ws.send(encodeJsonReq({ reqIdentifier: 1003, token: "", sendID: from, operationID: `b${k}`, msgIncr, data }));
+  sent++;
+  return true;
+}
+
+/** Open loop at a fixed rate, spread evenly: a few sends every 2 ms, round-robin over the pairs. */
+async function chat(c: Extract<WorkerCmd, { cmd: "chat" }>) {
+  const t0 = now();
+  const end = t0 + c.durationMs;
+  let done = 0, next = 0;
+  while (now() < end) {
+    const due = Math.floor(((now() - t0) / 1000) * c.ratePerSec);
+    for (; done < due; done++) {
+      const [from, to] = c.pairs[next++ % c.pairs.length]!;
+      sendOne(from, to);
+    }
+    await Bun.sleep(2);
+  }
+  await Bun.sleep(500);
+  return { sent };
+}
+
+/** Closed loop: each sender keeps `window` requests outstanding; throughput is what the gateway sustains. */
+async function chatClosed(c: Extract<WorkerCmd, { cmd: "chatClosed" }>) {
+  const end = now() + c.durationMs;
+  const byFrom = new Map(c.pairs);
+  onReply = (from) => {
+    if (now() < end) sendOne(from, byFrom.get(from)!);
+  };
+  for (const [from, to] of c.pairs) for (let w = 0; w < c.window; w++) sendOne(from, to);
+  await Bun.sleep(c.durationMs + 500);
+  onReply = undefined;
+  return { sent };
+}
+
+let onReply: ((from: string) => void) | undefined;
+
+process.on("message", async (m: WorkerCmd) => {
+  let out: unknown;
+  switch (m.cmd) {
+    case "connect": out = await connectAll(m); break;
+    case "chat": out = await chat(m); break;
+    case "chatClosed": out = await chatClosed(m); break;
+    case "count":
+      out = { received, firstAt, lastAt, sent, errors, latencies: latencies.splice(0), replyLatencies: replyLatencies.splice(0) };
+      sent = 0;
+      errors = 0;
+      break;
+    case "close":
+      for (const ws of clients.values()) ws.close();
+      out = { closed: clients.size };
+      setTimeout(() => process.exit(0), 50);
+      break;
+  }
+  process.send!({ id: (m as any).id, out });
+});
+process.send!({ ready: true });
