@@ -12,6 +12,11 @@ import { startAdminHttp, type AdminHttp } from "./admin/http.js";
 import { startHub, type Hub } from "./hub/server.js";
 import type { Logger } from "./observe/log.js";
 import { createCounters, type Counters } from "./observe/stats.js";
+import { createPresence, type Presence } from "./presence/presence.js";
+import { createMemoryStatusStore } from "./presence/store.js";
+import { createRedisStatusStore } from "./presence/redis-store.js";
+import { createRedis, redisConfigured } from "./cluster/redis.js";
+import { createWebhooks, type Webhooks } from "./presence/webhooks.js";
 import { Close } from "./protocol/constants.js";
 import type { Conn } from "./sessions/conn.js";
 import { Registry } from "./sessions/registry.js";
@@ -24,6 +29,8 @@ export interface Node {
   counters: Counters;
   registry: Registry;
   sessions: Sessions;
+  presence: Presence;
+  webhooks: Webhooks;
   pusher: Pusher;
   backend: Backend;
   edge: Edge;
@@ -41,22 +48,59 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
   let edge: Edge | undefined;
   const outbound = createOutbound({ server: () => edge?.server, slowConsumerBytes: config.ws.slowConsumerBytes, counters, log });
   let subscriptions: ReturnType<typeof createSubscriptions> | undefined;
-  const registry = new Registry((change) => subscriptions?.notify(change.userID, [...new Set(change.online)]));
+  const webhooks = createWebhooks(
+    {
+      url: config.webhooks.url, queueSize: config.webhooks.queueSize, retries: config.webhooks.retries,
+      hooks: { afterUserOnline: config.webhooks.afterUserOnline, afterUserOffline: config.webhooks.afterUserOffline, afterUserKickOff: config.webhooks.afterUserKickOff },
+    },
+    (e, err) => log.warn("webhook failed", { hook: e.kind, userID: e.userID, err }),
+  );
+  const redis = redisConfigured(config)
+    ? { client: createRedis(config, "commands"), subscriber: createRedis(config, "subscriber") }
+    : undefined;
+  for (const r of redis ? [redis.client, redis.subscriber] : []) r.on("error", (err) => log.debug("redis error", { err }));
+  const statusStore = redis
+    ? createRedisStatusStore({ ...redis, ttlSeconds: config.presence.ttlSeconds, onError: (err) => log.warn("redis subscribe failed", { err }) })
+    : createMemoryStatusStore({ ttlSeconds: config.presence.ttlSeconds });
+  let registry!: Registry;
+  const presence = createPresence({
+    registry: () => registry,
+    store: statusStore,
+    webhooks,
+    notify: (userID, platforms) => subscriptions?.notify(userID, platforms),
+    log,
+    options: {
+      shards: config.presence.shards, batchSize: config.presence.batchSize, mergeIntervalMs: config.presence.mergeIntervalMs,
+      renewIntervalMs: config.presence.renewIntervalSeconds * 1000,
+    },
+  });
+  registry = new Registry((change, conn) => presence.onRegistryChange(change, conn));
+  if (redis) {
+    // Redis restarts empty (or lost keys): after every reconnect, write this node's truth again.
+    let connectedBefore = false;
+    redis.client.on("ready", () => {
+      if (connectedBefore) {
+        log.info("redis reconnected; re-asserting local presence", { users: registry.userCount });
+        presence.resync();
+      }
+      connectedBefore = true;
+    });
+  }
   let pusher: Pusher | undefined;
   const backend: EmbeddedBackend = createEmbeddedBackend({
     dataDir: config.dataDir,
     secret,
     adminUserIDs: config.imAdminUser.userIDs,
-    onlinePlatforms: (u) => registry.onlinePlatforms(u),
     log,
     retention: { maxAgeMs: config.messages.retentionDays * 86_400_000, maxPerConversation: config.messages.maxPerConversation },
     delivery: () => pusher && { deliver: (msg, users, opID) => void pusher!.pushToUsers(msg, users, opID) },
   });
   const sessions = createSessions({ registry, outbound, auth: backend.auth, policy: () => config.multiLogin.policy, counters, log });
+  sessions.onKicked = (conn) => presence.onKicked(conn);
   pusher = createPusher({ registry, outbound, counters });
   subscriptions = createSubscriptions({
     outbound,
-    lookup: (ids) => backend.userStatus.getUserStatus(ids, { operationID: "", opUserID: "", platform: "", connID: "" }),
+    lookup: (ids) => presence.lookup(ids),
     maxPerConn: () => config.ws.maxSubscriptionsPerConn,
   });
   const handlers = createRouter({
@@ -68,7 +112,7 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
   });
 
   const node: Node = {
-    config, log, counters, registry, sessions, pusher, backend,
+    config, log, counters, registry, sessions, pusher, backend, presence, webhooks,
     edge: undefined as unknown as Edge,
     admin: undefined as unknown as AdminHttp,
     hub: undefined as unknown as Hub,
@@ -86,6 +130,12 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
         c.ws?.close(Close.ServiceRestart, "server shutting down");
       }
       edge?.stop();
+      // Every local user goes offline in the store before we exit (the reference sends nothing, §9.2.9).
+      const flushed = await presence.flushOffline(Math.max(1000, config.shutdown.graceSeconds * 1000 - 2000));
+      if (!flushed) log.warn("offline status not fully written before shutdown", presence.batcher.stats() as unknown as Record<string, unknown>);
+      presence.stop();
+      await statusStore.close();
+      if (redis) await Promise.all([redis.client.quit().catch(() => {}), redis.subscriber.quit().catch(() => {})]);
       admin.stop();
       await node.hub?.close();
       await backend.close();

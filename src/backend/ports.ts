@@ -39,11 +39,6 @@ export interface PushTokenPort {
   delUserPushToken(req: DelUserPushTokenReq, meta: CallMeta): Promise<void>;
 }
 
-export interface UserStatusPort {
-  /** Online platform IDs of each user, cluster-wide as far as the backend knows. */
-  getUserStatus(userIDs: string[], meta: CallMeta): Promise<Map<string, number[]>>;
-}
-
 /** Lets a backend deliver stored messages to online users (the embedded push service). */
 export interface DeliveryPort {
   deliver(msg: MsgData, userIDs: string[], operationID: string): void;
@@ -53,7 +48,6 @@ export interface Backend {
   auth: AuthPort;
   messages: MessagePort;
   pushTokens: PushTokenPort;
-  userStatus: UserStatusPort;
   /** True while the backend can serve requests (readiness). */
   ready(): boolean;
   close(): Promise<void>;

@@ -162,6 +162,8 @@ function validate(cfg: Config): void {
     throw new ConfigError(`ws.pingPeriodSeconds (${cfg.ws.pingPeriodSeconds}) must be below ws.pongWaitSeconds (${cfg.ws.pongWaitSeconds})`);
   if (cfg.ws.maxInflatedBytes < cfg.ws.maxFrameBytes)
     throw new ConfigError(`ws.maxInflatedBytes (${cfg.ws.maxInflatedBytes}) must be at least ws.maxFrameBytes (${cfg.ws.maxFrameBytes})`);
+  if (cfg.presence.renewIntervalSeconds >= cfg.presence.ttlSeconds)
+    throw new ConfigError(`presence.renewIntervalSeconds (${cfg.presence.renewIntervalSeconds}) must be below presence.ttlSeconds (${cfg.presence.ttlSeconds})`);
   if (cfg.shape === "cluster" && !cfg.redis.url && cfg.redis.address.length === 0)
     throw new ConfigError(`shape "cluster" needs redis.url (or --redis)`);
 }

@@ -42,6 +42,15 @@ export interface Config {
   redis: { url: string; address: string[]; username: string; password: string; redisMode: string; db: number };
   log: { level: LogLevel; format: "auto" | "json" | "pretty" };
   messages: { retentionDays: number; maxPerConversation: number };
+  presence: { shards: number; batchSize: number; mergeIntervalMs: number; renewIntervalSeconds: number; ttlSeconds: number };
+  webhooks: {
+    url: string;
+    queueSize: number;
+    retries: number;
+    afterUserOnline: { enable: boolean; timeout: number };
+    afterUserOffline: { enable: boolean; timeout: number };
+    afterUserKickOff: { enable: boolean; timeout: number };
+  };
   shutdown: { graceSeconds: number };
 }
 
@@ -74,6 +83,15 @@ export function defaultConfig(): Config {
     redis: { url: "", address: [], username: "", password: "", redisMode: "standalone", db: 0 },
     log: { level: "info", format: "auto" },
     messages: { retentionDays: 0, maxPerConversation: 0 },
+    presence: { shards: 4, batchSize: 100, mergeIntervalMs: 1000, renewIntervalSeconds: 600, ttlSeconds: 1800 },
+    webhooks: {
+      url: "",
+      queueSize: 1000,
+      retries: 2,
+      afterUserOnline: { enable: false, timeout: 5 },
+      afterUserOffline: { enable: false, timeout: 5 },
+      afterUserKickOff: { enable: false, timeout: 5 },
+    },
     shutdown: { graceSeconds: 10 },
   };
 }
@@ -134,6 +152,18 @@ export const keys: KeySpec[] = [
   { path: "messages.retentionDays", kind: "int", check: nonNegative },
   { path: "messages.maxPerConversation", kind: "int", check: nonNegative },
   { path: "shutdown.graceSeconds", kind: "int", check: positive },
+  { path: "presence.shards", kind: "int", check: positive },
+  { path: "presence.batchSize", kind: "int", check: positive },
+  { path: "presence.mergeIntervalMs", kind: "int", check: positive },
+  { path: "presence.renewIntervalSeconds", kind: "int", check: positive },
+  { path: "presence.ttlSeconds", kind: "int", check: positive },
+  { path: "webhooks.url", kind: "string" },
+  { path: "webhooks.queueSize", kind: "int", check: positive },
+  { path: "webhooks.retries", kind: "int", check: nonNegative },
+  ...(["afterUserOnline", "afterUserOffline", "afterUserKickOff"] as const).flatMap((h): KeySpec[] => [
+    { path: `webhooks.${h}.enable`, kind: "bool" },
+    { path: `webhooks.${h}.timeout`, kind: "int", check: positive },
+  ]),
 ];
 
 /** OpenIM's key names (openim-msggateway.yml, share.yml, redis.yml) accepted in our files (§8). */

@@ -16,7 +16,7 @@ export class Registry {
   private readonly byId = new Map<number, Conn>();
   private readonly platformConns = new Array<number>(12).fill(0);
 
-  constructor(private readonly onChange: (c: UserPlatformsChange) => void = () => {}) {}
+  constructor(private readonly onChange: (c: UserPlatformsChange, conn: Conn) => void = () => {}) {}
 
   get connections(): number {
     return this.byId.size;
@@ -35,7 +35,7 @@ export class Registry {
     if (!set) this.users.set(conn.userID, (set = new Set()));
     set.add(conn);
     this.platformConns[conn.platformID]!++;
-    this.onChange({ userID: conn.userID, online: platformsOf(set), offline: [] });
+    this.onChange({ userID: conn.userID, online: platformsOf(set), offline: [] }, conn);
   }
 
   /** Removes the connection if present; returns false when it was already gone (kicked earlier). */
@@ -45,7 +45,7 @@ export class Registry {
     set.delete(conn);
     if (set.size === 0) this.users.delete(conn.userID);
     this.platformConns[conn.platformID]!--;
-    this.onChange({ userID: conn.userID, online: platformsOf(set), offline: [conn.platformID] });
+    this.onChange({ userID: conn.userID, online: platformsOf(set), offline: [conn.platformID] }, conn);
     return true;
   }
 

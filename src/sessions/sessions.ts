@@ -68,13 +68,14 @@ export function createSessions(opts: {
       conn.state = "closed";
     },
     kick(conn, reason) {
-      if (!registry.remove(conn)) return;
+      if (!registry.has(conn)) return;
+      s.onKicked(conn, reason);
+      registry.remove(conn);
       bump(counters.kicks, reason);
       outbound.setUserDelivery(conn, false);
       outbound.sendResp(conn, resp(Req.KickOnlineMsg));
       outbound.close(conn, Close.Kicked, `kicked: ${reason}`);
       log.info("kicked", { connID: conn.connID, userID: conn.userID, platformID: conn.platformID, reason });
-      s.onKicked(conn, reason);
     },
     kickUser(userID, platformID, reason) {
       const conns = registry.userConns(userID);

@@ -26,8 +26,6 @@ export function createEmbeddedBackend(opts: {
   dataDir: string;
   secret: string;
   adminUserIDs: string[];
-  /** Online platforms of a user, from the presence layer. */
-  onlinePlatforms: (userID: string) => number[];
   delivery: () => DeliveryPort | undefined;
   retention?: { maxAgeMs: number; maxPerConversation: number; everyMs?: number };
   log?: Logger;
@@ -121,11 +119,6 @@ export function createEmbeddedBackend(opts: {
     pushTokens: {
       // No offline push service in the embedded shape: nothing holds device push tokens.
       async delUserPushToken() {},
-    },
-    userStatus: {
-      async getUserStatus(userIDs) {
-        return new Map(userIDs.map((u) => [u, opts.onlinePlatforms(u)]));
-      },
     },
     ready: () => true,
     async close() {

@@ -1,0 +1,31 @@
+// Redis connections from config: a URL (redis://, rediss://), or OpenIM's redis.yml keys (address list,
+// password, mode standalone | cluster | sentinel). Commands fail fast while Redis is down (no offline queue),
+// so callers see errors and retry on their own terms instead of piling up behind a dead socket.
+import { Cluster, Redis, type RedisOptions } from "ioredis";
+import type { Config } from "../config/schema.js";
+
+export type RedisClient = Redis | Cluster;
+
+export function redisConfigured(cfg: Config): boolean {
+  return Boolean(cfg.redis.url || cfg.redis.address.length > 0);
+}
+
+export function createRedis(cfg: Config, purpose: string): RedisClient {
+  const common: RedisOptions = {
+    connectionName: `imgate:${cfg.nodeID || "node"}:${purpose}`,
+    enableOfflineQueue: purpose === "subscriber",
+    maxRetriesPerRequest: 1,
+    retryStrategy: (times) => Math.min(2000, 50 * 2 ** Math.min(times, 6)),
+    lazyConnect: false,
+  };
+  const r = cfg.redis;
+  if (r.url) return new Redis(r.url, common);
+  const nodes = r.address.map((a) => {
+    const [host, port] = a.split(":");
+    return { host: host || "127.0.0.1", port: Number(port) || 6379 };
+  });
+  const auth = { username: r.username || undefined, password: r.password || undefined };
+  if (r.redisMode === "cluster") return new Cluster(nodes, { redisOptions: { ...common, ...auth }, enableOfflineQueue: common.enableOfflineQueue });
+  if (r.redisMode === "sentinel") return new Redis({ ...common, ...auth, sentinels: nodes, name: "mymaster", db: r.db });
+  return new Redis({ ...common, ...auth, host: nodes[0]?.host, port: nodes[0]?.port, db: r.db });
+}
