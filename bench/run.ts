@@ -1,8 +1,9 @@
 // npm run bench -- <scenario> [--quick]
 import { chat } from "./chat.js";
 import { fanout } from "./fanout.js";
+import { presence } from "./presence.js";
 
-const scenarios: Record<string, (quick: boolean) => Promise<void>> = { chat, fanout };
+const scenarios: Record<string, (quick: boolean) => Promise<void>> = { chat, fanout, presence };
 const [name] = process.argv.slice(2).filter((a) => !a.startsWith("--"));
 const quick = process.argv.includes("--quick");
 if (!name || !scenarios[name]) {

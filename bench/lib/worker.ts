@@ -8,6 +8,7 @@ export type WorkerCmd =
   | { cmd: "connect"; url: string; users: { userID: string; platformID: number; token: string }[]; concurrency: number; raw?: boolean }
   | { cmd: "chat"; pairs: [string, string][]; ratePerSec: number; durationMs: number }
   | { cmd: "chatClosed"; pairs: [string, string][]; window: number; durationMs: number }
+  | { cmd: "churn"; url: string; users: { userID: string; platformID: number; token: string }[]; concurrency: number; durationMs: number }
   | { cmd: "count" }
   | { cmd: "close" };
 
@@ -130,12 +131,34 @@ async function chatClosed(c: Extract<WorkerCmd, { cmd: "chatClosed" }>) {
 
 let onReply: ((from: string) => void) | undefined;
 
+/** Connect-then-close loops: every iteration is two status events at the gateway (online, offline). */
+async function churn(c: Extract<WorkerCmd, { cmd: "churn" }>) {
+  const end = now() + c.durationMs;
+  let cycles = 0, failures = 0, i = 0;
+  const lane = async () => {
+    while (now() < end) {
+      const u = c.users[i++ % c.users.length]!;
+      const ok = await new Promise<boolean>((resolve) => {
+        const ws = new WebSocket(`${c.url}?sendID=${encodeURIComponent(u.userID)}&token=${u.token}&platformID=${u.platformID}&operationID=c&isBackground=false&sdkType=js`);
+        ws.onopen = () => ws.close();
+        ws.onclose = () => resolve(true);
+        ws.onerror = () => resolve(false);
+      });
+      if (ok) cycles++;
+      else failures++;
+    }
+  };
+  await Promise.all(Array.from({ length: c.concurrency }, lane));
+  return { cycles, failures };
+}
+
 process.on("message", async (m: WorkerCmd) => {
   let out: unknown;
   switch (m.cmd) {
     case "connect": out = await connectAll(m); break;
     case "chat": out = await chat(m); break;
     case "chatClosed": out = await chatClosed(m); break;
+    case "churn": out = await churn(m); break;
     case "count":
       out = { received, firstAt, lastAt, sent, errors, latencies: latencies.splice(0), replyLatencies: replyLatencies.splice(0) };
       sent = 0;
