@@ -12,6 +12,8 @@ import { startAdminHttp, type AdminHttp } from "./admin/http.js";
 import { startHub, type Hub } from "./hub/server.js";
 import type { Logger } from "./observe/log.js";
 import { createCounters, type Counters } from "./observe/stats.js";
+import { createMetrics, type Metrics } from "./observe/metrics.js";
+import { createSampler } from "./observe/sampler.js";
 import { createPresence, type Presence } from "./presence/presence.js";
 import { createMemoryStatusStore } from "./presence/store.js";
 import { createRedisStatusStore } from "./presence/redis-store.js";
@@ -30,6 +32,7 @@ export interface Node {
   registry: Registry;
   sessions: Sessions;
   presence: Presence;
+  metrics: Metrics;
   webhooks: Webhooks;
   pusher: Pusher;
   backend: Backend;
@@ -93,11 +96,16 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
     adminUserIDs: config.imAdminUser.userIDs,
     log,
     retention: { maxAgeMs: config.messages.retentionDays * 86_400_000, maxPerConversation: config.messages.maxPerConversation },
-    delivery: () => pusher && { deliver: (msg, users, opID) => void pusher!.pushToUsers(msg, users, opID) },
+    delivery: () => pusher && {
+      deliver: (msg, users, opID) => {
+        pusher!.pushToUsers(msg, users, opID);
+        counters.deliveryLatencyMs.push(Date.now() - Number(msg.sendTime));
+      },
+    },
   });
   const sessions = createSessions({ registry, outbound, auth: backend.auth, policy: () => config.multiLogin.policy, counters, log });
   sessions.onKicked = (conn) => presence.onKicked(conn);
-  pusher = createPusher({ registry, outbound, counters });
+  pusher = createPusher({ registry, outbound, counters, observeFanout: (n) => node.metrics?.observeFanout(n) });
   subscriptions = createSubscriptions({
     outbound,
     lookup: (ids) => presence.lookup(ids),
@@ -114,6 +122,7 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
   const node: Node = {
     config, log, counters, registry, sessions, pusher, backend, presence, webhooks,
     edge: undefined as unknown as Edge,
+    metrics: undefined as unknown as Metrics,
     admin: undefined as unknown as AdminHttp,
     hub: undefined as unknown as Hub,
     startedAt: Date.now(),
@@ -134,6 +143,8 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
       const flushed = await presence.flushOffline(Math.max(1000, config.shutdown.graceSeconds * 1000 - 2000));
       if (!flushed) log.warn("offline status not fully written before shutdown", presence.batcher.stats() as unknown as Record<string, unknown>);
       presence.stop();
+      sampler.stop();
+      metrics.stop();
       await statusStore.close();
       if (redis) await Promise.all([redis.client.quit().catch(() => {}), redis.subscriber.quit().catch(() => {})]);
       admin.stop();
@@ -142,12 +153,29 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
     },
   };
 
-  const admin = startAdminHttp({ config, log, ready: () => !node.draining && backend.ready() });
+  const metrics = createMetrics({
+    counters, registry, batcher: presence.batcher, webhooks,
+    redisUp: () => (redis ? (redis.client.status === "ready" ? 1 : 0) : undefined),
+    draining: () => node.draining,
+  });
+  const sampler = createSampler({ counters, registry });
+  node.metrics = metrics;
+  const admin = startAdminHttp({
+    config, log, metrics, sampler,
+    meta: () => ({ version: VERSION, shape: config.shape, nodeID: config.nodeID }),
+    ready: () => {
+      if (node.draining) return { ready: false, reason: "draining" };
+      if (!backend.ready()) return { ready: false, reason: "backend not ready" };
+      if (redis && redis.client.status !== "ready") return { ready: false, reason: `redis ${redis.client.status}` };
+      return { ready: true };
+    },
+  });
   node.admin = admin;
   node.ports.admin = admin.port;
   try {
     edge = startEdge({
       config, log, counters, registry, sessions, outbound, auth: backend.auth, handlers, accepting: () => !node.draining,
+      observeRequest: (req, seconds) => metrics.observeRequest(req, seconds),
     });
     node.edge = edge;
     node.hub = await startHub(node);

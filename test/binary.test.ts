@@ -36,6 +36,12 @@ test("build, copy alone, run --version, token and serve", async () => {
   const tok = Bun.spawnSync([bin, "token", "-u", "u", "-p", "5", "--data-dir", join(run, "data")], { cwd: run, env }).stdout.toString().trim();
   const c = await connect({ port: s.ws, userID: "u", platformID: 5, token: tok, sdkType: "js", isMsgResp: true });
   expect((await c.request(1001)).errCode).toBe(0);
+  // The dashboard and metrics come from inside the binary: no files beside it.
+  const page = await fetch(`http://127.0.0.1:${s.admin}/`);
+  expect(page.status).toBe(200);
+  expect(await page.text()).toContain("<title>imgate dashboard</title>");
+  const metrics = await (await fetch(`http://127.0.0.1:${s.admin}/metrics`)).text();
+  expect(metrics).toContain("online_user_num 1");
   s.proc.kill("SIGTERM");
   expect(await s.proc.exited).toBe(0);
 }, 60_000);

@@ -98,6 +98,9 @@ describe("Redis outage", () => {
     await churn(120); // logins and logouts go on while Redis is down
     await Bun.sleep(400);
     expect(n.node.presence.batcher.stats().failures).toBeGreaterThan(0);
+    const ready = await fetch(`http://127.0.0.1:${n.adminPort}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(await ready.text()).toContain("redis");
     await redis.start(); // back, and empty
     await until(() => n.node.presence.batcher.stats().pending === 0, 15_000, "pending writes to drain");
     await Bun.sleep(500);
@@ -107,6 +110,8 @@ describe("Redis outage", () => {
       const stored = redisCli(redis.port, "ZRANGE", `ONLINE:${u}`, "0", "-1").split("\n").filter(Boolean).map(Number).sort();
       expect({ u, stored }).toEqual({ u, stored: truth });
     }
+    await until(() => n.node.admin !== undefined, 100);
+    expect((await fetch(`http://127.0.0.1:${n.adminPort}/readyz`)).status).toBe(200);
     for (const c of clients) c.close();
   }, 60_000);
 });

@@ -1,24 +1,83 @@
-// The admin HTTP listener: health and readiness now; metrics and the dashboard land here too.
+// The admin HTTP listener: /healthz, /readyz, /metrics (Prometheus), / (the dashboard) and /events (its
+// Server-Sent Events feed). Loopback by default; when rpc.token is set, everything but the health checks
+// needs it (a bearer header, or ?token= for the browser page and its event stream).
+import { timingSafeEqual } from "node:crypto";
 import type { Config } from "../config/schema.js";
 import type { Logger } from "../observe/log.js";
+import type { Metrics } from "../observe/metrics.js";
+import type { Sampler } from "../observe/sampler.js";
+import { dashboardHtml } from "./dashboard.js";
 
 export interface AdminHttp {
   port: number;
   stop(): void;
 }
 
-export function startAdminHttp(opts: { config: Config; log: Logger; ready: () => boolean; routes?: Record<string, (req: Request) => Response | Promise<Response>> }): AdminHttp {
+export interface AdminDeps {
+  config: Config;
+  log: Logger;
+  ready: () => { ready: boolean; reason?: string };
+  metrics?: Metrics;
+  sampler?: Sampler;
+  meta?: () => Record<string, unknown>;
+}
+
+function authorized(req: Request, url: URL, token: string): boolean {
+  if (!token) return true;
+  const given = req.headers.get("authorization")?.replace(/^Bearer /, "") ?? url.searchParams.get("token") ?? "";
+  const a = Buffer.from(given), b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+export function startAdminHttp(deps: AdminDeps): AdminHttp {
+  const enc = new TextEncoder();
   const server = Bun.serve({
-    hostname: opts.config.admin.host,
-    port: opts.config.admin.port,
-    fetch(req) {
-      const path = new URL(req.url).pathname;
-      if (path === "/healthz") return new Response("ok\n");
-      if (path === "/readyz") return opts.ready() ? new Response("ready\n") : new Response("not ready\n", { status: 503 });
-      const route = opts.routes?.[path];
-      if (route) return route(req);
+    hostname: deps.config.admin.host,
+    port: deps.config.admin.port,
+    idleTimeout: 0,
+    async fetch(req) {
+      const url = new URL(req.url);
+      switch (url.pathname) {
+        case "/healthz":
+          return new Response("ok\n");
+        case "/readyz": {
+          const r = deps.ready();
+          return r.ready ? new Response("ready\n") : new Response(`not ready: ${r.reason ?? "unknown"}\n`, { status: 503 });
+        }
+      }
+      if (!authorized(req, url, deps.config.rpc.token)) return new Response("unauthorized\n", { status: 401 });
+      switch (url.pathname) {
+        case "/metrics":
+          if (!deps.metrics) break;
+          return new Response(await deps.metrics.render(), { headers: { "Content-Type": deps.metrics.contentType } });
+        case "/":
+          return new Response(dashboardHtml, { headers: { "Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store" } });
+        case "/events": {
+          const sampler = deps.sampler;
+          if (!sampler) break;
+          let unsubscribe = () => {};
+          const stream = new ReadableStream<Uint8Array>({
+            start(ctrl) {
+              const hello = { ...deps.meta?.(), history: sampler.history() };
+              ctrl.enqueue(enc.encode(`event: hello\ndata: ${JSON.stringify(hello)}\n\n`));
+              const off = sampler.subscribe((s) => {
+                try {
+                  ctrl.enqueue(enc.encode(`data: ${JSON.stringify(s)}\n\n`));
+                } catch {
+                  off();
+                }
+              });
+              unsubscribe = () => off();
+            },
+            cancel() {
+              unsubscribe();
+            },
+          });
+          return new Response(stream, { headers: { "Content-Type": "text/event-stream", "Cache-Control": "no-store", Connection: "keep-alive" } });
+        }
+      }
       return new Response("not found\n", { status: 404 });
     },
   });
-  return { port: server.port ?? opts.config.admin.port, stop: () => server.stop(true) };
+  return { port: server.port ?? deps.config.admin.port, stop: () => server.stop(true) };
 }

@@ -32,11 +32,12 @@ export function pushMessagesPayload(msg: MsgData): Uint8Array {
   return toBinary(PushMessagesSchema, pm);
 }
 
-export function createPusher(opts: { registry: Registry; outbound: Outbound; counters: Counters }) {
+export function createPusher(opts: { registry: Registry; outbound: Outbound; counters: Counters; observeFanout?: (users: number) => void }) {
   const { registry, outbound, counters } = opts;
 
   /** Pushes one message to users, in request order, duplicates included (§5.3). */
   function pushToUsers(msg: MsgData, userIDs: readonly string[], operationID: string): UserPushResult[] {
+    opts.observeFanout?.(userIDs.length);
     const frame = outbound.encodeOnce(resp(Req.PushMsg, { operationID, data: pushMessagesPayload(msg) }));
     const results: UserPushResult[] = [];
     const variants = new Set<Variant>();

@@ -29,6 +29,7 @@ export interface EdgeDeps {
   handlers: Map<number, Handler>;
   /** False while draining: new handshakes are refused. */
   accepting: () => boolean;
+  observeRequest?: (reqIdentifier: number, seconds: number) => void;
 }
 
 export interface Edge {
@@ -136,11 +137,14 @@ export function startEdge(deps: EdgeDeps): Edge {
     if (!handler) return closeProtocol(conn, Close.PolicyViolation, "unknown reqIdentifier");
     if (conn.inflight >= ws.maxInflightPerConn) return closeProtocol(conn, Close.PolicyViolation, "too many requests in flight");
     conn.inflight++;
+    bump(counters.userRequests, conn.userID);
     const key = String(req.reqIdentifier);
+    const started = performance.now();
     handler({ conn, req, meta: metaFor(conn, req) })
       .catch((e) => ({ error: toCodeError(e), after: undefined, data: undefined }))
       .then((r) => {
         conn.inflight--;
+        deps.observeRequest?.(req.reqIdentifier, (performance.now() - started) / 1000);
         const err = r.error;
         bump(counters.requests, `${key}:${err ? err.code : 0}`);
         if (err && err.code === ErrCode.ServerInternal) log.warn("request failed", { connID: conn.connID, operationID: req.operationID, reqIdentifier: req.reqIdentifier, err: err.message });

@@ -41,9 +41,13 @@ export function hubInterceptor(node: Node): Interceptor {
         const tempAdmin = custom.includes("ctxImTempAdminKey") && req.header.get("ctximtempadminkey") === "1";
         req.contextValues.set(callerKey, { operationID: opid, opUserID, admin: admins.has(opUserID) || tempAdmin });
       }
-      return await next(req);
+      const res = await next(req);
+      node.metrics?.countRpc(req.url.replace(/^https?:\/\/[^/]+/, ""), 0);
+      return res;
     } catch (e) {
-      throw toConnectError(e, grpc);
+      const err = toConnectError(e, grpc);
+      node.metrics?.countRpc(req.url.replace(/^https?:\/\/[^/]+/, ""), err.code);
+      throw err;
     }
   };
 }

@@ -12,6 +12,10 @@ export interface Counters {
   kicks: Map<string, number>;
   slowConsumerCloses: number;
   protocolCloses: Map<string, number>;
+  /** Requests per user since the dashboard sampler last looked (for "busiest users"). */
+  userRequests: Map<string, number>;
+  /** Store-commit-to-push latencies (ms) since the sampler last looked. */
+  deliveryLatencyMs: number[];
 }
 
 export function createCounters(): Counters {
@@ -27,6 +31,8 @@ export function createCounters(): Counters {
     kicks: new Map(),
     slowConsumerCloses: 0,
     protocolCloses: new Map(),
+    userRequests: new Map(),
+    deliveryLatencyMs: [],
   };
 }
 

@@ -8,7 +8,7 @@ import type { Config } from "../../src/config/schema.js";
 import { startNode, type Node } from "../../src/node.js";
 import type { EmbeddedBackend } from "../../src/backend/embedded/index.js";
 import type { MessageStore } from "../../src/backend/embedded/store.js";
-import { createLogger, silentLogger } from "../../src/observe/log.js";
+import { createLogger, silentLogger, type Logger } from "../../src/observe/log.js";
 
 export const SECRET = "test-secret-0123456789";
 
@@ -25,12 +25,12 @@ export interface TestNode {
   stop(): Promise<void>;
 }
 
-export async function startTestNode(overrides: Record<string, unknown> = {}, opts: { dataDir?: string } = {}): Promise<TestNode> {
+export async function startTestNode(overrides: Record<string, unknown> = {}, opts: { dataDir?: string; log?: Logger } = {}): Promise<TestNode> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), "imgate-test-"));
   const config = loadConfig({
     flags: { "ws.host": "127.0.0.1", "ws.port": 0, "rpc.port": 0, "admin.port": 0, dataDir, secret: SECRET, ...overrides },
   });
-  const log = process.env.IMGATE_TEST_LOG ? createLogger({ level: "debug", format: "pretty" }) : silentLogger;
+  const log = opts.log ?? (process.env.IMGATE_TEST_LOG ? createLogger({ level: "debug", format: "pretty" }) : silentLogger);
   const node = await startNode(config, log, SECRET);
   return {
     node, config, dataDir, store: (node.backend as EmbeddedBackend).store,
