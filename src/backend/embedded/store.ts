@@ -3,28 +3,13 @@
 // 1005/1006/1007. Seqs are allocated in memory (this process is the only writer) and rolled back if a
 // commit fails, so a failed batch leaves no gap.
 import type { Database } from "bun:sqlite";
-import { createHash, randomBytes } from "node:crypto";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { type MsgData, MsgDataSchema } from "../../gen/openim/sdkws/sdkws_pb.js";
 import { conversationIDOf } from "../../protocol/conversation.js";
-import { ContentType, SessionType } from "../../protocol/constants.js";
-import { CodeError, ErrCode, codeError } from "../../protocol/errors.js";
-
-export interface SendResult {
-  serverMsgID: string;
-  clientMsgID: string;
-  sendTime: bigint;
-  seq: bigint;
-  conversationID: string;
-  /** The stored message (seq, serverMsgID and sendTime set), for delivery. */
-  msg: MsgData;
-  /** Users whose devices get the push: recipients and the sender's own devices. */
-  recipients: string[];
-  /** True when this was a resend of an already stored clientMsgID (nothing new to deliver). */
-  duplicate: boolean;
-  /** The sender's operationID: pushes of this message carry it (the JS SDK matches its echo by it). */
-  operationID: string;
-}
+import { ErrCode, codeError } from "../../protocol/errors.js";
+import {
+  type ConversationStore, type SendResult, ensureClientMsgID, groupConversationIDs, isGroupMessage, recipientsOf, stampMessage, validateSend,
+} from "../conversations.js";
 
 interface ConvState {
   maxSeq: number;
@@ -40,14 +25,13 @@ interface Pending {
   reject: (e: unknown) => void;
 }
 
-export const GroupErr = { NotFound: 1201, NotInGroup: 1203 } as const;
 
 /** A 53-bit hash of (sendID, clientMsgID): the idempotency index key (exact match is re-checked on lookup). */
 export function clientKey(sendID: string, clientMsgID: string): number {
   return Number(Bun.hash(`${sendID}\u0000${clientMsgID}`) >> 11n);
 }
 
-export class MessageStore {
+export class MessageStore implements ConversationStore {
   private readonly convs = new Map<string, ConvState>();
   private readonly knownMembership = new Set<string>();
   private readonly pendingByClientID = new Map<string, Promise<SendResult>>();
@@ -124,7 +108,7 @@ export class MessageStore {
       this.q.delGroup.run(groupID);
       for (const u of new Set(userIDs)) {
         this.q.addGroupMember.run(groupID, u);
-        for (const prefix of ["sg_", "g_", "n_"]) this.addMember(u, prefix + groupID);
+        for (const conv of groupConversationIDs(groupID)) this.addMember(u, conv);
       }
     })();
   }
@@ -145,8 +129,8 @@ export class MessageStore {
   /** Validates, assigns seq/serverMsgID/sendTime and resolves once the message is committed. */
   send(input: MsgData, opUserID: string, operationID = ""): Promise<SendResult> {
     const msg = create(MsgDataSchema, input);
-    this.validate(msg, opUserID);
-    if (!msg.clientMsgID) msg.clientMsgID = randomBytes(16).toString("hex");
+    validateSend(msg, opUserID);
+    ensureClientMsgID(msg);
     const idKey = `${msg.sendID}\u0000${msg.clientMsgID}`;
     const inFlight = this.pendingByClientID.get(idKey);
     if (inFlight) return inFlight.then((r) => ({ ...r, duplicate: true }));
@@ -158,7 +142,7 @@ export class MessageStore {
         conversationID: stored.conversation_id, msg: m, recipients: [], duplicate: true, operationID,
       });
     }
-    const members = this.recipientsOf(msg);
+    const members = recipientsOf(msg, isGroupMessage(msg) ? this.groupMembers(msg.groupID) : undefined);
     const conversationID = conversationIDOf(msg);
     const conv = this.conv(conversationID);
     const now = Date.now();
@@ -166,9 +150,7 @@ export class MessageStore {
     if (conv.minSeq === 0) conv.minSeq = 1;
     conv.maxSeqTime = now;
     msg.seq = BigInt(conv.maxSeq);
-    msg.sendTime = BigInt(now);
-    if (msg.createTime === 0n) msg.createTime = BigInt(now);
-    msg.serverMsgID = createHash("md5").update(`${msg.sendID}${msg.clientMsgID}${now}${randomBytes(8).toString("hex")}`).digest("hex");
+    stampMessage(msg, now);
     const result: SendResult = {
       serverMsgID: msg.serverMsgID, clientMsgID: msg.clientMsgID, sendTime: msg.sendTime, seq: msg.seq,
       conversationID, msg, recipients: members, duplicate: false, operationID,
@@ -183,36 +165,6 @@ export class MessageStore {
       setImmediate(() => this.flush());
     }
     return p;
-  }
-
-  private validate(msg: MsgData, opUserID: string): void {
-    if (!msg.sendID) throw codeError(ErrCode.Args, "sendID is empty");
-    if (msg.sendID !== opUserID) throw codeError(ErrCode.NoPermission, "sendID is not the connection's user");
-    if (msg.content.length === 0) throw codeError(ErrCode.Args, "content is empty");
-    if ((msg.sessionType === SessionType.Notification) !== (msg.contentType === ContentType.OANotification))
-      throw codeError(ErrCode.Args, "sessionType 4 goes with contentType 1400 only");
-    switch (msg.sessionType) {
-      case SessionType.Single:
-      case SessionType.Notification:
-        if (!msg.recvID) throw codeError(ErrCode.Args, "recvID is empty");
-        return;
-      case SessionType.WriteGroup:
-      case SessionType.ReadGroup:
-        if (!msg.groupID) throw codeError(ErrCode.Args, "groupID is empty");
-        return;
-      default:
-        throw codeError(ErrCode.Args, `sessionType ${msg.sessionType} is not supported`);
-    }
-  }
-
-  private recipientsOf(msg: MsgData): string[] {
-    if (msg.sessionType === SessionType.WriteGroup || msg.sessionType === SessionType.ReadGroup) {
-      const members = this.groupMembers(msg.groupID);
-      if (members.length === 0) throw new CodeError(GroupErr.NotFound, "GroupIDNotFoundError", `group ${msg.groupID} not found`);
-      if (!members.includes(msg.sendID)) throw new CodeError(GroupErr.NotInGroup, "NotInGroupYetError", `${msg.sendID} is not in group ${msg.groupID}`);
-      return members;
-    }
-    return msg.sendID === msg.recvID ? [msg.sendID] : [msg.recvID, msg.sendID];
   }
 
   /** Commits every send of this tick in one transaction. */

@@ -1,0 +1,173 @@
+// The message service behind 1001/1002/1003/1005/1006/1007, over any conversation store (SQLite for the
+// embedded shape, Redis for the cluster shape). The rules here are OpenIM's msg service rules (§3.1).
+import { create } from "@bufbuild/protobuf";
+import { createHash, randomBytes } from "node:crypto";
+import {
+  GetConversationsHasReadAndMaxSeqRespSchema, GetLastMessageRespSchema, GetSeqMessageRespSchema, SendMsgRespSchema, SeqsSchema,
+} from "../gen/openim/msg/msg_pb.js";
+import {
+  GetMaxSeqRespSchema, type MsgData, PullMessageBySeqsRespSchema, PullOrder, type PullMsgs, PullMsgsSchema,
+} from "../gen/openim/sdkws/sdkws_pb.js";
+import { isNotificationConversation } from "../protocol/conversation.js";
+import { ContentType, SessionType } from "../protocol/constants.js";
+import { CodeError, ErrCode, codeError } from "../protocol/errors.js";
+import type { CallMeta, MessagePort } from "./ports.js";
+
+type Awaitable<T> = T | Promise<T>;
+
+export interface SendResult {
+  serverMsgID: string;
+  clientMsgID: string;
+  sendTime: bigint;
+  seq: bigint;
+  conversationID: string;
+  /** The stored message (seq, serverMsgID and sendTime set), for delivery. */
+  msg: MsgData;
+  /** Users whose devices get the push: recipients and the sender's own devices. */
+  recipients: string[];
+  /** True when this was a resend of an already stored clientMsgID (nothing new to deliver). */
+  duplicate: boolean;
+  /** The sender's operationID: pushes of this message carry it (the JS SDK matches its echo by it). */
+  operationID: string;
+}
+
+export interface ConversationStore {
+  send(msg: MsgData, opUserID: string, operationID: string): Promise<SendResult>;
+  maxSeqs(userID: string): Awaitable<{ max: Map<string, bigint>; min: Map<string, bigint> }>;
+  range(conversationID: string, begin: number, end: number, num: number, desc: boolean): Awaitable<{ msgs: MsgData[]; isEnd: boolean; endSeq: number }>;
+  bySeqs(conversationID: string, seqs: number[]): Awaitable<MsgData[]>;
+  last(conversationID: string): Awaitable<MsgData | undefined>;
+  seqInfo(userID: string, conversationID: string): Awaitable<{ maxSeq: number; hasReadSeq: number; maxSeqTime: number }>;
+  userConversationIDs(userID: string): Awaitable<string[]>;
+  isMember(userID: string, conversationID: string): Awaitable<boolean>;
+  setHasReadSeq(userID: string, conversationID: string, seq: number): Awaitable<void>;
+  groupMembers(groupID: string): Awaitable<string[]>;
+  setGroup(groupID: string, userIDs: string[]): Awaitable<void>;
+  listGroups(): Awaitable<{ groupID: string; userIDs: string[] }[]>;
+}
+
+export const GroupErr = { NotFound: 1201, NotInGroup: 1203 } as const;
+
+/** SendMsg's request checks (§3.1 1003): sender is the caller, content present, sessionType/contentType rule. */
+export function validateSend(msg: MsgData, opUserID: string): void {
+  if (!msg.sendID) throw codeError(ErrCode.Args, "sendID is empty");
+  if (msg.sendID !== opUserID) throw codeError(ErrCode.NoPermission, "sendID is not the connection's user");
+  if (msg.content.length === 0) throw codeError(ErrCode.Args, "content is empty");
+  if ((msg.sessionType === SessionType.Notification) !== (msg.contentType === ContentType.OANotification))
+    throw codeError(ErrCode.Args, "sessionType 4 goes with contentType 1400 only");
+  switch (msg.sessionType) {
+    case SessionType.Single:
+    case SessionType.Notification:
+      if (!msg.recvID) throw codeError(ErrCode.Args, "recvID is empty");
+      return;
+    case SessionType.WriteGroup:
+    case SessionType.ReadGroup:
+      if (!msg.groupID) throw codeError(ErrCode.Args, "groupID is empty");
+      return;
+    default:
+      throw codeError(ErrCode.Args, `sessionType ${msg.sessionType} is not supported`);
+  }
+}
+
+export function isGroupMessage(msg: MsgData): boolean {
+  return msg.sessionType === SessionType.WriteGroup || msg.sessionType === SessionType.ReadGroup;
+}
+
+/** Who gets the push: group members (the sender must be one), or the pair of a single chat. */
+export function recipientsOf(msg: MsgData, groupMembers: string[] | undefined): string[] {
+  if (isGroupMessage(msg)) {
+    const members = groupMembers ?? [];
+    if (members.length === 0) throw new CodeError(GroupErr.NotFound, "GroupIDNotFoundError", `group ${msg.groupID} not found`);
+    if (!members.includes(msg.sendID)) throw new CodeError(GroupErr.NotInGroup, "NotInGroupYetError", `${msg.sendID} is not in group ${msg.groupID}`);
+    return members;
+  }
+  return msg.sendID === msg.recvID ? [msg.sendID] : [msg.recvID, msg.sendID];
+}
+
+/** A message without a clientMsgID gets one, so idempotency and the reply always have one. */
+export function ensureClientMsgID(msg: MsgData): void {
+  if (!msg.clientMsgID) msg.clientMsgID = randomBytes(16).toString("hex");
+}
+
+/** Stamps what the server owns: serverMsgID, sendTime, createTime (if the client left it zero). */
+export function stampMessage(msg: MsgData, now: number): void {
+  msg.sendTime = BigInt(now);
+  if (msg.createTime === 0n) msg.createTime = BigInt(now);
+  msg.serverMsgID = createHash("md5").update(`${msg.sendID}${msg.clientMsgID}${now}${randomBytes(8).toString("hex")}`).digest("hex");
+}
+
+/** The conversations a group's members belong to (its plain and notification variants). */
+export function groupConversationIDs(groupID: string): string[] {
+  return ["sg_" + groupID, "g_" + groupID, "n_" + groupID];
+}
+
+export function createMessageService(store: ConversationStore, adminUserIDs: string[]): MessagePort {
+  const admins = new Set(adminUserIDs);
+  /** OpenIM's CheckAccess: a user reads its own data; admins read anyone's. */
+  const checkAccess = (userID: string, meta: CallMeta) => {
+    if (!userID) throw codeError(ErrCode.Args, "userID is empty");
+    if (userID !== meta.opUserID && !admins.has(meta.opUserID)) throw codeError(ErrCode.NoPermission, "no permission for this user");
+  };
+  const checkConversation = async (userID: string, conversationID: string) => {
+    if (!(await store.isMember(userID, conversationID))) throw codeError(ErrCode.NoPermission, `not a member of ${conversationID}`);
+  };
+  const put = (msgs: Record<string, PullMsgs>, notif: Record<string, PullMsgs>, conversationID: string, value: PullMsgs) => {
+    (isNotificationConversation(conversationID) ? notif : msgs)[conversationID] = value;
+  };
+
+  return {
+    async getMaxSeq(req, meta) {
+      const userID = req.userID || meta.opUserID;
+      checkAccess(userID, meta);
+      const { max, min } = await store.maxSeqs(userID);
+      return create(GetMaxSeqRespSchema, { maxSeqs: Object.fromEntries(max), minSeqs: Object.fromEntries(min) });
+    },
+    async pullMessageBySeqs(req, meta) {
+      checkAccess(req.userID, meta);
+      const resp = create(PullMessageBySeqsRespSchema);
+      for (const r of req.seqRanges) {
+        await checkConversation(req.userID, r.conversationID);
+        const got = await store.range(r.conversationID, Number(r.begin), Number(r.end), Number(r.num), req.order === PullOrder.PullOrderDesc);
+        put(resp.msgs, resp.notificationMsgs, r.conversationID, create(PullMsgsSchema, { Msgs: got.msgs, isEnd: got.isEnd, endSeq: BigInt(got.endSeq) }));
+      }
+      return resp;
+    },
+    async sendMsg(req, meta) {
+      if (!req.msgData) throw codeError(ErrCode.Args, "msgData is empty");
+      const r = await store.send(req.msgData, meta.opUserID, meta.operationID);
+      return create(SendMsgRespSchema, { serverMsgID: r.serverMsgID, clientMsgID: r.clientMsgID, sendTime: r.sendTime });
+    },
+    async getSeqMessage(req, meta) {
+      checkAccess(req.userID, meta);
+      const resp = create(GetSeqMessageRespSchema);
+      for (const c of req.conversations) {
+        await checkConversation(req.userID, c.conversationID);
+        const msgs = await store.bySeqs(c.conversationID, c.seqs.map(Number));
+        const desc = req.order === PullOrder.PullOrderDesc;
+        msgs.sort((a, b) => (desc ? Number(b.seq - a.seq) : Number(a.seq - b.seq)));
+        put(resp.msgs, resp.notificationMsgs, c.conversationID, create(PullMsgsSchema, { Msgs: msgs, isEnd: true }));
+      }
+      return resp;
+    },
+    async getConversationsHasReadAndMaxSeq(req, meta) {
+      checkAccess(req.userID, meta);
+      const ids = req.conversationIDs.length > 0 ? req.conversationIDs : await store.userConversationIDs(req.userID);
+      const resp = create(GetConversationsHasReadAndMaxSeqRespSchema);
+      for (const id of ids) {
+        const s = await store.seqInfo(req.userID, id);
+        resp.seqs[id] = create(SeqsSchema, { maxSeq: BigInt(s.maxSeq), hasReadSeq: BigInt(s.hasReadSeq), maxSeqTime: BigInt(s.maxSeqTime) });
+      }
+      return resp;
+    },
+    async getLastMessage(req, meta) {
+      checkAccess(req.userID, meta);
+      const resp = create(GetLastMessageRespSchema);
+      for (const id of req.conversationIDs) {
+        if (!(await store.isMember(req.userID, id))) continue;
+        const m = await store.last(id);
+        if (m) resp.msgs[id] = m;
+      }
+      return resp;
+    },
+  };
+}
