@@ -1,8 +1,16 @@
-// The Node owns the process-wide state: config, registry, backend, the WebSocket edge, the admin HTTP
-// listener and the hub. `startNode` brings them up in order; `stop` drains and closes them.
-import { createEmbeddedBackend, type EmbeddedBackend } from "./backend/embedded/index.js";
-import type { Backend } from "./backend/ports.js";
+// The Node owns the process-wide state: config, registry, backend, presence, the WebSocket edge, the admin
+// HTTP listener and the hub, and in the cluster shape the route table, node registry and bus. `startNode`
+// brings them up in order; `stop` drains and closes them.
+import { hostname } from "node:os";
+import { createClusterBackend } from "./backend/cluster/index.js";
+import { createEmbeddedBackend } from "./backend/embedded/index.js";
+import type { Backend, DeliveryPort } from "./backend/ports.js";
 import type { Config } from "./config/schema.js";
+import { createBus, type Bus } from "./cluster/bus.js";
+import { busHandler, clusterDispatch, type Dispatch, localDispatch } from "./cluster/dispatch.js";
+import { createNodeRegistry } from "./cluster/nodes.js";
+import { createRedis, redisConfigured, waitReady } from "./cluster/redis.js";
+import { createRouteTable, type RouteTable } from "./cluster/routes.js";
 import { startEdge, type Edge } from "./gateway/server.js";
 import { createOutbound } from "./gateway/outbound.js";
 import { createPusher, type Pusher } from "./gateway/push.js";
@@ -17,7 +25,6 @@ import { createSampler } from "./observe/sampler.js";
 import { createPresence, type Presence } from "./presence/presence.js";
 import { createMemoryStatusStore } from "./presence/store.js";
 import { createRedisStatusStore } from "./presence/redis-store.js";
-import { createRedis, redisConfigured } from "./cluster/redis.js";
 import { createWebhooks, type Webhooks } from "./presence/webhooks.js";
 import { Close } from "./protocol/constants.js";
 import type { Conn } from "./sessions/conn.js";
@@ -27,6 +34,7 @@ import { VERSION } from "./version.js";
 
 export interface Node {
   config: Config;
+  nodeID: string;
   log: Logger;
   counters: Counters;
   registry: Registry;
@@ -35,6 +43,8 @@ export interface Node {
   metrics: Metrics;
   webhooks: Webhooks;
   pusher: Pusher;
+  /** Pushes, kicks and status queries: local on one node, routed across a cluster. */
+  dispatch: Dispatch;
   backend: Backend;
   edge: Edge;
   admin: AdminHttp;
@@ -48,8 +58,19 @@ export interface Node {
 
 export async function startNode(config: Config, log: Logger, secret: string): Promise<Node> {
   const counters = createCounters();
+  const nodeID = config.nodeID || `${hostname()}-${process.pid}`;
+  const clustered = config.shape === "cluster";
   let edge: Edge | undefined;
   const outbound = createOutbound({ server: () => edge?.server, slowConsumerBytes: config.ws.slowConsumerBytes, counters, log });
+
+  // ---- shared state: Redis when configured ----------------------------------------------------------
+  const redis = redisConfigured(config)
+    ? { client: createRedis(config, "commands"), subscriber: createRedis(config, "subscriber") }
+    : undefined;
+  for (const r of redis ? [redis.client, redis.subscriber] : []) r.on("error", (err) => log.debug("redis error", { err }));
+  if (redis && !(await waitReady(redis.client, 5000))) log.warn("redis is not reachable; starting degraded (see /readyz)");
+
+  // ---- presence ---------------------------------------------------------------------------------------
   let subscriptions: ReturnType<typeof createSubscriptions> | undefined;
   const webhooks = createWebhooks(
     {
@@ -58,14 +79,11 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
     },
     (e, err) => log.warn("webhook failed", { hook: e.kind, userID: e.userID, err }),
   );
-  const redis = redisConfigured(config)
-    ? { client: createRedis(config, "commands"), subscriber: createRedis(config, "subscriber") }
-    : undefined;
-  for (const r of redis ? [redis.client, redis.subscriber] : []) r.on("error", (err) => log.debug("redis error", { err }));
   const statusStore = redis
     ? createRedisStatusStore({ ...redis, ttlSeconds: config.presence.ttlSeconds, onError: (err) => log.warn("redis subscribe failed", { err }) })
     : createMemoryStatusStore({ ttlSeconds: config.presence.ttlSeconds });
   let registry!: Registry;
+  let routes: RouteTable | undefined;
   const presence = createPresence({
     registry: () => registry,
     store: statusStore,
@@ -77,40 +95,34 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
       renewIntervalMs: config.presence.renewIntervalSeconds * 1000,
     },
   });
-  registry = new Registry((change, conn) => presence.onRegistryChange(change, conn));
-  if (redis) {
-    // Redis restarts empty (or lost keys): after every reconnect, write this node's truth again.
-    let connectedBefore = false;
-    redis.client.on("ready", () => {
-      if (connectedBefore) {
-        log.info("redis reconnected; re-asserting local presence", { users: registry.userCount });
-        presence.resync();
-      }
-      connectedBefore = true;
-    });
-  }
-  let pusher: Pusher | undefined;
-  const backend: EmbeddedBackend = createEmbeddedBackend({
-    dataDir: config.dataDir,
-    secret,
-    adminUserIDs: config.imAdminUser.userIDs,
-    log,
-    retention: { maxAgeMs: config.messages.retentionDays * 86_400_000, maxPerConversation: config.messages.maxPerConversation },
-    delivery: () => pusher && {
-      deliver: (msg, users, opID) => {
-        pusher!.pushToUsers(msg, users, opID);
-        counters.deliveryLatencyMs.push(Date.now() - Number(msg.sendTime));
-      },
-    },
+  registry = new Registry((change, conn) => {
+    presence.onRegistryChange(change, conn);
+    routes?.mark(change.userID);
   });
+
+  // ---- backend ----------------------------------------------------------------------------------------
+  let dispatch: Dispatch | undefined;
+  const delivery = (): DeliveryPort | undefined =>
+    dispatch && {
+      deliver: (msg, users, opID) => {
+        counters.deliveryLatencyMs.push(Date.now() - Number(msg.sendTime));
+        dispatch!.pushToUsers(msg, users, opID).catch((err) => log.warn("delivery failed", { err, operationID: opID }));
+      },
+    };
+  const backend: Backend = clustered
+    ? createClusterBackend({
+      redis: redis!.client, secret, adminUserIDs: config.imAdminUser.userIDs, delivery, maxPerConversation: config.messages.maxPerConversation,
+    })
+    : createEmbeddedBackend({
+      dataDir: config.dataDir, secret, adminUserIDs: config.imAdminUser.userIDs, log, delivery,
+      retention: { maxAgeMs: config.messages.retentionDays * 86_400_000, maxPerConversation: config.messages.maxPerConversation },
+    });
+
+  // ---- sessions, pushes, requests ---------------------------------------------------------------------
   const sessions = createSessions({ registry, outbound, auth: backend.auth, policy: () => config.multiLogin.policy, counters, log });
   sessions.onKicked = (conn) => presence.onKicked(conn);
-  pusher = createPusher({ registry, outbound, counters, observeFanout: (n) => node.metrics?.observeFanout(n) });
-  subscriptions = createSubscriptions({
-    outbound,
-    lookup: (ids) => presence.lookup(ids),
-    maxPerConn: () => config.ws.maxSubscriptionsPerConn,
-  });
+  const pusher = createPusher({ registry, outbound, counters, observeFanout: (n) => node.metrics?.observeFanout(n) });
+  subscriptions = createSubscriptions({ outbound, lookup: (ids) => presence.lookup(ids), maxPerConn: () => config.ws.maxSubscriptionsPerConn });
   const handlers = createRouter({
     backend,
     requestTimeoutMs: config.ws.requestTimeoutMs,
@@ -119,8 +131,44 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
     subscribe: (c, sub, unsub) => subscriptions!.update(c, sub, unsub),
   });
 
+  // ---- cluster: routes, bus, node registry ------------------------------------------------------------
+  let bus: Bus | undefined;
+  let nodes: ReturnType<typeof createNodeRegistry> | undefined;
+  if (clustered) {
+    routes = createRouteTable({
+      redis: redis!.client, nodeID, current: (u) => registry.onlinePlatforms(u), localUsers: () => registry.userIDs(),
+      onError: (err) => log.debug("route write failed; will retry", { err }),
+    });
+    bus = createBus({
+      nodeID, pub: redis!.client, sub: redis!.subscriber, handle: busHandler({ registry, pusher, sessions }),
+      onError: (err) => log.warn("bus error", { err }),
+    });
+    nodes = createNodeRegistry({
+      redis: redis!.client, nodeID, ttlMs: 6000, statusStore,
+      onReaped: (dead, users) => log.warn("node left without saying goodbye; its users are offline now", { dead, users }),
+      onError: (err) => log.debug("node heartbeat failed", { err }),
+    });
+    dispatch = clusterDispatch({ nodeID, registry, pusher, sessions, routes, bus, timeoutMs: 3000, log, counters });
+    if (config.multiLogin.policy !== 0) sessions.onRegistered = (conn) => dispatch!.announceLogin(conn);
+    await nodes.start();
+  } else {
+    dispatch = localDispatch({ registry, pusher, sessions });
+  }
+  if (redis) {
+    // Redis restarts empty (or lost keys): after every reconnect, write this node's truth again.
+    let connectedBefore = false;
+    redis.client.on("ready", () => {
+      if (connectedBefore) {
+        log.info("redis reconnected; re-asserting local presence and routes", { users: registry.userCount });
+        presence.resync();
+        routes?.resync();
+      }
+      connectedBefore = true;
+    });
+  }
+
   const node: Node = {
-    config, log, counters, registry, sessions, pusher, backend, presence, webhooks,
+    config, nodeID, log, counters, registry, sessions, pusher, dispatch, backend, presence, webhooks,
     edge: undefined as unknown as Edge,
     metrics: undefined as unknown as Metrics,
     admin: undefined as unknown as AdminHttp,
@@ -145,6 +193,11 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
       presence.stop();
       sampler.stop();
       metrics.stop();
+      if (clustered) {
+        await routes!.clear().catch((err) => log.warn("could not clear routes", { err }));
+        await nodes!.leave();
+        await bus!.close();
+      }
       await statusStore.close();
       if (redis) await Promise.all([redis.client.quit().catch(() => {}), redis.subscriber.quit().catch(() => {})]);
       admin.stop();
@@ -153,6 +206,7 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
     },
   };
 
+  // ---- observability and listeners ---------------------------------------------------------------------
   const metrics = createMetrics({
     counters, registry, batcher: presence.batcher, webhooks,
     redisUp: () => (redis ? (redis.client.status === "ready" ? 1 : 0) : undefined),
@@ -162,7 +216,7 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
   node.metrics = metrics;
   const admin = startAdminHttp({
     config, log, metrics, sampler,
-    meta: () => ({ version: VERSION, shape: config.shape, nodeID: config.nodeID }),
+    meta: () => ({ version: VERSION, shape: config.shape, nodeID }),
     ready: () => {
       if (node.draining) return { ready: false, reason: "draining" };
       if (!backend.ready()) return { ready: false, reason: "backend not ready" };
@@ -188,8 +242,8 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
   node.ports.ws = edge.server.port ?? config.ws.port;
   node.ports.rpc = node.hub.port;
   log.info("imgate started", {
-    version: VERSION, shape: config.shape, ws: `${config.ws.host}:${node.ports.ws}`, rpc: `${config.rpc.host}:${node.ports.rpc}`, admin: `${config.admin.host}:${node.ports.admin}`,
-    dataDir: config.dataDir,
+    version: VERSION, shape: config.shape, node: nodeID, ws: `${config.ws.host}:${node.ports.ws}`, rpc: `${config.rpc.host}:${node.ports.rpc}`,
+    admin: `${config.admin.host}:${node.ports.admin}`, ...(clustered ? { redis: "shared state" } : { dataDir: config.dataDir }),
   });
   return node;
 }

@@ -115,3 +115,12 @@ describe("secrets", () => {
     expect(b.created).toBe(false);
   });
 });
+
+describe("shape", () => {
+  test("Redis alone means cluster; an explicit shape wins", () => {
+    expect(loadConfig().shape).toBe("embedded");
+    expect(loadConfig({ flags: { "redis.url": "redis://127.0.0.1:6379" } }).shape).toBe("cluster");
+    expect(loadConfig({ flags: { "redis.url": "redis://127.0.0.1:6379", shape: "embedded" } }).shape).toBe("embedded");
+    expect(() => loadConfig({ flags: { shape: "cluster" } })).toThrow('shape "cluster" needs redis.url');
+  });
+});

@@ -16,7 +16,8 @@ beforeAll(async () => {
   sub.on("error", () => {});
   await sub.subscribe("online_change");
   sub.on("message", (_c, m) => messages.push(m));
-  n = await startTestNode({ "redis.url": redis.url, "presence.mergeIntervalMs": 100, "multiLogin.policy": 0 });
+  // Embedded shape with its presence in Redis: logins keep working while Redis is down.
+  n = await startTestNode({ "redis.url": redis.url, shape: "embedded", "presence.mergeIntervalMs": 100, "multiLogin.policy": 0 });
 });
 afterAll(async () => {
   await n.stop();

@@ -10,6 +10,8 @@ import type {
   GetMaxSeqReq, GetMaxSeqResp, MsgData, PullMessageBySeqsReq, PullMessageBySeqsResp,
 } from "../gen/openim/sdkws/sdkws_pb.js";
 
+import type { ConversationStore } from "./conversations.js";
+
 /** What OpenIM sends as gRPC metadata with each call (§2.6). */
 export interface CallMeta {
   operationID: string;
@@ -46,6 +48,8 @@ export interface DeliveryPort {
 
 export interface Backend {
   auth: AuthPort;
+  /** The conversation store (groups, has-read seqs) where this backend owns one (embedded, cluster). */
+  store?: ConversationStore;
   messages: MessagePort;
   pushTokens: PushTokenPort;
   /** True while the backend can serve requests (readiness). */

@@ -29,3 +29,18 @@ export function createRedis(cfg: Config, purpose: string): RedisClient {
   if (r.redisMode === "sentinel") return new Redis({ ...common, ...auth, sentinels: nodes, name: "mymaster", db: r.db });
   return new Redis({ ...common, ...auth, host: nodes[0]?.host, port: nodes[0]?.port, db: r.db });
 }
+
+/** Waits until the client is ready, at most timeoutMs; false if it is not (the node starts degraded). */
+export function waitReady(r: RedisClient, timeoutMs: number): Promise<boolean> {
+  if (r.status === "ready") return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      r.off("ready", onReady);
+      resolve(ok);
+    };
+    const onReady = () => done(true);
+    const timer = setTimeout(() => done(false), timeoutMs);
+    r.on("ready", onReady);
+  });
+}

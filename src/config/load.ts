@@ -51,8 +51,21 @@ export function loadConfig(src: ConfigSources = {}): Config {
     const v = typeof raw === "string" ? fromString(spec, raw, `flag for ${path}`) : checked(spec, raw, `flag for ${path}`);
     set(cfg, path, v);
   }
+  // `--redis` alone means a cluster node, as operators start them; an explicit shape wins.
+  if (!shapeSet(src) && (cfg.redis.url || cfg.redis.address.length > 0)) cfg.shape = "cluster";
   validate(cfg);
   return cfg;
+}
+
+function shapeSet(src: ConfigSources): boolean {
+  if (src.flags?.shape !== undefined || src.env?.[envName("shape")] !== undefined) return true;
+  if (!src.file) return false;
+  try {
+    const doc = parseYaml(readFileSync(src.file, "utf8"));
+    return isPlainObject(doc) && "shape" in doc;
+  } catch {
+    return false;
+  }
 }
 
 function applyFile(cfg: Config, file: string): void {

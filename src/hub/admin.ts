@@ -5,7 +5,6 @@ import {
   Admin, ConnectionSchema, DrainResponseSchema, GetGroupResponseSchema, KickResponseSchema, ListGroupsResponseSchema,
   OnlineResponseSchema, SetGroupResponseSchema, SetHasReadSeqResponseSchema, StatsResponseSchema,
 } from "../gen/imgate/admin/v1/admin_pb.js";
-import type { EmbeddedBackend } from "../backend/embedded/index.js";
 import { ALL_PLATFORMS, platformName } from "../protocol/constants.js";
 import { ErrCode, codeError } from "../protocol/errors.js";
 import { sum } from "../observe/stats.js";
@@ -23,8 +22,8 @@ function connOf(c: Conn) {
 
 export function adminService(node: Node): ServiceImpl<typeof Admin> {
   const store = () => {
-    const s = (node.backend as Partial<EmbeddedBackend>).store;
-    if (!s) throw codeError(ErrCode.Args, "groups are managed by the embedded backend only");
+    const s = node.backend.store;
+    if (!s) throw codeError(ErrCode.Args, "groups are managed by imgate's own backend (embedded or cluster shape) only");
     return s;
   };
   return {
@@ -33,7 +32,7 @@ export function adminService(node: Node): ServiceImpl<typeof Admin> {
       const c = node.counters;
       return create(StatsResponseSchema, {
         version: VERSION,
-        nodeID: node.config.nodeID,
+        nodeID: node.nodeID,
         shape: node.config.shape,
         uptimeSeconds: BigInt(Math.floor((Date.now() - node.startedAt) / 1000)),
         connections: BigInt(node.registry.connections),
@@ -63,21 +62,21 @@ export function adminService(node: Node): ServiceImpl<typeof Admin> {
     },
     async kick(req) {
       if (!req.userID) throw codeError(ErrCode.Args, "userID is empty");
-      return create(KickResponseSchema, { kicked: node.sessions.kickUser(req.userID, req.platformID, "admin") });
+      return create(KickResponseSchema, { kicked: await node.dispatch.kickUser(req.userID, req.platformID, "admin") });
     },
     async setGroup(req) {
-      store().setGroup(req.groupID, req.userIDs);
+      await store().setGroup(req.groupID, req.userIDs);
       return create(SetGroupResponseSchema);
     },
     async getGroup(req) {
-      return create(GetGroupResponseSchema, { groupID: req.groupID, userIDs: store().groupMembers(req.groupID) });
+      return create(GetGroupResponseSchema, { groupID: req.groupID, userIDs: await store().groupMembers(req.groupID) });
     },
     async listGroups() {
-      return create(ListGroupsResponseSchema, { groups: store().listGroups() });
+      return create(ListGroupsResponseSchema, { groups: await store().listGroups() });
     },
     async setHasReadSeq(req) {
       if (!req.userID || !req.conversationID) throw codeError(ErrCode.Args, "userID and conversationID are required");
-      store().setHasReadSeq(req.userID, req.conversationID, Number(req.hasReadSeq));
+      await store().setHasReadSeq(req.userID, req.conversationID, Number(req.hasReadSeq));
       return create(SetHasReadSeqResponseSchema);
     },
     async drain() {

@@ -32,17 +32,17 @@ function toPb(r: UserPushResult) {
 }
 
 export function msgGatewayService(node: Node): ServiceImpl<typeof msgGateway> {
-  const batch = (req: { msgData?: MsgData; pushToUserIDs: string[] }, ctx: Parameters<ServiceImpl<typeof msgGateway>["superGroupOnlineBatchPushOneMsg"]>[1]) => {
+  const batch = async (req: { msgData?: MsgData; pushToUserIDs: string[] }, ctx: Parameters<ServiceImpl<typeof msgGateway>["superGroupOnlineBatchPushOneMsg"]>[1]) => {
     checkMsgData(req.msgData);
     if (req.pushToUserIDs.length === 0) throw codeError(ErrCode.Args, "pushToUserIDs is empty");
-    const results = node.pusher.pushToUsers(req.msgData, req.pushToUserIDs, callerOf(ctx).operationID);
+    const results = await node.dispatch.pushToUsers(req.msgData, req.pushToUserIDs, callerOf(ctx).operationID);
     return create(OnlineBatchPushOneMsgRespSchema, { singlePushResult: results.map(toPb) });
   };
   return {
     async onlinePushMsg(req, ctx) {
       checkMsgData(req.msgData);
       if (!req.pushToUserID) throw codeError(ErrCode.Args, "pushToUserID is empty");
-      const [r] = node.pusher.pushToUsers(req.msgData, [req.pushToUserID], callerOf(ctx).operationID);
+      const [r] = await node.dispatch.pushToUsers(req.msgData, [req.pushToUserID], callerOf(ctx).operationID);
       return create(OnlinePushMsgRespSchema, { resp: toPb(r!).resp });
     },
     async onlineBatchPushOneMsg(req, ctx) {
@@ -54,24 +54,14 @@ export function msgGatewayService(node: Node): ServiceImpl<typeof msgGateway> {
     async getUsersOnlineStatus(req, ctx) {
       if (req.userIDs.length === 0) throw codeError(ErrCode.Args, "userIDs is empty");
       if (!callerOf(ctx).admin) throw codeError(ErrCode.NoPermission, "only app manager");
-      const successResult = [];
-      for (const userID of req.userIDs) {
-        const conns = node.registry.userConns(userID);
-        if (!conns) continue;
-        successResult.push({
-          userID,
-          status: 1,
-          detailPlatformStatus: [...conns].map((c) => ({
-            platformID: c.platformID, connID: c.connID, isBackground: c.isBackground, token: c.token,
-          })),
-        });
-      }
+      const status = await node.dispatch.onlineStatus(req.userIDs);
+      const successResult = req.userIDs.filter((u) => status.has(u)).map((userID) => ({ userID, status: 1, detailPlatformStatus: status.get(userID)! }));
       return create(GetUsersOnlineStatusRespSchema, { successResult });
     },
     async kickUserOffline(req) {
       if (!isValidPlatform(req.platformID)) throw codeError(ErrCode.Args, "platformID is invalid");
       if (req.kickUserIDList.length === 0) throw codeError(ErrCode.Args, "kickUserIDList is empty");
-      for (const u of req.kickUserIDList) node.sessions.kickUser(u, req.platformID, "hub");
+      await Promise.all(req.kickUserIDList.map((u) => node.dispatch.kickUser(u, req.platformID, "hub")));
       return create(KickUserOfflineRespSchema);
     },
     async multiTerminalLoginCheck(req, ctx) {

@@ -16,6 +16,8 @@ export interface Counters {
   userRequests: Map<string, number>;
   /** Store-commit-to-push latencies (ms) since the sampler last looked. */
   deliveryLatencyMs: number[];
+  /** Cross-node operations that failed (Redis down, peer timed out). */
+  crossNodeFailures: number;
 }
 
 export function createCounters(): Counters {
@@ -33,6 +35,7 @@ export function createCounters(): Counters {
     protocolCloses: new Map(),
     userRequests: new Map(),
     deliveryLatencyMs: [],
+    crossNodeFailures: 0,
   };
 }
 

@@ -24,6 +24,8 @@ export interface Sessions {
   applyRemoteLogin(userID: string, platformID: number, token: string, meta: CallMeta): number;
   setBackground(conn: Conn, background: boolean): void;
   onKicked: (conn: Conn, reason: KickReason) => void;
+  /** After a connection is registered here (cluster: tell the nodes holding the same user). */
+  onRegistered: (conn: Conn) => void;
 }
 
 export function createSessions(opts: {
@@ -62,6 +64,7 @@ export function createSessions(opts: {
       conn.state = "open";
       registry.add(conn);
       outbound.setUserDelivery(conn, true);
+      s.onRegistered(conn);
     },
     unregister(conn) {
       registry.remove(conn);
@@ -99,6 +102,7 @@ export function createSessions(opts: {
       if (conn.platformID === Platform.IOS && conn.state === "open") outbound.setUserDelivery(conn, !background);
     },
     onKicked: () => {},
+    onRegistered: () => {},
   };
   return s;
 }

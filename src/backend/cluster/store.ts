@@ -1,0 +1,182 @@
+// The conversation store of the cluster shape, in Redis, so any node serves any user. Each conversation's
+// keys share a hash tag ({conv}) and so a Redis Cluster slot, which lets one Lua script allocate the seq,
+// store the message and record the clientMsgID atomically: no gaps, no duplicates, whatever node sends.
+//
+// Keys (per message about 40 bytes of overhead plus the MsgData bytes; see docs/cluster.md):
+//   imgate:c:{<conv>}:seq                 max seq (INCR)
+//   imgate:c:{<conv>}:m                   HASH seq → MsgData (protobuf, seq included)
+//   imgate:c:{<conv>}:meta                HASH min → oldest kept seq, t → time of the newest message
+//   imgate:c:{<conv>}:id:<send>:<client>  seq of a clientMsgID, for idempotency (expires after idempotencyTtl)
+//   imgate:u:{<user>}:convs               SET of the user's conversations
+//   imgate:u:{<user>}:read                HASH conversation → has-read seq
+//   imgate:g:{<group>}                    SET of members; imgate:groups lists the group IDs
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import type { Cluster, Redis } from "ioredis";
+import { type MsgData, MsgDataSchema } from "../../gen/openim/sdkws/sdkws_pb.js";
+import { conversationIDOf } from "../../protocol/conversation.js";
+import { ErrCode, codeError } from "../../protocol/errors.js";
+import {
+  type ConversationStore, type SendResult, ensureClientMsgID, groupConversationIDs, isGroupMessage, recipientsOf, stampMessage, validateSend,
+} from "../conversations.js";
+
+const conv = (id: string) => `imgate:c:{${id}}`;
+const user = (id: string) => `imgate:u:{${id}}`;
+const group = (id: string) => `imgate:g:{${id}}`;
+
+// KEYS: seq, msgs, meta, idKey. ARGV: message bytes without seq, now (ms), idempotency TTL (s), max per conversation.
+// Returns {1, seq} for a new message, {0, seq, bytes} for a resend of a known clientMsgID.
+const SEND = `
+local known = redis.call("GET", KEYS[4])
+if known then return {0, tonumber(known), redis.call("HGET", KEYS[2], known)} end
+local seq = redis.call("INCR", KEYS[1])
+local v, out = seq, {}
+repeat
+  local b = v % 128
+  v = math.floor(v / 128)
+  if v > 0 then b = b + 128 end
+  out[#out + 1] = string.char(b)
+until v == 0
+redis.call("HSET", KEYS[2], seq, ARGV[1] .. string.char(0x70) .. table.concat(out))
+redis.call("HSET", KEYS[3], "t", ARGV[2])
+redis.call("HSETNX", KEYS[3], "min", 1)
+redis.call("SET", KEYS[4], seq, "EX", ARGV[3])
+local keep = tonumber(ARGV[4])
+if keep > 0 and seq > keep then
+  local newMin = seq - keep + 1
+  for s = tonumber(redis.call("HGET", KEYS[3], "min")), newMin - 1 do redis.call("HDEL", KEYS[2], s) end
+  redis.call("HSET", KEYS[3], "min", newMin)
+end
+return {1, seq}
+`;
+
+export interface RedisStoreOptions {
+  maxPerConversation: number;
+  idempotencyTtlSeconds: number;
+}
+
+export function createRedisConversationStore(redis: Redis | Cluster, opts: RedisStoreOptions): ConversationStore & {
+  onSent: (r: SendResult) => void;
+} {
+  redis.defineCommand("imgateSend", { numberOfKeys: 4, lua: SEND });
+  const knownMembership = new Set<string>();
+  const addMembers = async (users: string[], conversationID: string) => {
+    const todo = users.filter((u) => !knownMembership.has(`${u}\u0000${conversationID}`));
+    await Promise.all(todo.map((u) => redis.sadd(`${user(u)}:convs`, conversationID)));
+    for (const u of todo) knownMembership.add(`${u}\u0000${conversationID}`);
+  };
+  const decode = (b: Buffer | null): MsgData | undefined => (b ? fromBinary(MsgDataSchema, b) : undefined);
+  const num = (v: string | null | undefined) => (v ? Number(v) : 0);
+
+  const store = {
+    onSent: (_r: SendResult) => {},
+
+    async send(input: MsgData, opUserID: string, operationID: string): Promise<SendResult> {
+      const msg = create(MsgDataSchema, input);
+      validateSend(msg, opUserID);
+      ensureClientMsgID(msg);
+      const members = recipientsOf(msg, isGroupMessage(msg) ? await store.groupMembers(msg.groupID) : undefined);
+      const conversationID = conversationIDOf(msg);
+      const now = Date.now();
+      stampMessage(msg, now);
+      msg.seq = 0n; // the script appends the seq it allocates
+      const k = conv(conversationID);
+      const r = (await (redis as any).imgateSendBuffer(
+        `${k}:seq`, `${k}:m`, `${k}:meta`, `${k}:id:${msg.sendID}:${msg.clientMsgID}`,
+        Buffer.from(toBinary(MsgDataSchema, msg)), now, opts.idempotencyTtlSeconds, opts.maxPerConversation,
+      )) as [number, number, Buffer?];
+      if (r[0] === 0) {
+        const m = decode(r[2] ?? null) ?? msg;
+        return { serverMsgID: m.serverMsgID, clientMsgID: m.clientMsgID, sendTime: m.sendTime, seq: BigInt(r[1]), conversationID, msg: m, recipients: [], duplicate: true, operationID };
+      }
+      msg.seq = BigInt(r[1]);
+      await addMembers(members, conversationID);
+      const result: SendResult = {
+        serverMsgID: msg.serverMsgID, clientMsgID: msg.clientMsgID, sendTime: msg.sendTime, seq: msg.seq, conversationID, msg,
+        recipients: members, duplicate: false, operationID,
+      };
+      // Delivery follows the reply (the sender's echo must come after its 1003 reply).
+      setImmediate(() => store.onSent(result));
+      return result;
+    },
+
+    async maxSeqs(userID: string) {
+      const ids = await redis.smembers(`${user(userID)}:convs`);
+      const max = new Map<string, bigint>(), min = new Map<string, bigint>();
+      const rows = await Promise.all(ids.map((id) => Promise.all([redis.get(`${conv(id)}:seq`), redis.hget(`${conv(id)}:meta`, "min")])));
+      ids.forEach((id, i) => {
+        const [mx, mn] = rows[i]!;
+        if (!mx) return;
+        max.set(id, BigInt(mx));
+        min.set(id, BigInt(mn ?? "1"));
+      });
+      return { max, min };
+    },
+
+    async range(conversationID: string, begin: number, end: number, num_: number, desc: boolean) {
+      const k = conv(conversationID);
+      const [mx, mn] = await Promise.all([redis.get(`${k}:seq`), redis.hget(`${k}:meta`, "min")]);
+      const maxSeq = num(mx), minSeq = num(mn) || 1;
+      const lo = Math.max(begin, minSeq, 1);
+      const hi = Math.min(end > 0 ? end : maxSeq, maxSeq);
+      const limit = num_ > 0 ? Math.min(num_, 10_000) : 10_000;
+      if (hi < lo) return { msgs: [], isEnd: true, endSeq: 0 };
+      const seqs: number[] = [];
+      if (desc) for (let s = hi; s >= lo && seqs.length < limit; s--) seqs.push(s);
+      else for (let s = lo; s <= hi && seqs.length < limit; s++) seqs.push(s);
+      const raw = await redis.hmgetBuffer(`${k}:m`, ...seqs.map(String));
+      const msgs = raw.map((b) => decode(b)).filter((m): m is MsgData => m !== undefined);
+      const last = seqs.at(-1) ?? 0;
+      const isEnd = desc ? last <= minSeq : last >= maxSeq;
+      return { msgs, isEnd, endSeq: last };
+    },
+
+    async bySeqs(conversationID: string, seqs: number[]) {
+      if (seqs.length === 0) return [];
+      const raw = await redis.hmgetBuffer(`${conv(conversationID)}:m`, ...seqs.map(String));
+      return raw.map((b) => decode(b)).filter((m): m is MsgData => m !== undefined);
+    },
+
+    async last(conversationID: string) {
+      const mx = await redis.get(`${conv(conversationID)}:seq`);
+      return mx ? decode(await redis.hgetBuffer(`${conv(conversationID)}:m`, mx)) : undefined;
+    },
+
+    async seqInfo(userID: string, conversationID: string) {
+      const [mx, t, read] = await Promise.all([
+        redis.get(`${conv(conversationID)}:seq`), redis.hget(`${conv(conversationID)}:meta`, "t"), redis.hget(`${user(userID)}:read`, conversationID),
+      ]);
+      return { maxSeq: num(mx), hasReadSeq: num(read), maxSeqTime: num(t) };
+    },
+
+    async userConversationIDs(userID: string) {
+      return redis.smembers(`${user(userID)}:convs`);
+    },
+
+    async isMember(userID: string, conversationID: string) {
+      return knownMembership.has(`${userID}\u0000${conversationID}`) || (await redis.sismember(`${user(userID)}:convs`, conversationID)) === 1;
+    },
+
+    async setHasReadSeq(userID: string, conversationID: string, seq: number) {
+      await Promise.all([redis.hset(`${user(userID)}:read`, conversationID, seq), redis.sadd(`${user(userID)}:convs`, conversationID)]);
+    },
+
+    async groupMembers(groupID: string) {
+      return (await redis.smembers(group(groupID))).sort();
+    },
+
+    async setGroup(groupID: string, userIDs: string[]) {
+      if (!groupID) throw codeError(ErrCode.Args, "groupID is empty");
+      const members = [...new Set(userIDs)];
+      await redis.del(group(groupID));
+      if (members.length > 0) await redis.sadd(group(groupID), ...members);
+      await redis.sadd("imgate:groups", groupID);
+      for (const c of groupConversationIDs(groupID)) await addMembers(members, c);
+    },
+
+    async listGroups() {
+      const ids = (await redis.smembers("imgate:groups")).sort();
+      return Promise.all(ids.map(async (groupID) => ({ groupID, userIDs: await store.groupMembers(groupID) })));
+    },
+  };
+  return store;
+}

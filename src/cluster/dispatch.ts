@@ -1,0 +1,170 @@
+// What a push, kick or status query entering this node does: on a single node, act locally; in a cluster,
+// act locally and forward to exactly the nodes that hold the target users (targeted, not broadcast), then
+// merge the answers so every node gives the same result.
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { type MsgData, MsgDataSchema } from "../gen/openim/sdkws/sdkws_pb.js";
+import type { Pusher, UserPushResult } from "../gateway/push.js";
+import type { Logger } from "../observe/log.js";
+import { platformName } from "../protocol/constants.js";
+import type { Conn } from "../sessions/conn.js";
+import type { Registry } from "../sessions/registry.js";
+import type { Sessions } from "../sessions/sessions.js";
+import type { Bus, Envelope } from "./bus.js";
+import type { RouteTable } from "./routes.js";
+
+export interface ConnDetail {
+  platformID: number;
+  connID: string;
+  isBackground: boolean;
+  token: string;
+}
+
+export interface Dispatch {
+  pushToUsers(msg: MsgData, userIDs: string[], operationID: string): Promise<UserPushResult[]>;
+  kickUser(userID: string, platformID: number, reason: "hub" | "admin"): Promise<number>;
+  onlineStatus(userIDs: string[]): Promise<Map<string, ConnDetail[]>>;
+  /** A login registered here: other nodes holding the user apply the multi-login policy to it. */
+  announceLogin(conn: Conn): void;
+}
+
+function localDetails(registry: Registry, userIDs: string[]): Map<string, ConnDetail[]> {
+  const out = new Map<string, ConnDetail[]>();
+  for (const u of userIDs) {
+    const conns = registry.userConns(u);
+    if (conns) out.set(u, [...conns].map((c) => ({ platformID: c.platformID, connID: c.connID, isBackground: c.isBackground, token: c.token })));
+  }
+  return out;
+}
+
+export function localDispatch(opts: { registry: Registry; pusher: Pusher; sessions: Sessions }): Dispatch {
+  return {
+    async pushToUsers(msg, userIDs, op) {
+      return opts.pusher.pushToUsers(msg, userIDs, op);
+    },
+    async kickUser(userID, platformID, reason) {
+      return opts.sessions.kickUser(userID, platformID, reason);
+    },
+    async onlineStatus(userIDs) {
+      return localDetails(opts.registry, userIDs);
+    },
+    announceLogin() {},
+  };
+}
+
+/** Handles the bus messages other nodes send this one. */
+export function busHandler(opts: { registry: Registry; pusher: Pusher; sessions: Sessions }) {
+  return (m: Envelope): unknown => {
+    switch (m.t) {
+      case "push": {
+        const msg = fromBinary(MsgDataSchema, Buffer.from(m.msg as string, "base64"));
+        return opts.pusher.pushToUsers(msg, m.users as string[], m.op as string);
+      }
+      case "kick":
+        return opts.sessions.kickUser(m.userID as string, m.platformID as number, "peer");
+      case "login":
+        return opts.sessions.applyRemoteLogin(m.userID as string, m.platformID as number, m.token as string, {
+          operationID: m.op as string, opUserID: m.userID as string, platform: platformName(m.platformID as number), connID: "",
+        });
+      case "status":
+        return [...localDetails(opts.registry, m.userIDs as string[])];
+    }
+    return undefined;
+  };
+}
+
+export function clusterDispatch(opts: {
+  nodeID: string;
+  registry: Registry;
+  pusher: Pusher;
+  sessions: Sessions;
+  routes: RouteTable;
+  bus: Bus;
+  timeoutMs: number;
+  log: Logger;
+  counters: { crossNodeFailures: number };
+}): Dispatch {
+  const { nodeID, routes, bus, log } = opts;
+  const local = localDispatch(opts);
+
+  /** Other nodes holding each user; empty when Redis cannot be asked (local-only, counted). */
+  async function remoteNodes(userIDs: string[]): Promise<Map<string, string[]>> {
+    try {
+      const r = await routes.lookup(userIDs);
+      return new Map([...r].map(([u, rs]) => [u, rs.map((x) => x.nodeID).filter((n) => n !== nodeID)]));
+    } catch (err) {
+      opts.counters.crossNodeFailures++;
+      log.warn("route lookup failed; acting on local connections only", { err });
+      return new Map();
+    }
+  }
+
+  return {
+    async pushToUsers(msg, userIDs, op) {
+      const results = opts.pusher.pushToUsers(msg, userIDs, op);
+      const where = await remoteNodes(userIDs);
+      // Per node, the positions (duplicates kept) of the users it holds.
+      const perNode = new Map<string, number[]>();
+      userIDs.forEach((u, i) => {
+        for (const n of where.get(u) ?? []) {
+          let list = perNode.get(n);
+          if (!list) perNode.set(n, (list = []));
+          list.push(i);
+        }
+      });
+      if (perNode.size === 0) return results;
+      const encoded = Buffer.from(toBinary(MsgDataSchema, create(MsgDataSchema, msg))).toString("base64");
+      await Promise.all([...perNode].map(async ([n, positions]) => {
+        try {
+          const remote = await bus.request<UserPushResult[]>(n, { t: "push", msg: encoded, users: positions.map((i) => userIDs[i]!), op }, opts.timeoutMs);
+          positions.forEach((pos, k) => {
+            const r = remote[k];
+            if (!r) return;
+            results[pos]!.resp.push(...r.resp);
+            results[pos]!.onlinePush ||= r.onlinePush;
+          });
+        } catch (err) {
+          opts.counters.crossNodeFailures++;
+          log.warn("cross-node push failed", { node: n, err });
+        }
+      }));
+      return results;
+    },
+    async kickUser(userID, platformID, reason) {
+      let n = await local.kickUser(userID, platformID, reason);
+      for (const other of (await remoteNodes([userID])).get(userID) ?? []) {
+        try {
+          n += await bus.request<number>(other, { t: "kick", userID, platformID }, opts.timeoutMs);
+        } catch (err) {
+          opts.counters.crossNodeFailures++;
+          log.warn("cross-node kick failed", { node: other, err });
+        }
+      }
+      return n;
+    },
+    async onlineStatus(userIDs) {
+      const out = await local.onlineStatus(userIDs);
+      const where = await remoteNodes(userIDs);
+      const nodes = new Set([...where.values()].flat());
+      await Promise.all([...nodes].map(async (n) => {
+        try {
+          const rows = await bus.request<[string, ConnDetail[]][]>(n, { t: "status", userIDs: userIDs.filter((u) => where.get(u)?.includes(n)) }, opts.timeoutMs);
+          for (const [u, d] of rows) out.set(u, [...(out.get(u) ?? []), ...d]);
+        } catch (err) {
+          opts.counters.crossNodeFailures++;
+          log.warn("cross-node status failed", { node: n, err });
+        }
+      }));
+      return out;
+    },
+    announceLogin(conn) {
+      // Never awaited by the registration: a slow or dead peer cannot stall logins here (§9.2.3).
+      void remoteNodes([conn.userID]).then((where) => {
+        for (const n of where.get(conn.userID) ?? [])
+          bus.send(n, { t: "login", userID: conn.userID, platformID: conn.platformID, token: conn.token, op: conn.operationID }).catch((err) => {
+            opts.counters.crossNodeFailures++;
+            log.warn("cross-node login notice failed", { node: n, err });
+          });
+      });
+    },
+  };
+}
