@@ -156,7 +156,7 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
   }
   if (redis) {
     // Redis restarts empty (or lost keys): after every reconnect, write this node's truth again.
-    let connectedBefore = false;
+    let connectedBefore = redis.client.status === "ready";
     redis.client.on("ready", () => {
       if (connectedBefore) {
         log.info("redis reconnected; re-asserting local presence and routes", { users: registry.userCount });
