@@ -38,6 +38,7 @@ program
   .option("--log-level <level>", "debug, info, warn or error")
   .option("--log-format <format>", "auto, json or pretty")
   .option("--rpc-token <token>", "require this bearer token on the hub and admin API")
+  .option("--workers <n>", "run N worker processes sharing the ports (needs --redis; worker i serves admin on admin-port + i)")
   .action(async (opts) => (await import("./cli/serve.js")).serve(opts));
 
 program

@@ -6,6 +6,26 @@ import { CliError } from "./exit.js";
 
 export async function serve(opts: Record<string, unknown>): Promise<void> {
   const config = configFrom(opts);
+  const workers = opts.workers === undefined ? 1 : Number(opts.workers);
+  if (!Number.isInteger(workers) || workers < 1) throw new CliError(`--workers must be a whole number >= 1, got "${opts.workers}"`, 2);
+  if (workers > 1) {
+    if (config.shape !== "cluster")
+      throw new CliError("--workers above 1 needs Redis (--redis URL): each worker is a cluster node and they share state there", 2);
+    // Everything but --workers goes to the workers; the supervisor adds --node-id and --admin-port per worker.
+    const argv = process.argv.slice(process.argv.indexOf("serve") + 1);
+    const drop = new Set(["--workers", "--node-id", "--admin-port"]);
+    const rest: string[] = [];
+    for (let i = 0; i < argv.length; i++) {
+      const a = argv[i]!;
+      const name = a.split("=")[0]!;
+      if (drop.has(name)) {
+        if (!a.includes("=")) i++;
+        continue;
+      }
+      rest.push(a);
+    }
+    return (await import("./supervisor.js")).supervise(config, rest, workers);
+  }
   const log = createLogger({ level: config.log.level, format: config.log.format, bindings: config.nodeID ? { node: config.nodeID } : {} });
   let secret: string;
   try {
@@ -42,4 +62,11 @@ export async function serve(opts: Record<string, unknown>): Promise<void> {
   };
   process.once("SIGTERM", () => shutdown("SIGTERM"));
   process.once("SIGINT", () => shutdown("SIGINT"));
+  if (process.env.IMGATE_WORKER !== undefined) {
+    // A worker whose supervisor died (even by SIGKILL) drains and exits instead of running on as an orphan.
+    const parent = process.ppid;
+    setInterval(() => {
+      if (process.ppid !== parent) shutdown("supervisor gone");
+    }, 1000).unref();
+  }
 }

@@ -32,7 +32,7 @@ export function envName(path: string): string {
 
 const envToPath = new Map(keys.map((k) => [envName(k.path), k.path]));
 /** Env vars that are not config keys but are ours. */
-const envNonKeys = new Set(["IMGATE_CONFIG"]);
+const envNonKeys = new Set(["IMGATE_CONFIG", "IMGATE_WORKER", "IMGATE_TEST_LOG"]);
 
 /** Defaults, then the file, then IMGATE_* env, then flags; each value checked against the key table. */
 export function loadConfig(src: ConfigSources = {}): Config {

@@ -159,6 +159,8 @@ export function startEdge(deps: EdgeDeps): Edge {
   const server = Bun.serve<Conn>({
     hostname: ws.host,
     port: ws.port,
+    // Workers of `serve --workers N` share the port; the kernel spreads connections over them.
+    reusePort: process.env.IMGATE_WORKER !== undefined,
     // Any path and method reach the handshake, as the reference mounts its handler on "/" (§1.1).
     fetch: handshake,
     websocket: {

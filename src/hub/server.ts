@@ -66,7 +66,7 @@ export async function startHub(node: Node): Promise<Hub> {
   const server: Http2Server = createServer(handler);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(node.config.rpc.port, node.config.rpc.host, () => {
+    server.listen({ port: node.config.rpc.port, host: node.config.rpc.host, reusePort: process.env.IMGATE_WORKER !== undefined } as any, () => {
       server.off("error", reject);
       resolve();
     });
