@@ -1,9 +1,10 @@
 // npm run bench -- <scenario> [--quick]
 import { chat } from "./chat.js";
+import { cluster } from "./cluster.js";
 import { fanout } from "./fanout.js";
 import { presence } from "./presence.js";
 
-const scenarios: Record<string, (quick: boolean) => Promise<void>> = { chat, fanout, presence };
+const scenarios: Record<string, (quick: boolean) => Promise<void>> = { chat, cluster, fanout, presence };
 const [name] = process.argv.slice(2).filter((a) => !a.startsWith("--"));
 const quick = process.argv.includes("--quick");
 if (!name || !scenarios[name]) {
