@@ -5,24 +5,15 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { create } from "@bufbuild/protobuf";
 import { msgGateway } from "../src/gen/openim/msggateway/msggateway_pb.js";
 import { MsgDataSchema } from "../src/gen/openim/sdkws/sdkws_pb.js";
-import { freePort, percentile, progress, round, startImgate, startWorker, users, writeResult, type Worker } from "./lib/harness.js";
+import { percentile, startRedis, progress, round, startImgate, startWorker, users, writeResult, type Worker } from "./lib/harness.js";
 
-async function startRedisServer() {
-  const port = await freePort();
-  const proc = Bun.spawn(["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdout: "ignore", stderr: "inherit" });
-  for (let i = 0; i < 200; i++) {
-    if (Bun.spawnSync(["redis-cli", "-p", String(port), "ping"]).stdout.toString().trim() === "PONG") break;
-    await Bun.sleep(25);
-  }
-  return { url: `redis://127.0.0.1:${port}`, stop: async () => { proc.kill("SIGTERM"); await proc.exited; } };
-}
 
 export async function cluster(quick: boolean) {
   const pairs = quick ? 100 : 250;
   const stageMs = quick ? 3000 : 8000;
   const fanUsers = quick ? 2000 : 6000;
   const rounds = quick ? 5 : 10;
-  const redis = await startRedisServer();
+  const redis = await startRedis();
   const [n1, n2] = [await startImgate(["--redis", redis.url, "--node-id", "b1"]), await startImgate(["--redis", redis.url, "--node-id", "b2"])];
 
   const chat = async (name: string, receiverNode: typeof n1) => {

@@ -2,19 +2,10 @@
 // OpenIM's layout. Reports status events absorbed per second, store writes (Lua calls) per event, and the
 // staleness of the store: from a probe client's connect or close to its online_change message.
 import { Redis } from "ioredis";
-import { freePort, percentile, progress, round, startImgate, startWorker, users, writeResult } from "./lib/harness.js";
+import { percentile, startRedis, progress, round, startImgate, startWorker, users, writeResult } from "./lib/harness.js";
 import { signToken } from "../src/backend/embedded/jwt.js";
 import { SECRET } from "./lib/harness.js";
 
-async function startRedisServer() {
-  const port = await freePort();
-  const proc = Bun.spawn(["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdout: "ignore", stderr: "inherit" });
-  for (let i = 0; i < 200; i++) {
-    if (Bun.spawnSync(["redis-cli", "-p", String(port), "ping"]).stdout.toString().trim() === "PONG") break;
-    await Bun.sleep(25);
-  }
-  return { port, stop: async () => { proc.kill("SIGTERM"); await proc.exited; } };
-}
 
 function evalCalls(port: number): number {
   const info = Bun.spawnSync(["redis-cli", "-p", String(port), "INFO", "commandstats"]).stdout.toString();
@@ -23,7 +14,7 @@ function evalCalls(port: number): number {
 
 export async function presence(quick: boolean) {
   const durationMs = quick ? 4000 : 15_000;
-  const redis = await startRedisServer();
+  const redis = await startRedis();
   const server = await startImgate(["--redis", `redis://127.0.0.1:${redis.port}`]);
   const sub = new Redis(`redis://127.0.0.1:${redis.port}`);
   await sub.subscribe("online_change");

@@ -2,23 +2,17 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir, cpus } from "node:os";
 import { join } from "node:path";
-import { createServer } from "node:net";
 import { signToken } from "../../src/backend/embedded/jwt.js";
 import { VERSION } from "../../src/version.js";
 import type { WorkerCmd } from "./worker.js";
+import { freePort, waitHttp } from "../../test/support/proc.js";
+import { startRedis } from "../../test/support/redis.js";
+
+// The same helpers the tests use: a free port, waiting for an HTTP endpoint, a private redis-server.
+export { freePort, startRedis, waitHttp };
 
 export const SECRET = "bench-secret";
 const ROOT = new URL("../..", import.meta.url).pathname;
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 export interface ImgateProc {
   ws: number;
@@ -52,17 +46,6 @@ export async function startImgate(extra: string[] = []): Promise<ImgateProc> {
 export function rssKB(pid: number): number {
   const status = require("node:fs").readFileSync(`/proc/${pid}/status`, "utf8") as string;
   return Number(status.match(/VmRSS:\s+(\d+)/)?.[1] ?? 0);
-}
-
-export async function waitHttp(url: string, timeoutMs = 15_000) {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {}
-    if (Date.now() > end) throw new Error(`${url} did not come up`);
-    await Bun.sleep(50);
-  }
 }
 
 export interface Worker {
