@@ -54,6 +54,8 @@ export interface Node {
   /** Addresses actually bound (ports may be 0 in config). */
   ports: { ws: number; admin: number; rpc: number };
   stop(opts?: { reason?: string }): Promise<void>;
+  /** Settles when the node has stopped, whoever asked (a signal, the admin API's Drain). */
+  stopped: Promise<void>;
 }
 
 export async function startNode(config: Config, log: Logger, secret: string): Promise<Node> {
@@ -167,7 +169,10 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
     });
   }
 
+  let markStopped!: () => void;
+  const stopped = new Promise<void>((r) => (markStopped = r));
   const node: Node = {
+    stopped,
     config, nodeID, log, counters, registry, sessions, pusher, dispatch, backend, presence, webhooks,
     edge: undefined as unknown as Edge,
     metrics: undefined as unknown as Metrics,
@@ -203,6 +208,7 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
       admin.stop();
       await node.hub?.close();
       await backend.close();
+      markStopped();
     },
   };
 

@@ -226,6 +226,18 @@ describe("over real sockets", () => {
     expect(hooks[0]!.headers["operationid"]).toMatch(/^p_\d+_\d+$/);
   });
 
+  test("a platform removed by another node but still connected here is re-asserted", async () => {
+    const c = await login("reassert", 2);
+    await n.node.presence.batcher.flushAll(2000);
+    expect((await store().getOnline(["reassert"])).get("reassert")).toEqual([2]);
+    // Another node writes platform 2 offline for this user (its own Android connection closed).
+    await store().setStatus([{ userID: "reassert", online: [], offline: [2] }]);
+    await Bun.sleep(250);
+    await n.node.presence.batcher.flushAll(2000);
+    expect((await store().getOnline(["reassert"])).get("reassert")).toEqual([2]);
+    c.close();
+  });
+
   test("churn: the store ends equal to the truth, with far fewer writes than events", async () => {
     const users = Array.from({ length: 30 }, (_, i) => `pc${i}`);
     const before = n.node.presence.batcher.stats();

@@ -49,17 +49,16 @@ export async function serve(opts: Record<string, unknown>): Promise<void> {
       process.exit(1);
     }, config.shutdown.graceSeconds * 1000);
     force.unref();
-    node.stop({ reason: signal }).then(
-      () => {
-        log.info("stopped", { signal });
-        process.exit(0);
-      },
-      (e) => {
-        log.error("error while stopping", { err: e });
-        process.exit(1);
-      },
-    );
+    node.stop({ reason: signal }).catch((e) => {
+      log.error("error while stopping", { err: e });
+      process.exit(1);
+    });
   };
+  // However the node stops (a signal, the admin API's Drain), the process ends with it.
+  node.stopped.then(() => {
+    log.info("stopped");
+    process.exit(0);
+  });
   process.once("SIGTERM", () => shutdown("SIGTERM"));
   process.once("SIGINT", () => shutdown("SIGINT"));
   if (process.env.IMGATE_WORKER !== undefined) {

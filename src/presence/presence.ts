@@ -49,7 +49,13 @@ export function createPresence(opts: {
     renewIntervalMs: opts.options.renewIntervalMs,
     onError: (err, attempt) => log.warn("status write failed; will retry", { err, attempt }),
   });
-  store.onChange((userID, platforms) => opts.notify(userID, platforms));
+  store.onChange((userID, platforms) => {
+    opts.notify(userID, platforms);
+    // Another node's offline removed a platform still connected here (same platform on two nodes): say it
+    // again, as OpenIM's gateway does on online_change (§7.3).
+    const local = shuttingDown ? [] : opts.registry().onlinePlatforms(userID);
+    if (local.some((p) => !platforms.includes(p))) batcher.mark(userID, []);
+  });
 
   return {
     batcher,
