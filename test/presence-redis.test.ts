@@ -73,6 +73,19 @@ describe("OpenIM layout", () => {
   });
 });
 
+describe("shutdown", () => {
+  test("after a node stops, the store shows every one of its users offline", async () => {
+    const other = await startTestNode({ "redis.url": redis.url, shape: "embedded", "presence.mergeIntervalMs": 60_000 });
+    const cs = await Promise.all(["sd1", "sd2"].map((u) => connect({ port: other.wsPort, userID: u, platformID: 2, token: other.token(u, 2) })));
+    await other.node.presence.batcher.flushAll(3000);
+    expect(redisCli(redis.port, "ZRANGE", "ONLINE:sd1", "0", "-1")).toBe("2");
+    await other.stop();
+    expect(redisCli(redis.port, "EXISTS", "ONLINE:sd1")).toBe("0");
+    expect(redisCli(redis.port, "EXISTS", "ONLINE:sd2")).toBe("0");
+    for (const c of cs) await c.closed;
+  });
+});
+
 describe("Redis outage", () => {
   test("churn while Redis is down ends, after it returns, with the store equal to the truth", async () => {
     const users = Array.from({ length: 20 }, (_, i) => `ro${i}`);
