@@ -66,6 +66,9 @@ rpcOpts(program.command("online").description("list connected users and their de
   .option("--limit <n>", "at most this many connections", "1000")
   .action(async (opts) => (await import("./cli/admin.js")).online(opts));
 
+rpcOpts(program.command("drain").description("drain the gateway: stop accepting, close clients with 1012, write them offline, exit"))
+  .action(async (opts) => (await import("./cli/admin.js")).drain(opts));
+
 const group = program.command("group").description("manage group membership of the embedded backend");
 rpcOpts(group.command("set <groupID> <userIDs...>").description("set a group's members"))
   .action(async (groupID, userIDs, opts) => (await import("./cli/admin.js")).groupSet(groupID, userIDs, opts));

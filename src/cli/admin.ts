@@ -96,3 +96,10 @@ export async function groupShow(groupID: string | undefined, opts: Opts): Promis
   if (opts.json) return json(groups.map((g) => ({ groupID: g.groupID, userIDs: g.userIDs })));
   for (const g of groups) process.stdout.write(`${g.groupID}: ${g.userIDs.join(" ") || "(no members)"}\n`);
 }
+
+export async function drain(opts: Opts): Promise<void> {
+  const { admin, addr, headers } = client(opts);
+  const r = await call(addr, () => admin.drain({}, { headers, timeoutMs: 10_000 }));
+  if (opts.json) json({ closed: r.closed });
+  else process.stdout.write(`draining: ${r.closed} connection(s) closed; the gateway exits when done\n`);
+}

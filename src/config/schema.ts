@@ -27,6 +27,12 @@ export interface Config {
     /** Requests one connection may have in flight; more close it (clients wait for replies). */
     maxInflightPerConn: number;
     maxSubscriptionsPerConn: number;
+    /** 0 = no limit. Refusals answer 1601 (handshake) or 1650 (request), and count in metrics. */
+    maxConnsPerUser: number;
+    maxConnsPerIP: number;
+    handshakesPerSecond: number;
+    requestsPerSecond: number;
+    bytesPerSecond: number;
   };
   rpc: {
     host: string;
@@ -75,6 +81,11 @@ export function defaultConfig(): Config {
       requestTimeoutMs: 10_000,
       maxInflightPerConn: 64,
       maxSubscriptionsPerConn: 3000,
+      maxConnsPerUser: 0,
+      maxConnsPerIP: 0,
+      handshakesPerSecond: 0,
+      requestsPerSecond: 0,
+      bytesPerSecond: 0,
     },
     rpc: { host: "127.0.0.1", port: 10140, token: "", allowOpenIMWithoutToken: true },
     admin: { host: "127.0.0.1", port: 12140 },
@@ -133,6 +144,11 @@ export const keys: KeySpec[] = [
   { path: "ws.requestTimeoutMs", kind: "int", check: positive },
   { path: "ws.maxInflightPerConn", kind: "int", check: positive },
   { path: "ws.maxSubscriptionsPerConn", kind: "int", check: nonNegative },
+  { path: "ws.maxConnsPerUser", kind: "int", check: nonNegative },
+  { path: "ws.maxConnsPerIP", kind: "int", check: nonNegative },
+  { path: "ws.handshakesPerSecond", kind: "int", check: nonNegative },
+  { path: "ws.requestsPerSecond", kind: "int", check: nonNegative },
+  { path: "ws.bytesPerSecond", kind: "int", check: nonNegative },
   { path: "rpc.host", kind: "string" },
   { path: "rpc.port", kind: "int", check: port },
   { path: "rpc.token", kind: "string", secret: true },

@@ -14,6 +14,7 @@ import type { Sessions } from "../sessions/sessions.js";
 import { decodeReq, resp, variantOf } from "./codec/envelope.js";
 import { InflateError, gunzipBounded } from "./codec/gzip.js";
 import { HANDSHAKE_OK_FRAME, handshakeErrorBody, parseHandshake } from "./handshake.js";
+import { KeyedCounter, RATE_LIMITED, TokenBucket } from "./limits.js";
 import { handleTextFrame } from "./heartbeat.js";
 import type { Outbound } from "./outbound.js";
 import { type Handler, metaFor, withDeadline } from "./requests.js";
@@ -46,6 +47,12 @@ export function startEdge(deps: EdgeDeps): Edge {
   const ws = config.ws;
   // Handshakes in progress and open sockets both hold a slot, so bursts cannot overshoot the limit (§9.2.16).
   let slots = 0;
+  const handshakeBucket = ws.handshakesPerSecond > 0 ? new TokenBucket(ws.handshakesPerSecond, ws.handshakesPerSecond) : undefined;
+  const perIP = new KeyedCounter();
+  const refuse = (limit: string, detail: string) => {
+    bump(counters.limitRefusals, limit);
+    return new CodeError(ErrCode.ConnOverMaxNumLimit, "ConnOverMaxNumLimit", detail);
+  };
 
   const httpError = (e: CodeError) => {
     bump(counters.handshakeFailures, e.code);
@@ -63,6 +70,7 @@ export function startEdge(deps: EdgeDeps): Edge {
   async function handshake(req: Request, server: Server<Conn>): Promise<Response | undefined> {
     if (!deps.accepting()) return httpError(new CodeError(ErrCode.ConnOverMaxNumLimit, "ConnOverMaxNumLimit", "gateway is draining"));
     if (slots >= ws.maxConnections) return httpError(codeError(ErrCode.ConnOverMaxNumLimit, "over max conn num limit"));
+    if (handshakeBucket && !handshakeBucket.take()) return httpError(refuse("handshake_rate", "handshake rate limit"));
     slots++;
     let upgraded = false;
     try {
@@ -70,6 +78,9 @@ export function startEdge(deps: EdgeDeps): Edge {
       const xff = req.headers.get("x-forwarded-for");
       const hostPort = ip ? (ip.family === "IPv6" ? `[${ip.address}]:${ip.port}` : `${ip.address}:${ip.port}`) : "";
       const remoteAddr = xff ? `${hostPort}_${xff}` : hostPort;
+      const sourceIP = ip?.address ?? "";
+      if (ws.maxConnsPerIP > 0 && perIP.get(sourceIP) >= ws.maxConnsPerIP)
+        return httpError(refuse("per_ip", "too many connections from this address"));
       const connID = createHash("md5").update(`${remoteAddr}_${Date.now()}`).digest("hex");
       let p;
       try {
@@ -87,6 +98,8 @@ export function startEdge(deps: EdgeDeps): Edge {
         if (claims.userID !== p.userID) throw new CodeError(ErrCode.TokenInvalid, "TokenInvalidError", `token uid ${claims.userID} != userID ${p.userID}`);
         if (claims.platformID !== p.platformID)
           throw new CodeError(ErrCode.TokenInvalid, "TokenInvalidError", `token platform ${claims.platformID} != platformID ${p.platformID}`);
+        if (ws.maxConnsPerUser > 0 && sessions.remainingAfterLogin(p.userID, p.platformID, p.token) >= ws.maxConnsPerUser)
+          throw refuse("per_user", "too many connections for this user");
       } catch (e) {
         handshakeError = toCodeError(e);
         if (!p.isMsgResp) return httpError(handshakeError);
@@ -101,9 +114,12 @@ export function startEdge(deps: EdgeDeps): Edge {
         // The handshake's isBackground is validated but every connection starts in foreground (§4.6).
         isBackground: false,
         remoteAddr, connectedAt: now, lastSeen: now, lastPing: now, inflight: 0, state: "handshake", handshakeError,
-        subscriptions: new Set(),
+        subscriptions: new Set(), ip: sourceIP,
+        requestBucket: ws.requestsPerSecond > 0 ? new TokenBucket(ws.requestsPerSecond, ws.requestsPerSecond * 2) : undefined,
+        byteBucket: ws.bytesPerSecond > 0 ? new TokenBucket(ws.bytesPerSecond, Math.max(ws.bytesPerSecond * 2, ws.maxFrameBytes)) : undefined,
       };
       upgraded = server.upgrade(req, { data: conn });
+      if (upgraded) perIP.add(sourceIP, 1);
       if (!upgraded)
         return new Response("Bad Request\nwebsocket: the client is not using the websocket protocol\n", {
           status: 400, headers: { "Content-Type": "text/plain; charset=utf-8" },
@@ -117,6 +133,10 @@ export function startEdge(deps: EdgeDeps): Edge {
   function onBinary(conn: Conn, raw: Uint8Array) {
     counters.messagesIn++;
     counters.bytesIn += raw.byteLength;
+    if (conn.byteBucket && !conn.byteBucket.take(raw.byteLength)) {
+      bump(counters.limitRefusals, "byte_rate");
+      return closeProtocol(conn, Close.PolicyViolation, "byte rate limit exceeded");
+    }
     let buf = raw;
     if (conn.gzip) {
       try {
@@ -136,6 +156,13 @@ export function startEdge(deps: EdgeDeps): Edge {
     const handler = handlers.get(req.reqIdentifier);
     if (!handler) return closeProtocol(conn, Close.PolicyViolation, "unknown reqIdentifier");
     if (conn.inflight >= ws.maxInflightPerConn) return closeProtocol(conn, Close.PolicyViolation, "too many requests in flight");
+    if (conn.requestBucket && !conn.requestBucket.take()) {
+      // Answered, not dropped: the SDKs wait for every reply.
+      bump(counters.limitRefusals, "request_rate");
+      bump(counters.requests, `${req.reqIdentifier}:${RATE_LIMITED.code}`);
+      outbound.sendResp(conn, resp(req.reqIdentifier, { msgIncr: req.msgIncr, operationID: req.operationID, errCode: RATE_LIMITED.code, errMsg: RATE_LIMITED.msg }));
+      return;
+    }
     conn.inflight++;
     bump(counters.userRequests, conn.userID);
     const key = String(req.reqIdentifier);
@@ -208,6 +235,7 @@ export function startEdge(deps: EdgeDeps): Edge {
       close(sock) {
         const conn = sock.data;
         slots--;
+        perIP.add(conn.ip, -1);
         if (conn.state === "open" || conn.state === "closing") sessions.unregister(conn);
         conn.state = "closed";
         log.debug("disconnected", { connID: conn.connID, userID: conn.userID });

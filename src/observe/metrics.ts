@@ -96,6 +96,9 @@ export function createMetrics(src: MetricsSources) {
     set({ direction: "in" }, c.bytesIn);
     set({ direction: "out" }, c.bytesOut);
   }, ["direction"]);
+  mirror("imgate_limit_refusals_total", "Handshakes, requests or connections refused by an operator-set limit.", (set) => {
+    for (const [k, v] of c.limitRefusals) set({ limit: k }, v);
+  }, ["limit"]);
   mirror("imgate_cross_node_failures_total", "Cross-node pushes, kicks or lookups that failed (Redis down, peer timeout).", (set) => set({}, c.crossNodeFailures));
   mirror("imgate_slow_consumer_closes_total", "Connections closed because they stopped reading.", (set) => set({}, c.slowConsumerCloses));
   mirror("imgate_kicks_total", "Kicked connections by reason.", (set) => {

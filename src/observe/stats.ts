@@ -18,6 +18,8 @@ export interface Counters {
   deliveryLatencyMs: number[];
   /** Cross-node operations that failed (Redis down, peer timed out). */
   crossNodeFailures: number;
+  /** Refusals by operator-set limit (handshake rate, per IP, per user, request rate, byte rate). */
+  limitRefusals: Map<string, number>;
 }
 
 export function createCounters(): Counters {
@@ -36,6 +38,7 @@ export function createCounters(): Counters {
     userRequests: new Map(),
     deliveryLatencyMs: [],
     crossNodeFailures: 0,
+    limitRefusals: new Map(),
   };
 }
 

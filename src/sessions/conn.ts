@@ -1,6 +1,7 @@
 import type { ServerWebSocket } from "bun";
 import type { CodecName, Variant } from "../gateway/codec/envelope.js";
 import type { CodeError } from "../protocol/errors.js";
+import type { TokenBucket } from "../gateway/limits.js";
 
 /** One WebSocket connection: the state kept on ws.data. Identity is `id`, never the remote address. */
 export interface Conn {
@@ -29,5 +30,10 @@ export interface Conn {
   /** A token failure to report as a text frame after the upgrade (isMsgResp mode). */
   handshakeError?: CodeError;
   subscriptions: Set<string>;
+  /** Source address (without port) for the per-IP limit. */
+  ip: string;
+  /** Per-connection rate limits, when configured. */
+  requestBucket?: TokenBucket;
+  byteBucket?: TokenBucket;
   ws?: ServerWebSocket<Conn>;
 }

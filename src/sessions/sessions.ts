@@ -23,6 +23,8 @@ export interface Sessions {
   /** Apply the login policy for a login that happened elsewhere (another node). */
   applyRemoteLogin(userID: string, platformID: number, token: string, meta: CallMeta): number;
   setBackground(conn: Conn, background: boolean): void;
+  /** How many of the user's connections would remain here after this login's policy kicks (for the per-user limit). */
+  remainingAfterLogin(userID: string, platformID: number, token: string): number;
   onKicked: (conn: Conn, reason: KickReason) => void;
   /** After a connection is registered here (cluster: tell the nodes holding the same user). */
   onRegistered: (conn: Conn) => void;
@@ -94,6 +96,11 @@ export function createSessions(opts: {
     },
     applyRemoteLogin(userID, platformID, token, meta) {
       return enforce(userID, { platformID, token }, meta);
+    },
+    remainingAfterLogin(userID, platformID, token) {
+      const existing = registry.userConns(userID);
+      if (!existing) return 0;
+      return existing.size - decideLogin(opts.policy(), existing, { platformID, token }).kick.length;
     },
     setBackground(conn, background) {
       if (conn.isBackground === background) return;

@@ -1,0 +1,90 @@
+// Operator-set limits: each refusal is a clear error code and a metric, and only the offender is affected.
+import { afterAll, describe, expect, test } from "bun:test";
+import { type TestNode, startTestNode } from "./support/node.js";
+import { connect, until } from "./support/client.js";
+
+const nodes: TestNode[] = [];
+afterAll(() => Promise.all(nodes.map((n) => n.stop())));
+const node = async (o: Record<string, unknown>) => {
+  const n = await startTestNode({ "multiLogin.policy": 0, ...o });
+  nodes.push(n);
+  return n;
+};
+const httpHandshake = async (n: TestNode, u: string) => {
+  const q = new URLSearchParams({ sendID: u, token: n.token(u, 5), platformID: "5", operationID: "o", isBackground: "false" });
+  const res = await fetch(`http://127.0.0.1:${n.wsPort}/?${q}`);
+  const text = await res.text();
+  // A handshake that passed every check is answered 400 (not a WebSocket request); failures are JSON.
+  return res.status === 200 ? JSON.parse(text) : { status: res.status };
+};
+
+describe("limits", () => {
+  test("handshake rate: refusals answer 1601 and count", async () => {
+    const n = await node({ "ws.handshakesPerSecond": 5 });
+    const results = await Promise.all(Array.from({ length: 15 }, (_, i) => httpHandshake(n, `h${i}`)));
+    const refused = results.filter((r) => r.errDlt === "handshake rate limit");
+    expect(refused.length).toBeGreaterThanOrEqual(8);
+    for (const r of refused) expect(r.errCode).toBe(1601);
+    expect(n.node.counters.limitRefusals.get("handshake_rate")).toBe(refused.length);
+  });
+
+  test("connections per source address", async () => {
+    const n = await node({ "ws.maxConnsPerIP": 3 });
+    const cs = await Promise.all([0, 1, 2].map((i) => connect({ port: n.wsPort, userID: `ip${i}`, platformID: 5, token: n.token(`ip${i}`, 5) })));
+    const r = await httpHandshake(n, "ip3");
+    expect(r).toEqual({ errCode: 1601, errMsg: "ConnOverMaxNumLimit", errDlt: "too many connections from this address" });
+    cs[0]!.close();
+    await until(() => n.node.registry.connections === 2);
+    await Bun.sleep(20);
+    const again = await connect({ port: n.wsPort, userID: "ip3", platformID: 5, token: n.token("ip3", 5) });
+    again.close();
+    for (const c of cs.slice(1)) c.close();
+  });
+
+  test("connections per user: HTTP form, and the text frame with isMsgResp", async () => {
+    const n = await node({ "ws.maxConnsPerUser": 2 });
+    const a = await connect({ port: n.wsPort, userID: "pu", platformID: 5, token: n.token("pu", 5) });
+    const b = await connect({ port: n.wsPort, userID: "pu", platformID: 2, token: n.token("pu", 2) });
+    expect((await httpHandshake(n, "pu")).errDlt).toBe("too many connections for this user");
+    await expect(connect({ port: n.wsPort, userID: "pu", platformID: 3, token: n.token("pu", 3), isMsgResp: true, sdkType: "js" }))
+      .rejects.toMatchObject({ body: { errCode: 1601, errDlt: "too many connections for this user" } });
+    expect(n.node.counters.limitRefusals.get("per_user")).toBe(2);
+    a.close();
+    b.close();
+  });
+
+  test("a login the policy would make room for is not refused", async () => {
+    const n = await node({ "ws.maxConnsPerUser": 1, "multiLogin.policy": 1 });
+    const a = await connect({ port: n.wsPort, userID: "room", platformID: 2, token: n.token("room", 2, 100) });
+    const b = await connect({ port: n.wsPort, userID: "room", platformID: 2, token: n.token("room", 2, 200) });
+    expect((await a.nextPush(2002)).reqIdentifier).toBe(2002);
+    b.close();
+  });
+
+  test("request rate: excess requests are answered 1650, the connection stays", async () => {
+    const n = await node({ "ws.requestsPerSecond": 5 });
+    const c = await connect({ port: n.wsPort, userID: "rq", platformID: 5, token: n.token("rq", 5), sdkType: "js" });
+    const replies = await Promise.all(Array.from({ length: 20 }, () => c.request(1001)));
+    const limited = replies.filter((r) => r.errCode === 1650);
+    expect(limited.length).toBeGreaterThanOrEqual(8);
+    expect(limited[0]!.errMsg).toBe("RequestRateLimitError");
+    expect(replies.filter((r) => r.errCode === 0).length).toBeGreaterThanOrEqual(10);
+    await Bun.sleep(1100);
+    expect((await c.request(1001)).errCode).toBe(0);
+    c.close();
+  });
+
+  test("byte rate: a connection pushing too many bytes is closed with a reason", async () => {
+    const n = await node({ "ws.bytesPerSecond": 20_000, "ws.maxFrameBytes": 51200 });
+    const bystander = await connect({ port: n.wsPort, userID: "calm", platformID: 5, token: n.token("calm", 5), sdkType: "js" });
+    const c = await connect({ port: n.wsPort, userID: "flood", platformID: 5, token: n.token("flood", 5), sdkType: "js" });
+    const { create, toBinary } = await import("@bufbuild/protobuf");
+    const { GetMaxSeqReqSchema } = await import("../src/gen/openim/sdkws/sdkws_pb.js");
+    const big = toBinary(GetMaxSeqReqSchema, create(GetMaxSeqReqSchema, { userID: "x".repeat(14_000) }));
+    for (let i = 0; i < 10; i++) c.request(1001, big).catch(() => {});
+    const closed = await c.closed;
+    expect(closed.reason).toBe("byte rate limit exceeded");
+    expect((await bystander.request(1001)).errCode).toBe(0);
+    bystander.close();
+  });
+});
