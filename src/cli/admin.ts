@@ -1,6 +1,7 @@
 // CLI commands that talk to a running gateway through its hub (imgate.admin.v1 over gRPC).
 import { type Client, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
+import { readFileSync } from "node:fs";
 import { Admin } from "../gen/imgate/admin/v1/admin_pb.js";
 import { platformName } from "../protocol/constants.js";
 import { configFrom } from "./common.js";
@@ -12,7 +13,9 @@ function client(opts: Opts): { admin: Client<typeof Admin>; addr: string; header
   const cfg = configFrom({ config: opts.config });
   const addr = (opts.rpc as string | undefined) ?? `${cfg.rpc.host === "0.0.0.0" ? "127.0.0.1" : cfg.rpc.host}:${cfg.rpc.port}`;
   const token = (opts.rpcToken as string | undefined) ?? cfg.rpc.token;
-  const transport = createGrpcTransport({ baseUrl: `http://${addr}` });
+  // A hub with TLS: https, trusting the configured certificate (self-signed ones included).
+  const tls = cfg.rpc.tlsCert ? { ca: readFileSync(cfg.rpc.tlsCert) } : undefined;
+  const transport = createGrpcTransport({ baseUrl: `${tls ? "https" : "http"}://${addr}`, nodeOptions: tls });
   return { admin: createClient(Admin, transport), addr, headers: token ? { authorization: `Bearer ${token}` } : {} };
 }
 

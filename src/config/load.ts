@@ -175,6 +175,17 @@ function validate(cfg: Config): void {
     throw new ConfigError(`ws.pingPeriodSeconds (${cfg.ws.pingPeriodSeconds}) must be below ws.pongWaitSeconds (${cfg.ws.pongWaitSeconds})`);
   if (cfg.ws.maxInflatedBytes < cfg.ws.maxFrameBytes)
     throw new ConfigError(`ws.maxInflatedBytes (${cfg.ws.maxInflatedBytes}) must be at least ws.maxFrameBytes (${cfg.ws.maxFrameBytes})`);
+  for (const [name, t] of [["ws", cfg.ws], ["rpc", cfg.rpc]] as const) {
+    if (Boolean(t.tlsCert) !== Boolean(t.tlsKey)) throw new ConfigError(`${name}.tlsCert and ${name}.tlsKey go together: set both or neither`);
+    for (const f of [t.tlsCert, t.tlsKey]) {
+      if (!f) continue;
+      try {
+        readFileSync(f);
+      } catch (e) {
+        throw new ConfigError(`cannot read ${name} TLS file ${f}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+      }
+    }
+  }
   if (cfg.presence.renewIntervalSeconds >= cfg.presence.ttlSeconds)
     throw new ConfigError(`presence.renewIntervalSeconds (${cfg.presence.renewIntervalSeconds}) must be below presence.ttlSeconds (${cfg.presence.ttlSeconds})`);
   if (cfg.shape === "cluster" && !cfg.redis.url && cfg.redis.address.length === 0)

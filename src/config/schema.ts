@@ -28,6 +28,9 @@ export interface Config {
     maxInflightPerConn: number;
     maxSubscriptionsPerConn: number;
     /** 0 = no limit. Refusals answer 1601 (handshake) or 1650 (request), and count in metrics. */
+    /** PEM files; both set = wss:// (TLS) on the WebSocket port. */
+    tlsCert: string;
+    tlsKey: string;
     maxConnsPerUser: number;
     maxConnsPerIP: number;
     handshakesPerSecond: number;
@@ -41,6 +44,9 @@ export interface Config {
     token: string;
     /** Let OpenIM's own services call the msgGateway methods without the token. */
     allowOpenIMWithoutToken: boolean;
+    /** PEM files; both set = gRPC over TLS (h2) on the rpc port. */
+    tlsCert: string;
+    tlsKey: string;
   };
   admin: { host: string; port: number };
   multiLogin: { policy: number };
@@ -81,13 +87,15 @@ export function defaultConfig(): Config {
       requestTimeoutMs: 10_000,
       maxInflightPerConn: 64,
       maxSubscriptionsPerConn: 3000,
+      tlsCert: "",
+      tlsKey: "",
       maxConnsPerUser: 0,
       maxConnsPerIP: 0,
       handshakesPerSecond: 0,
       requestsPerSecond: 0,
       bytesPerSecond: 0,
     },
-    rpc: { host: "127.0.0.1", port: 10140, token: "", allowOpenIMWithoutToken: true },
+    rpc: { host: "127.0.0.1", port: 10140, token: "", allowOpenIMWithoutToken: true, tlsCert: "", tlsKey: "" },
     admin: { host: "127.0.0.1", port: 12140 },
     multiLogin: { policy: 1 },
     imAdminUser: { userIDs: ["imAdmin"] },
@@ -144,6 +152,8 @@ export const keys: KeySpec[] = [
   { path: "ws.requestTimeoutMs", kind: "int", check: positive },
   { path: "ws.maxInflightPerConn", kind: "int", check: positive },
   { path: "ws.maxSubscriptionsPerConn", kind: "int", check: nonNegative },
+  { path: "ws.tlsCert", kind: "string" },
+  { path: "ws.tlsKey", kind: "string" },
   { path: "ws.maxConnsPerUser", kind: "int", check: nonNegative },
   { path: "ws.maxConnsPerIP", kind: "int", check: nonNegative },
   { path: "ws.handshakesPerSecond", kind: "int", check: nonNegative },
@@ -153,6 +163,8 @@ export const keys: KeySpec[] = [
   { path: "rpc.port", kind: "int", check: port },
   { path: "rpc.token", kind: "string", secret: true },
   { path: "rpc.allowOpenIMWithoutToken", kind: "bool" },
+  { path: "rpc.tlsCert", kind: "string" },
+  { path: "rpc.tlsKey", kind: "string" },
   { path: "admin.host", kind: "string" },
   { path: "admin.port", kind: "int", check: port },
   { path: "multiLogin.policy", kind: "int", check: oneOf(0, 1, 4, 5) },

@@ -2,6 +2,7 @@
 // and dispatch to the request router. Connection state lives on ws.data (a Conn).
 import type { Server, ServerWebSocket } from "bun";
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import type { AuthPort } from "../backend/ports.js";
 import type { Config } from "../config/schema.js";
 import type { Logger } from "../observe/log.js";
@@ -188,6 +189,7 @@ export function startEdge(deps: EdgeDeps): Edge {
     port: ws.port,
     // Workers of `serve --workers N` share the port; the kernel spreads connections over them.
     reusePort: process.env.IMGATE_WORKER !== undefined,
+    tls: ws.tlsCert ? { cert: readFileSync(ws.tlsCert, "utf8"), key: readFileSync(ws.tlsKey, "utf8") } : undefined,
     // Any path and method reach the handshake, as the reference mounts its handler on "/" (§1.1).
     fetch: handshake,
     websocket: {

@@ -2,7 +2,8 @@
 // trailers). An interceptor applies OpenIM's conventions to msgGateway calls and the bearer token where set.
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { createServer, type Http2Server } from "node:http2";
+import { createSecureServer, createServer, type Http2SecureServer, type Http2Server } from "node:http2";
+import { readFileSync } from "node:fs";
 import { timingSafeEqual } from "node:crypto";
 import { Admin } from "../gen/imgate/admin/v1/admin_pb.js";
 import { msgGateway } from "../gen/openim/msggateway/msggateway_pb.js";
@@ -63,7 +64,10 @@ export async function startHub(node: Node): Promise<Hub> {
     readMaxBytes: 8 << 20,
     writeMaxBytes: 8 << 20,
   });
-  const server: Http2Server = createServer(handler);
+  const { tlsCert, tlsKey } = node.config.rpc;
+  const server: Http2Server | Http2SecureServer = tlsCert
+    ? createSecureServer({ cert: readFileSync(tlsCert), key: readFileSync(tlsKey), allowHTTP1: true }, handler)
+    : createServer(handler);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen({ port: node.config.rpc.port, host: node.config.rpc.host, reusePort: process.env.IMGATE_WORKER !== undefined } as any, () => {

@@ -17,6 +17,8 @@ export interface ClientOpts {
   /** Extra or replacement query parameters. */
   query?: Record<string, string>;
   path?: string;
+  /** wss:// with this CA (or rejectUnauthorized false). */
+  tls?: { ca?: string; rejectUnauthorized?: boolean };
 }
 
 export interface TestClient {
@@ -48,11 +50,11 @@ export function url(o: ClientOpts): string {
   if (o.gzip) q.set("compression", "gzip");
   if (o.isMsgResp) q.set("isMsgResp", "true");
   for (const [k, v] of Object.entries(o.query ?? {})) q.set(k, v);
-  return `ws://127.0.0.1:${o.port}${o.path ?? "/"}?${q}`;
+  return `${o.tls ? "wss" : "ws"}://127.0.0.1:${o.port}${o.path ?? "/"}?${q}`;
 }
 
 export function connect(o: ClientOpts): Promise<TestClient> {
-  const ws = new WebSocket(url(o));
+  const ws = o.tls ? new WebSocket(url(o), { tls: o.tls } as any) : new WebSocket(url(o));
   ws.binaryType = "arraybuffer";
   const json = (o.sdkType ?? "go") === "js";
   const waiting = new Map<string, (r: WireResp) => void>();

@@ -23,6 +23,13 @@ export function runCli(args: string[], opts: { cwd?: string; env?: Record<string
   return { code: p.exitCode, stdout: p.stdout.toString(), stderr: p.stderr.toString() };
 }
 
+/** runCli without blocking this process's event loop (needed when the server runs in this process). */
+export async function runCliAsync(args: string[]) {
+  const p = Bun.spawn([BUN, CLI, ...args], { env: { ...process.env, IMGATE_CONFIG: "" }, stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  return { code, stdout, stderr };
+}
+
 export async function waitHttp(url: string, timeoutMs = 10_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   for (;;) {
