@@ -23,14 +23,14 @@ export interface ImgateProc {
   stop(): Promise<void>;
 }
 
-export async function startImgate(extra: string[] = []): Promise<ImgateProc> {
+export async function startImgate(extra: string[] = [], env: Record<string, string> = {}): Promise<ImgateProc> {
   const [ws, rpc, admin] = [await freePort(), await freePort(), await freePort()];
   const dataDir = mkdtempSync(join(tmpdir(), "imgate-bench-"));
   // BENCH_PROFILE=dir writes a CPU profile of the server (markdown) into dir when it stops.
   const prof = process.env.BENCH_PROFILE ? ["--cpu-prof-md", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
   const proc = Bun.spawn([process.execPath, ...prof, join(ROOT, "src/cli.ts"), "serve", "--host", "127.0.0.1", "--ws-port", String(ws),
     "--rpc-port", String(rpc), "--admin-port", String(admin), "--data-dir", dataDir, "--secret", SECRET, "--log-level", "warn",
-    "--log-format", "json", ...extra], { stdout: "inherit", stderr: "inherit", env: { ...process.env, IMGATE_CONFIG: "" } });
+    "--log-format", "json", ...extra], { stdout: "inherit", stderr: "inherit", env: { ...process.env, IMGATE_CONFIG: "", ...env } });
   await waitHttp(`http://127.0.0.1:${admin}/healthz`);
   return {
     ws, rpc, admin, pid: proc.pid,

@@ -39,8 +39,8 @@ function onFrame(userID: string, data: ArrayBuffer | string, parse: boolean) {
     const pm = fromBinary(PushMessagesSchema, r.data!);
     const msg = Object.values(pm.msgs)[0]?.Msgs[0];
     const sentAt = msg ? Number(msg.clientMsgID.split("|")[1]) : NaN;
-    // Only the recipient's copy counts (the sender's echo carries the same stamp).
-    if (msg && sentAt > 0 && msg.recvID === userID) latencies.push(t - sentAt);
+    // Only the recipient's copy counts (the sender's echo carries the same stamp); "*" marks a hub push to all.
+    if (msg && sentAt > 0 && (msg.recvID === userID || msg.recvID === "*")) latencies.push(t - sentAt);
   } else if (r.msgIncr) {
     const s = pendingReplies.get(r.msgIncr);
     if (s !== undefined) {
