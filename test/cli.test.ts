@@ -116,6 +116,17 @@ describe("serve", () => {
     expect((await c.closed).code).toBe(1012);
   });
 
+  test("imgate drain: clients get 1012 and the server exits 0", async () => {
+    const data = join(dir, "drain");
+    const s = await serveProcess(data);
+    const c = await connect({ port: s.ws, userID: "dr", platformID: 2, token: runCli(["token", "-u", "dr", "-p", "2", "--data-dir", data]).stdout.trim() });
+    const r = runCli(["drain", "--rpc", `127.0.0.1:${s.rpc}`]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("draining: 1 connection(s) closed");
+    expect((await c.closed).code).toBe(1012);
+    expect(await s.proc.exited).toBe(0);
+  });
+
   test("a port in use exits 1 with one line", async () => {
     const data = join(dir, "serve2");
     const s = await serveProcess(data);
