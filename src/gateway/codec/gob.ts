@@ -251,14 +251,14 @@ const REQ_FIELDS: Record<string, { key: keyof WireReq; typeId: number }> = {
   Data: { key: "data", typeId: T_BYTES },
 };
 
-/** Decodes one Req from a gob stream: definitions first, then the first value; trailing bytes are ignored. */
-export function decodeGobReq(buf: Uint8Array): WireReq {
+/** Reads a gob stream up to its first value: type definitions are collected, the value is read with `read`. */
+function firstValue<T>(buf: Uint8Array, read: (r: Reader, def: StructDef) => T): T {
   const r = new Reader(buf);
   const types = new Map<number, StructDef>();
   for (;;) {
     const len = r.uint();
     if (len === 0 || len > buf.length - r.pos) throw new GobError("gob: bad message length");
-    const msg = new Reader(buf.subarray(0, r.pos + len), r.pos + len);
+    const msg = new Reader(buf, r.pos + len);
     msg.pos = r.pos;
     r.pos += len;
     const id = msg.int();
@@ -269,24 +269,33 @@ export function decodeGobReq(buf: Uint8Array): WireReq {
     }
     const def = types.get(id);
     if (!def) throw new GobError("gob: unknown type id or corrupted data");
-    return readReqValue(msg, def);
+    return read(msg, def);
+  }
+}
+
+/** Decodes one Req from a gob stream: definitions first, then the first value; trailing bytes are ignored. */
+export function decodeGobReq(buf: Uint8Array): WireReq {
+  return firstValue(buf, readReqValue);
+}
+
+/** Calls `each` for every field present in a struct value, in order, up to the terminating 0. */
+function eachField(r: Reader, def: StructDef, each: (f: StructDef["fields"][number]) => void): void {
+  let field = -1;
+  for (;;) {
+    const delta = r.uint();
+    if (delta === 0) return;
+    field += delta;
+    const f = def.fields[field];
+    if (!f) throw new GobError("gob: field number out of range");
+    each(f);
   }
 }
 
 function readReqValue(r: Reader, def: StructDef): WireReq {
   const out: WireReq = { reqIdentifier: 0, token: "", sendID: "", operationID: "", msgIncr: "", data: undefined };
-  let field = -1;
-  for (;;) {
-    const delta = r.uint();
-    if (delta === 0) break;
-    field += delta;
-    const f = def.fields[field];
-    if (!f) throw new GobError("gob: field number out of range");
+  eachField(r, def, (f) => {
     const target = REQ_FIELDS[f.name];
-    if (!target) {
-      r.skip(f.typeId);
-      continue;
-    }
+    if (!target) return r.skip(f.typeId);
     if (target.typeId !== f.typeId) throw new GobError(`gob: type mismatch for field ${f.name}`);
     switch (target.typeId) {
       case T_INT: {
@@ -302,35 +311,15 @@ function readReqValue(r: Reader, def: StructDef): WireReq {
         out.data = r.bytes().slice();
         break;
     }
-  }
+  });
   return out;
 }
 
 /** Decodes a Resp gob stream (for test clients and the load generator). */
 export function decodeGobResp(buf: Uint8Array): WireResp {
-  const r = new Reader(buf);
-  const types = new Map<number, StructDef>();
-  for (;;) {
-    const len = r.uint();
-    if (len === 0 || len > buf.length - r.pos) throw new GobError("gob: bad message length");
-    const msg = new Reader(buf, r.pos + len);
-    msg.pos = r.pos;
-    r.pos += len;
-    const id = msg.int();
-    if (id < 0) {
-      types.set(-id, readStructDefinition(msg));
-      continue;
-    }
-    const def = types.get(id);
-    if (!def) throw new GobError("gob: unknown type id or corrupted data");
+  return firstValue(buf, (msg, def) => {
     const out: WireResp = { reqIdentifier: 0, msgIncr: "", operationID: "", errCode: 0, errMsg: "", data: undefined };
-    let field = -1;
-    for (;;) {
-      const delta = msg.uint();
-      if (delta === 0) break;
-      field += delta;
-      const f = def.fields[field];
-      if (!f) throw new GobError("gob: field number out of range");
+    eachField(msg, def, (f) => {
       switch (f.name) {
         case "ReqIdentifier": out.reqIdentifier = msg.int(); break;
         case "ErrCode": out.errCode = msg.int(); break;
@@ -340,7 +329,7 @@ export function decodeGobResp(buf: Uint8Array): WireResp {
         case "Data": out.data = msg.bytes().slice(); break;
         default: msg.skip(f.typeId);
       }
-    }
+    });
     return out;
-  }
+  });
 }
