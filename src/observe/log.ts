@@ -1,5 +1,6 @@
 // Structured logs: one JSON object per line (or a readable line on a terminal). Child loggers carry
 // bindings such as connID and operationID so every line about a connection names it.
+import { writeSync } from "node:fs";
 import type { LogLevel } from "../config/schema.js";
 
 const rank: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
@@ -24,7 +25,7 @@ export function createLogger(opts: {
 }): Logger {
   const min = rank[opts.level];
   const pretty = opts.format === "pretty" || (opts.format === "auto" && !opts.write && process.stdout.isTTY === true);
-  const write = opts.write ?? ((line: string) => process.stdout.write(line + "\n"));
+  const write = opts.write ?? writeStdout;
   const make = (bindings: Record<string, unknown>): Logger => {
     const emit = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => {
       if (rank[level] < min) return;
@@ -43,6 +44,15 @@ export function createLogger(opts: {
     };
   };
   return make(opts.bindings ?? {});
+}
+
+/** Synchronous, so the last lines before process.exit are not lost; a full pipe falls back to the async path. */
+function writeStdout(line: string): void {
+  try {
+    writeSync(1, line + "\n");
+  } catch {
+    process.stdout.write(line + "\n");
+  }
 }
 
 function prettyLine(rec: Record<string, unknown>): string {
