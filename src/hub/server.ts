@@ -82,7 +82,7 @@ export async function startHub(node: Node): Promise<Hub> {
       new Promise<void>((resolve) => {
         server.close(() => resolve());
         // Streams of idle HTTP/2 sessions would otherwise hold close() open.
-        setTimeout(resolve, 1000).unref();
+        setTimeout(resolve, 1000);
       }),
   };
 }

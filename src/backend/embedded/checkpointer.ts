@@ -50,7 +50,7 @@ export function startCheckpointer(file: string, everyMs = 500, onError: (e: stri
     else lastLogFrames = m.log;
   };
   worker.postMessage({ open: file, everyMs });
-  worker.unref();
+  (worker as Worker & { unref?: () => void }).unref?.();
   return {
     stats: () => ({ lastLogFrames, errors }),
     close: () =>
@@ -60,8 +60,10 @@ export function startCheckpointer(file: string, everyMs = 500, onError: (e: stri
           URL.revokeObjectURL(url);
           resolve();
         };
+        // Keep the process alive until the worker has closed its connection (it is unref'd while running).
+        (worker as Worker & { ref?: () => void }).ref?.();
         worker.postMessage({ close: true });
-        setTimeout(() => closed?.(), 2000).unref();
+        setTimeout(() => closed?.(), 2000);
       }),
   };
 }
