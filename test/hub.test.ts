@@ -123,6 +123,25 @@ describe("status and kicks", () => {
   });
 });
 
+describe("other protocols on the same listener", () => {
+  test("Connect (HTTP/2) and gRPC-web reach the same methods; business codes travel in openim-errcode", async () => {
+    const { createConnectTransport, createGrpcWebTransport } = await import("@connectrpc/connect-node");
+    const { ConnectError } = await import("@connectrpc/connect");
+    for (const transport of [
+      createConnectTransport({ baseUrl: `http://127.0.0.1:${n.rpcPort}`, httpVersion: "2" }),
+      createGrpcWebTransport({ baseUrl: `http://127.0.0.1:${n.rpcPort}`, httpVersion: "2" }),
+    ]) {
+      const client = createClient((await import("../src/gen/openim/msggateway/msggateway_pb.js")).msgGateway, transport);
+      const ok = await client.kickUserOffline({ platformID: 1, kickUserIDList: ["nobody"] }, { headers: { operationid: "c" } });
+      expect(ok.$typeName).toBe("openim.msggateway.KickUserOfflineResp");
+      const err = await client.kickUserOffline({ platformID: 1, kickUserIDList: [] }, { headers: { operationid: "c" } }).catch((e) => e);
+      expect(err).toBeInstanceOf(ConnectError);
+      expect(err.code).toBe(3); // InvalidArgument for 1001
+      expect(err.metadata.get("openim-errcode")).toBe("1001");
+    }
+  });
+});
+
 describe("bearer token", () => {
   test("the admin API needs it; OpenIM's methods do not while allowed", async () => {
     const admin = createClient(Admin, createGrpcTransport({ baseUrl: `http://127.0.0.1:${n.rpcPort}` }));
