@@ -45,6 +45,12 @@ describe("exit codes", () => {
     expect(s.stderr.trim().split("\n").length).toBe(1);
   });
 
+  test("the openim shape is refused until it exists, not silently replaced", () => {
+    const r = runCli(["serve", "--shape", "openim", "--data-dir", join(dir, "oi")]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('shape "openim"');
+  });
+
   test("config check and print", () => {
     const f = join(dir, "good.yml");
     writeFileSync(f, "secret: hush\nws:\n  port: 10005\n");
