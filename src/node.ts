@@ -4,6 +4,7 @@
 import { hostname } from "node:os";
 import { createClusterBackend } from "./backend/cluster/index.js";
 import { createEmbeddedBackend } from "./backend/embedded/index.js";
+import { createOpenIMBackend, createOpenIMStatusStore } from "./backend/openim/index.js";
 import type { Backend, DeliveryPort } from "./backend/ports.js";
 import type { Config } from "./config/schema.js";
 import { createBus, type Bus } from "./cluster/bus.js";
@@ -81,9 +82,13 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
     },
     (e, err) => log.warn("webhook failed", { hook: e.kind, userID: e.userID, err }),
   );
-  const statusStore = redis
+  const redisStatus = redis
     ? createRedisStatusStore({ ...redis, ttlSeconds: config.presence.ttlSeconds, onError: (err) => log.warn("redis subscribe failed", { err }) })
-    : createMemoryStatusStore({ ttlSeconds: config.presence.ttlSeconds });
+    : undefined;
+  // openim: OpenIM's user service owns the status; its online_change reaches us through Redis when configured.
+  const statusStore = config.shape === "openim"
+    ? createOpenIMStatusStore(config.openim, redisStatus)
+    : redisStatus ?? createMemoryStatusStore({ ttlSeconds: config.presence.ttlSeconds });
   let registry!: Registry;
   let routes: RouteTable | undefined;
   const presence = createPresence({
@@ -111,7 +116,9 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
         dispatch!.pushToUsers(msg, users, opID).catch((err) => log.warn("delivery failed", { err, operationID: opID }));
       },
     };
-  const backend: Backend = clustered
+  const backend: Backend = config.shape === "openim"
+    ? createOpenIMBackend(config.openim)
+    : clustered
     ? createClusterBackend({
       redis: redis!.client, secret, adminUserIDs: config.imAdminUser.userIDs, delivery, maxPerConversation: config.messages.maxPerConversation,
     })

@@ -45,10 +45,10 @@ describe("exit codes", () => {
     expect(s.stderr.trim().split("\n").length).toBe(1);
   });
 
-  test("the openim shape is refused until it exists, not silently replaced", () => {
+  test("the openim shape needs the addresses of OpenIM's services", () => {
     const r = runCli(["serve", "--shape", "openim", "--data-dir", join(dir, "oi")]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('shape "openim"');
+    expect(r.stderr).toBe(`imgate: config: shape "openim" needs openim.auth (host:port of OpenIM's auth service)\n`);
   });
 
   test("config check and print", () => {

@@ -6,8 +6,6 @@ import { CliError } from "./exit.js";
 
 export async function serve(opts: Record<string, unknown>): Promise<void> {
   const config = configFrom(opts);
-  if (config.shape === "openim")
-    throw new CliError('shape "openim" (OpenIM\'s own auth/msg/user/push services) is not available in this version yet', 2);
   const workers = opts.workers === undefined ? 1 : Number(opts.workers);
   if (!Number.isInteger(workers) || workers < 1) throw new CliError(`--workers must be a whole number >= 1, got "${opts.workers}"`, 2);
   if (workers > 1) {

@@ -188,6 +188,9 @@ function validate(cfg: Config): void {
   }
   if (cfg.presence.renewIntervalSeconds >= cfg.presence.ttlSeconds)
     throw new ConfigError(`presence.renewIntervalSeconds (${cfg.presence.renewIntervalSeconds}) must be below presence.ttlSeconds (${cfg.presence.ttlSeconds})`);
+  if (cfg.shape === "openim")
+    for (const svc of ["auth", "msg", "push", "user"] as const)
+      if (!cfg.openim[svc]) throw new ConfigError(`shape "openim" needs openim.${svc} (host:port of OpenIM's ${svc} service)`);
   if (cfg.shape === "cluster" && !cfg.redis.url && cfg.redis.address.length === 0)
     throw new ConfigError(`shape "cluster" needs redis.url (or --redis)`);
 }

@@ -64,6 +64,8 @@ export interface Config {
     afterUserKickOff: { enable: boolean; timeout: number };
   };
   shutdown: { graceSeconds: number };
+  /** The openim shape: addresses (host:port, gRPC h2c) of OpenIM's services and the deadline on each call. */
+  openim: { auth: string; msg: string; push: string; user: string; callTimeoutMs: number };
 }
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -112,6 +114,7 @@ export function defaultConfig(): Config {
       afterUserKickOff: { enable: false, timeout: 5 },
     },
     shutdown: { graceSeconds: 10 },
+    openim: { auth: "", msg: "", push: "", user: "", callTimeoutMs: 5000 },
   };
 }
 
@@ -180,6 +183,11 @@ export const keys: KeySpec[] = [
   { path: "messages.retentionDays", kind: "int", check: nonNegative },
   { path: "messages.maxPerConversation", kind: "int", check: nonNegative },
   { path: "shutdown.graceSeconds", kind: "int", check: positive },
+  { path: "openim.auth", kind: "string" },
+  { path: "openim.msg", kind: "string" },
+  { path: "openim.push", kind: "string" },
+  { path: "openim.user", kind: "string" },
+  { path: "openim.callTimeoutMs", kind: "int", check: positive },
   { path: "presence.shards", kind: "int", check: positive },
   { path: "presence.batchSize", kind: "int", check: positive },
   { path: "presence.mergeIntervalMs", kind: "int", check: positive },
