@@ -1,10 +1,11 @@
 // The Node owns the process-wide state: config, registry, backend, presence, the WebSocket edge, the admin
 // HTTP listener and the hub, and in the cluster shape the route table, node registry and bus. `startNode`
 // brings them up in order; `stop` drains and closes them.
-import { hostname } from "node:os";
+import { hostname, networkInterfaces } from "node:os";
 import { createClusterBackend } from "./backend/cluster/index.js";
 import { createEmbeddedBackend } from "./backend/embedded/index.js";
-import { createOpenIMBackend, createOpenIMStatusStore } from "./backend/openim/index.js";
+import { createOpenIMBackend, createOpenIMStatusStore, type OpenIMAddresses } from "./backend/openim/index.js";
+import { createEtcd, keepRegistered, watchService } from "./discovery/etcd.js";
 import type { Backend, DeliveryPort } from "./backend/ports.js";
 import type { Config } from "./config/schema.js";
 import { createBus, type Bus } from "./cluster/bus.js";
@@ -85,9 +86,27 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
   const redisStatus = redis
     ? createRedisStatusStore({ ...redis, ttlSeconds: config.presence.ttlSeconds, onError: (err) => log.warn("redis subscribe failed", { err }) })
     : undefined;
+  // ---- openim: OpenIM's services, by static address or found in etcd ---------------------------------
+  const etcd = config.discovery.enable === "etcd"
+    ? createEtcd({ endpoints: config.discovery.etcd.address, username: config.discovery.etcd.username, password: config.discovery.etcd.password })
+    : undefined;
+  const watchers = new Map<string, ReturnType<typeof watchService>>();
+  if (config.shape === "openim" && etcd) {
+    for (const svc of ["auth", "msg", "push", "user"] as const) {
+      if (config.openim[svc]) continue;
+      const w = watchService(etcd, config.discovery.etcd.rootDirectory, config.discovery.rpcService[svc], 5000,
+        (err) => log.warn("etcd lookup failed", { service: svc, err }));
+      await w.refresh();
+      watchers.set(svc, w);
+    }
+  }
+  const openimAddresses: OpenIMAddresses = {
+    callTimeoutMs: config.openim.callTimeoutMs,
+    resolve: (svc) => (config.openim[svc] ? [config.openim[svc]] : watchers.get(svc)?.addresses() ?? []),
+  };
   // openim: OpenIM's user service owns the status; its online_change reaches us through Redis when configured.
   const statusStore = config.shape === "openim"
-    ? createOpenIMStatusStore(config.openim, redisStatus)
+    ? createOpenIMStatusStore(openimAddresses, redisStatus)
     : redisStatus ?? createMemoryStatusStore({ ttlSeconds: config.presence.ttlSeconds });
   let registry!: Registry;
   let routes: RouteTable | undefined;
@@ -117,7 +136,7 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
       },
     };
   const backend: Backend = config.shape === "openim"
-    ? createOpenIMBackend(config.openim)
+    ? createOpenIMBackend(openimAddresses)
     : clustered
     ? createClusterBackend({
       redis: redis!.client, secret, adminUserIDs: config.imAdminUser.userIDs, delivery, maxPerConversation: config.messages.maxPerConversation,
@@ -199,6 +218,9 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
         c.ws?.close(Close.ServiceRestart, "server shutting down");
       }
       edge?.stop();
+      // Leave discovery first, so OpenIM's push service stops sending here.
+      await registration?.stop();
+      for (const w of watchers.values()) w.stop();
       // Every local user goes offline in the store before we exit (the reference sends nothing, §9.2.9).
       const flushed = await presence.flushOffline(Math.max(1000, config.shutdown.graceSeconds * 1000 - 2000));
       if (!flushed) log.warn("offline status not fully written before shutdown", presence.batcher.stats() as unknown as Record<string, unknown>);
@@ -254,11 +276,29 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
   }
   node.ports.ws = edge.server.port ?? config.ws.port;
   node.ports.rpc = node.hub.port;
+  // OpenIM's push, auth and api services find gateways in etcd (§8.4).
+  let registration: ReturnType<typeof keepRegistered> | undefined;
+  if (etcd && config.shape === "openim") {
+    const addr = `${config.rpc.registerIP || registerIP()}:${node.ports.rpc}`;
+    const key = `${config.discovery.etcd.rootDirectory}/${config.discovery.rpcService.messageGateway}/${addr}`;
+    registration = keepRegistered(etcd, key, JSON.stringify({ Op: 0, Addr: addr, Metadata: null }), {
+      onError: (err) => log.warn("etcd registration failed; retrying", { err }),
+    });
+    await registration.start().catch((err) => log.warn("etcd registration failed; retrying", { err }));
+    log.info("registered in etcd", { key });
+  }
   log.info("imgate started", {
     version: VERSION, shape: config.shape, node: nodeID, ws: `${config.ws.host}:${node.ports.ws}`, rpc: `${config.rpc.host}:${node.ports.rpc}`,
     admin: `${config.admin.host}:${node.ports.admin}`, ...(clustered ? { redis: "shared state" } : { dataDir: config.dataDir }),
   });
   return node;
+}
+
+/** This machine's first non-internal IPv4 address (OpenIM's default for rpc.registerIP). */
+function registerIP(): string {
+  for (const list of Object.values(networkInterfaces()))
+    for (const a of list ?? []) if (a.family === "IPv4" && !a.internal) return a.address;
+  return "127.0.0.1";
 }
 
 export type { Conn };

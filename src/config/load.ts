@@ -188,9 +188,12 @@ function validate(cfg: Config): void {
   }
   if (cfg.presence.renewIntervalSeconds >= cfg.presence.ttlSeconds)
     throw new ConfigError(`presence.renewIntervalSeconds (${cfg.presence.renewIntervalSeconds}) must be below presence.ttlSeconds (${cfg.presence.ttlSeconds})`);
-  if (cfg.shape === "openim")
+  const etcd = cfg.discovery.enable === "etcd";
+  if (etcd && cfg.discovery.etcd.address.length === 0) throw new ConfigError(`discovery.enable "etcd" needs discovery.etcd.address`);
+  if (cfg.shape === "openim" && !etcd)
     for (const svc of ["auth", "msg", "push", "user"] as const)
-      if (!cfg.openim[svc]) throw new ConfigError(`shape "openim" needs openim.${svc} (host:port of OpenIM's ${svc} service)`);
+      if (!cfg.openim[svc])
+        throw new ConfigError(`shape "openim" needs openim.${svc} (host:port of OpenIM's ${svc} service) or discovery.enable: etcd`);
   if (cfg.shape === "cluster" && !cfg.redis.url && cfg.redis.address.length === 0)
     throw new ConfigError(`shape "cluster" needs redis.url (or --redis)`);
 }

@@ -47,6 +47,8 @@ export interface Config {
     /** PEM files; both set = gRPC over TLS (h2) on the rpc port. */
     tlsCert: string;
     tlsKey: string;
+    /** The address registered in etcd (OpenIM's rpc.registerIP); empty = this machine's first non-internal IPv4. */
+    registerIP: string;
   };
   admin: { host: string; port: number };
   multiLogin: { policy: number };
@@ -66,6 +68,12 @@ export interface Config {
   shutdown: { graceSeconds: number };
   /** The openim shape: addresses (host:port, gRPC h2c) of OpenIM's services and the deadline on each call. */
   openim: { auth: string; msg: string; push: string; user: string; callTimeoutMs: number };
+  /** OpenIM's discovery.yml: where the openim shape registers itself and finds services without static addresses. */
+  discovery: {
+    enable: string;
+    etcd: { rootDirectory: string; address: string[]; username: string; password: string };
+    rpcService: { auth: string; msg: string; push: string; user: string; messageGateway: string };
+  };
 }
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -97,7 +105,7 @@ export function defaultConfig(): Config {
       requestsPerSecond: 0,
       bytesPerSecond: 0,
     },
-    rpc: { host: "127.0.0.1", port: 10140, token: "", allowOpenIMWithoutToken: true, tlsCert: "", tlsKey: "" },
+    rpc: { host: "127.0.0.1", port: 10140, token: "", allowOpenIMWithoutToken: true, tlsCert: "", tlsKey: "", registerIP: "" },
     admin: { host: "127.0.0.1", port: 12140 },
     multiLogin: { policy: 1 },
     imAdminUser: { userIDs: ["imAdmin"] },
@@ -115,6 +123,11 @@ export function defaultConfig(): Config {
     },
     shutdown: { graceSeconds: 10 },
     openim: { auth: "", msg: "", push: "", user: "", callTimeoutMs: 5000 },
+    discovery: {
+      enable: "",
+      etcd: { rootDirectory: "openim", address: [], username: "", password: "" },
+      rpcService: { auth: "auth-rpc-service", msg: "msg-rpc-service", push: "push-rpc-service", user: "user-rpc-service", messageGateway: "messagegateway-rpc-service" },
+    },
   };
 }
 
@@ -188,6 +201,13 @@ export const keys: KeySpec[] = [
   { path: "openim.push", kind: "string" },
   { path: "openim.user", kind: "string" },
   { path: "openim.callTimeoutMs", kind: "int", check: positive },
+  { path: "rpc.registerIP", kind: "string" },
+  { path: "discovery.enable", kind: "string", check: oneOf("", "etcd") },
+  { path: "discovery.etcd.rootDirectory", kind: "string" },
+  { path: "discovery.etcd.address", kind: "string[]" },
+  { path: "discovery.etcd.username", kind: "string" },
+  { path: "discovery.etcd.password", kind: "string", secret: true },
+  ...(["auth", "msg", "push", "user", "messageGateway"] as const).map((k): KeySpec => ({ path: `discovery.rpcService.${k}`, kind: "string" })),
   { path: "presence.shards", kind: "int", check: positive },
   { path: "presence.batchSize", kind: "int", check: positive },
   { path: "presence.mergeIntervalMs", kind: "int", check: positive },

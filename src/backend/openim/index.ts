@@ -13,10 +13,8 @@ import type { StatusEntry, StatusStore } from "../../presence/store.js";
 import type { Backend, CallMeta } from "../ports.js";
 
 export interface OpenIMAddresses {
-  auth: string;
-  msg: string;
-  push: string;
-  user: string;
+  /** Current addresses of each service (static, or from discovery); calls go round robin over them. */
+  resolve: (service: "auth" | "msg" | "push" | "user") => string[];
   callTimeoutMs: number;
 }
 
@@ -31,6 +29,7 @@ export function metadata(meta: Partial<CallMeta>): Record<string, string> {
 
 /** A failed call as OpenIM's gateway reports it (§3.4): business codes pass through; Unavailable is 500 "down". */
 export function fromConnectError(err: unknown, service: string): CodeError {
+  if (err instanceof CodeError) return err;
   if (!(err instanceof ConnectError)) return new CodeError(ErrCode.ServerInternal, "ServerInternalError", String(err));
   if (err.code === Code.Unavailable)
     return new CodeError(ErrCode.ServerInternal, `grpc service ${service} down, grpc message ${err.rawMessage}`);
@@ -42,14 +41,24 @@ export function fromConnectError(err: unknown, service: string): CodeError {
   return new CodeError(code, msg);
 }
 
-function client<T extends Parameters<typeof createClient>[0]>(service: T, address: string): Client<T> {
-  return createClient(service, createGrpcTransport({ baseUrl: `http://${address}` })) as Client<T>;
+/** One client per address, chosen round robin per call from the service's current addresses. */
+function pool<T extends Parameters<typeof createClient>[0]>(service: T, name: "auth" | "msg" | "push" | "user", addr: OpenIMAddresses): () => Client<T> {
+  const clients = new Map<string, Client<T>>();
+  let i = 0;
+  return () => {
+    const list = addr.resolve(name);
+    if (list.length === 0) throw new CodeError(ErrCode.ServerInternal, `grpc service ${name} down, grpc message no address known`);
+    const a = list[i++ % list.length]!;
+    let c = clients.get(a);
+    if (!c) clients.set(a, (c = createClient(service, createGrpcTransport({ baseUrl: `http://${a}` })) as Client<T>));
+    return c;
+  };
 }
 
 export function createOpenIMBackend(addr: OpenIMAddresses): Backend {
-  const auth = client(Auth, addr.auth);
-  const msg = client(MsgService, addr.msg);
-  const push = client(PushMsgService, addr.push);
+  const auth = pool(Auth, "auth", addr);
+  const msg = pool(MsgService, "msg", addr);
+  const push = pool(PushMsgService, "push", addr);
   const opts = (meta: Partial<CallMeta>) => ({ headers: metadata(meta), timeoutMs: addr.callTimeoutMs, signal: meta.signal });
   const call = async <R>(service: string, f: () => Promise<R>): Promise<R> => {
     try {
@@ -61,20 +70,20 @@ export function createOpenIMBackend(addr: OpenIMAddresses): Backend {
   return {
     auth: {
       // The reference sends no platform on parseToken (a typing quirk, §1.3); we send what we know.
-      parseToken: (token, meta) => call("auth", () => auth.parseToken({ token }, opts(meta))),
-      invalidateToken: async (req, meta) => void (await call("auth", () => auth.invalidateToken(req, opts(meta)))),
-      kickTokens: async (tokens, meta) => void (await call("auth", () => auth.kickTokens({ tokens }, opts(meta)))),
+      parseToken: (token, meta) => call("auth", () => auth().parseToken({ token }, opts(meta))),
+      invalidateToken: async (req, meta) => void (await call("auth", () => auth().invalidateToken(req, opts(meta)))),
+      kickTokens: async (tokens, meta) => void (await call("auth", () => auth().kickTokens({ tokens }, opts(meta)))),
     },
     messages: {
-      getMaxSeq: (req, meta) => call("msg", () => msg.getMaxSeq(req, opts(meta))),
-      pullMessageBySeqs: (req, meta) => call("msg", () => msg.pullMessageBySeqs(req, opts(meta))),
-      sendMsg: (req, meta) => call("msg", () => msg.sendMsg(req, opts(meta))),
-      getSeqMessage: (req, meta) => call("msg", () => msg.getSeqMessage(req, opts(meta))),
-      getConversationsHasReadAndMaxSeq: (req, meta) => call("msg", () => msg.getConversationsHasReadAndMaxSeq(req, opts(meta))),
-      getLastMessage: (req, meta) => call("msg", () => msg.getLastMessage(req, opts(meta))),
+      getMaxSeq: (req, meta) => call("msg", () => msg().getMaxSeq(req, opts(meta))),
+      pullMessageBySeqs: (req, meta) => call("msg", () => msg().pullMessageBySeqs(req, opts(meta))),
+      sendMsg: (req, meta) => call("msg", () => msg().sendMsg(req, opts(meta))),
+      getSeqMessage: (req, meta) => call("msg", () => msg().getSeqMessage(req, opts(meta))),
+      getConversationsHasReadAndMaxSeq: (req, meta) => call("msg", () => msg().getConversationsHasReadAndMaxSeq(req, opts(meta))),
+      getLastMessage: (req, meta) => call("msg", () => msg().getLastMessage(req, opts(meta))),
     },
     pushTokens: {
-      delUserPushToken: async (req, meta) => void (await call("push", () => push.delUserPushToken(req, opts(meta)))),
+      delUserPushToken: async (req, meta) => void (await call("push", () => push().delUserPushToken(req, opts(meta)))),
     },
     ready: () => true,
     async close() {},
@@ -88,12 +97,12 @@ let opSeq = 0;
  * getUserStatus for lookups. Change notifications come from Redis online_change when Redis is configured.
  */
 export function createOpenIMStatusStore(addr: OpenIMAddresses, changes?: StatusStore): StatusStore {
-  const user = client(UserService, addr.user);
+  const user = pool(UserService, "user", addr);
   return {
     async setStatus(entries: StatusEntry[]) {
       if (entries.length === 0) return;
       try {
-        await user.setUserOnlineStatus(
+        await user().setUserOnlineStatus(
           { status: entries.map((e) => ({ userID: e.userID, online: e.online, offline: e.offline })) },
           { headers: { operationid: `p_${process.pid}_${++opSeq}` }, timeoutMs: addr.callTimeoutMs },
         );
@@ -103,7 +112,7 @@ export function createOpenIMStatusStore(addr: OpenIMAddresses, changes?: StatusS
     },
     async getOnline(userIDs) {
       try {
-        const r = await user.getUserStatus({ userIDs }, { headers: { operationid: `p_${process.pid}_${++opSeq}` }, timeoutMs: addr.callTimeoutMs });
+        const r = await user().getUserStatus({ userIDs }, { headers: { operationid: `p_${process.pid}_${++opSeq}` }, timeoutMs: addr.callTimeoutMs });
         const m = new Map<string, number[]>(userIDs.map((u) => [u, []]));
         for (const s of r.statusList) m.set(s.userID, [...s.platformIDs]);
         return m;

@@ -1,0 +1,60 @@
+// etcd discovery with a real etcd: imgate registers itself as OpenIM's gateway does and finds OpenIM's services.
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { createEtcd, keepRegistered } from "../src/discovery/etcd.js";
+import { signToken } from "../src/backend/embedded/jwt.js";
+import { type TestNode, startTestNode } from "./support/node.js";
+import { connect } from "./support/client.js";
+import { startEtcd } from "./support/etcd.js";
+import { startOpenIMStandins } from "./support/openim-standins.js";
+import { textMsg } from "./support/pb.js";
+
+let etcdServer: Awaited<ReturnType<typeof startEtcd>>;
+let openim: Awaited<ReturnType<typeof startOpenIMStandins>>;
+beforeAll(async () => {
+  etcdServer = await startEtcd();
+  openim = await startOpenIMStandins("openIM123");
+});
+afterAll(async () => {
+  await openim.close();
+  await etcdServer.stop();
+});
+
+test("the gateway registers <root>/<messageGateway>/<ip>:<port> and finds the services it calls", async () => {
+  const etcd = createEtcd({ endpoints: [etcdServer.address] });
+  for (const svc of ["auth-rpc-service", "msg-rpc-service", "push-rpc-service", "user-rpc-service"])
+    await etcd.put(`openim/${svc}/${openim.address}`, JSON.stringify({ Op: 0, Addr: openim.address, Metadata: null }));
+  const n: TestNode = await startTestNode({
+    shape: "openim", "discovery.enable": "etcd", "discovery.etcd.address": [etcdServer.address], "rpc.registerIP": "127.0.0.1",
+  });
+  const key = `openim/messagegateway-rpc-service/127.0.0.1:${n.rpcPort}`;
+  const kvs = await etcd.list("openim/messagegateway-rpc-service/");
+  expect(kvs).toEqual([{ key, value: `{"Op":0,"Addr":"127.0.0.1:${n.rpcPort}","Metadata":null}` }]);
+
+  // Requests go to the services found in etcd.
+  const c = await connect({ port: n.wsPort, userID: "d1", platformID: 5, token: signToken("openIM123", "d1", 5, 3600), sdkType: "js" });
+  expect((await c.request(1003, textMsg("d1", "d2", "found via etcd"))).errCode).toBe(0);
+  expect(openim.calls.some((x) => x.path === "/openim.msg.msg/SendMsg")).toBe(true);
+  c.close();
+
+  await n.stop();
+  expect(await etcd.list("openim/messagegateway-rpc-service/")).toEqual([]);
+});
+
+test("a lost lease is noticed and the key registered again", async () => {
+  const etcd = createEtcd({ endpoints: [etcdServer.address] });
+  const reg = keepRegistered(etcd, "t/svc/10.0.0.1:1", "v", { ttlSeconds: 3 });
+  await reg.start();
+  expect((await etcd.list("t/svc/")).length).toBe(1);
+  // Someone revokes every lease (an etcd restart, a long partition): the key disappears with its lease.
+  const lease = await (await fetch(`http://${etcdServer.address}/v3/lease/leases`, { method: "POST", body: "{}" })).json() as any;
+  for (const l of lease.leases ?? []) await fetch(`http://${etcdServer.address}/v3/lease/revoke`, { method: "POST", body: JSON.stringify({ ID: l.ID }) });
+  expect((await etcd.list("t/svc/")).length).toBe(0);
+  let back = false;
+  for (let i = 0; i < 60 && !back; i++) {
+    back = (await etcd.list("t/svc/")).length === 1;
+    if (!back) await Bun.sleep(100);
+  }
+  expect(back).toBe(true);
+  await reg.stop();
+  expect((await etcd.list("t/svc/")).length).toBe(0);
+}, 20_000);
