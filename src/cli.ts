@@ -38,6 +38,8 @@ program
   .option("--log-level <level>", "debug, info, warn or error")
   .option("--log-format <format>", "auto, json or pretty")
   .option("--rpc-token <token>", "require this bearer token on the hub and admin API")
+  .option("--openim-config <dir>", "read OpenIM's config folder (openim-msggateway.yml, share.yml, redis.yml, webhooks.yml, discovery.yml; IMENV_* apply)")
+  .option("-i, --index <n>", "with --openim-config: which element of OpenIM's port lists (OpenIM's -i)")
   .option("--workers <n>", "run N worker processes sharing the ports (needs --redis; worker i serves admin on admin-port + i)")
   .action(async (opts) => (await import("./cli/serve.js")).serve(opts));
 
@@ -84,6 +86,7 @@ config
   .command("print")
   .description("print the effective config (defaults, file, IMGATE_* env), secrets masked")
   .addOption(configOpt())
+  .option("--openim-config <dir>", "read OpenIM's config folder below the file")
   .addOption(dataDirOpt())
   .action(async (opts) => (await import("./cli/config.js")).configPrint(opts));
 

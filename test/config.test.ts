@@ -124,3 +124,41 @@ describe("shape", () => {
     expect(() => loadConfig({ flags: { shape: "cluster" } })).toThrow('shape "cluster" needs redis.url');
   });
 });
+
+describe("OpenIM config folder", () => {
+  const openimDir = join(dir, "openim-config");
+  const files: Record<string, string> = {
+    "openim-msggateway.yml": "rpc:\n  registerIP: 10.0.0.7\n  listenIP:\n  autoSetPorts: true\n  ports: []\nprometheus:\n  enable: true\nlistenIP: 0.0.0.0\nlongConnSvr:\n  ports: [10001, 10002]\n  websocketMaxConnNum: 100000\n  websocketMaxMsgLen: 4096\n  websocketTimeout: 10\n",
+    "share.yml": "secret: openIM123\nrpcRegisterName:\n  user: User\nimAdminUser:\n  userIDs: [imAdmin]\n  nicknames: [superAdmin]\nmultiLogin:\n  policy: 1\n  maxNumOneEnd: 30\n",
+    "redis.yml": "address: [localhost:16379]\nusername:\npassword: openIM123\nredisMode: standalone\ndb: 0\nmaxRetry: 10\npoolSize: 100\n",
+    "webhooks.yml": "url: http://127.0.0.1:10006/callbackExample\nafterUserOnline:\n  enable: true\n  timeout: 5\n",
+    "discovery.yml": "enable: etcd\netcd:\n  rootDirectory: openim\n  address: [localhost:12379]\n  username: ''\n  password: ''\nkubernetes:\n  namespace: default\nrpcService:\n  user: user-rpc-service\n  messageGateway: messagegateway-rpc-service\n",
+  };
+  test("maps OpenIM's keys, picks the port by index, and applies IMENV_* overrides", () => {
+    const { mkdirSync } = require("node:fs");
+    mkdirSync(openimDir, { recursive: true });
+    for (const [f, t] of Object.entries(files)) writeFileSync(join(openimDir, f), t);
+    const c = loadConfig({ openimDir, openimIndex: 1, env: { IMENV_SHARE_MULTILOGIN_POLICY: "4", IMENV_REDIS_PASSWORD: "fromenv" } });
+    expect(c.shape).toBe("openim");
+    expect(c.ws.port).toBe(10002);
+    expect(c.ws.maxFrameBytes).toBe(4096);
+    expect(c.rpc).toMatchObject({ registerIP: "10.0.0.7", host: "0.0.0.0" });
+    expect(c.multiLogin.policy).toBe(4);
+    expect(c.redis).toMatchObject({ address: ["localhost:16379"], password: "fromenv", redisMode: "standalone" });
+    expect(c.webhooks.url).toBe("http://127.0.0.1:10006/callbackExample");
+    expect(c.webhooks.afterUserOnline).toEqual({ enable: true, timeout: 5 });
+    expect(c.discovery.enable).toBe("etcd");
+    expect(c.discovery.etcd.address).toEqual(["localhost:12379"]);
+    expect(c.discovery.rpcService.messageGateway).toBe("messagegateway-rpc-service");
+    // Our own file still wins over OpenIM's.
+    const ours = join(dir, "over.yml");
+    writeFileSync(ours, "ws:\n  port: 12000\n");
+    expect(loadConfig({ openimDir, file: ours }).ws.port).toBe(12000);
+  });
+
+  test("an empty folder is a clear error", () => {
+    const { mkdirSync } = require("node:fs");
+    mkdirSync(join(dir, "empty-openim"), { recursive: true });
+    expect(() => loadConfig({ openimDir: join(dir, "empty-openim") })).toThrow("no OpenIM config files");
+  });
+});

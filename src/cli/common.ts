@@ -29,6 +29,8 @@ export function configFrom(opts: Record<string, unknown>): Config {
       file: (opts.config as string | undefined) ?? process.env.IMGATE_CONFIG,
       env: process.env,
       flags,
+      openimDir: opts.openimConfig as string | undefined,
+      openimIndex: opts.index === undefined ? 0 : Number(opts.index),
     });
   } catch (e) {
     if (e instanceof ConfigError) throw new CliError(`config: ${e.message}`, 2);

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { type Config, type KeySpec, defaultConfig, keys, openimKeys, secretPaths } from "./schema.js";
+import { fromOpenIMFolder } from "./openim.js";
 
 /** A configuration problem: the CLI prints its message on one line and exits 2. */
 export class ConfigError extends Error {
@@ -14,6 +15,9 @@ export interface ConfigSources {
   env?: Record<string, string | undefined>;
   /** Already-mapped overrides from CLI flags: dotted path → raw string or value. */
   flags?: Record<string, unknown>;
+  /** An OpenIM config folder (openim-msggateway.yml, share.yml, …), read below our own file; implies shape openim. */
+  openimDir?: string;
+  openimIndex?: number;
 }
 
 const byPath = new Map<string, KeySpec>([...keys, ...openimKeys].map((k) => [k.path, k]));
@@ -37,6 +41,12 @@ const envNonKeys = new Set(["IMGATE_CONFIG", "IMGATE_WORKER", "IMGATE_TEST_LOG"]
 /** Defaults, then the file, then IMGATE_* env, then flags; each value checked against the key table. */
 export function loadConfig(src: ConfigSources = {}): Config {
   const cfg = defaultConfig();
+  if (src.openimDir) {
+    for (const [path, v] of Object.entries(fromOpenIMFolder(src.openimDir, src.openimIndex ?? 0, src.env ?? {}))) {
+      const spec = byPath.get(path);
+      if (spec) set(cfg, path, checked(spec, v, `OpenIM setting ${path}`));
+    }
+  }
   if (src.file) applyFile(cfg, src.file);
   for (const [name, raw] of Object.entries(src.env ?? {})) {
     if (!name.startsWith("IMGATE_") || raw === undefined || envNonKeys.has(name)) continue;
@@ -58,6 +68,7 @@ export function loadConfig(src: ConfigSources = {}): Config {
 }
 
 function shapeSet(src: ConfigSources): boolean {
+  if (src.openimDir) return true;
   if (src.flags?.shape !== undefined || src.env?.[envName("shape")] !== undefined) return true;
   if (!src.file) return false;
   try {
