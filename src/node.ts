@@ -9,7 +9,10 @@ import { createEtcd, keepRegistered, watchService } from "./discovery/etcd.js";
 import type { Backend, DeliveryPort } from "./backend/ports.js";
 import type { Config } from "./config/schema.js";
 import { createBus, type Bus } from "./cluster/bus.js";
-import { busHandler, clusterDispatch, type Dispatch, localDispatch } from "./cluster/dispatch.js";
+import { busHandler, clusterDispatch, type Dispatch, localDispatch, openimPeerAnnounce } from "./cluster/dispatch.js";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { msgGateway } from "./gen/openim/msggateway/msggateway_pb.js";
 import { createNodeRegistry } from "./cluster/nodes.js";
 import { createRedis, redisConfigured, waitReady } from "./cluster/redis.js";
 import { createRouteTable, type RouteTable } from "./cluster/routes.js";
@@ -280,6 +283,20 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
   let registration: ReturnType<typeof keepRegistered> | undefined;
   if (etcd && config.shape === "openim") {
     const addr = `${config.rpc.registerIP || registerIP()}:${node.ports.rpc}`;
+    // Peer gateways hear about our logins through OpenIM's MultiTerminalLoginCheck, as the reference does.
+    const peers = watchService(etcd, config.discovery.etcd.rootDirectory, config.discovery.rpcService.messageGateway, 5000);
+    await peers.refresh();
+    watchers.set("messageGateway", peers);
+    const peerClients = new Map<string, ReturnType<typeof createClient<typeof msgGateway>>>();
+    if (config.multiLogin.policy !== 0)
+      sessions.onRegistered = openimPeerAnnounce({
+        peers: () => peers.addresses(), self: () => addr, timeoutMs: config.openim.callTimeoutMs, log,
+        check: (peer, req, operationID) => {
+          let c = peerClients.get(peer);
+          if (!c) peerClients.set(peer, (c = createClient(msgGateway, createGrpcTransport({ baseUrl: `http://${peer}` }))));
+          return c.multiTerminalLoginCheck(req, { headers: { operationid: operationID }, timeoutMs: config.openim.callTimeoutMs });
+        },
+      });
     const key = `${config.discovery.etcd.rootDirectory}/${config.discovery.rpcService.messageGateway}/${addr}`;
     registration = keepRegistered(etcd, key, JSON.stringify({ Op: 0, Addr: addr, Metadata: null }), {
       onError: (err) => log.warn("etcd registration failed; retrying", { err }),

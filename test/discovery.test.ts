@@ -58,3 +58,21 @@ test("a lost lease is noticed and the key registered again", async () => {
   await reg.stop();
   expect((await etcd.list("t/svc/")).length).toBe(0);
 }, 20_000);
+
+test("a login on one gateway reaches its peers through MultiTerminalLoginCheck and kicks there", async () => {
+  const etcd = createEtcd({ endpoints: [etcdServer.address] });
+  for (const svc of ["auth-rpc-service", "msg-rpc-service", "push-rpc-service", "user-rpc-service"])
+    await etcd.put(`openim/${svc}/${openim.address}`, "{}");
+  const common = { shape: "openim", "discovery.enable": "etcd", "discovery.etcd.address": [etcdServer.address], "rpc.registerIP": "127.0.0.1", "multiLogin.policy": 1 };
+  const a = await startTestNode(common);
+  const b = await startTestNode(common);
+  // Node a learns about b on its next refresh; b saw a at start.
+  const first = await connect({ port: a.wsPort, userID: "peer", platformID: 2, token: signToken("openIM123", "peer", 2, 100), sdkType: "js" });
+  await connect({ port: b.wsPort, userID: "peer", platformID: 2, token: signToken("openIM123", "peer", 2, 200), sdkType: "js", operationID: "on-b" });
+  expect((await first.nextPush(2002)).reqIdentifier).toBe(2002);
+  // The kick came through node a's hub: OpenIM's MultiTerminalLoginCheck, served once.
+  const metrics = await (await fetch(`http://127.0.0.1:${a.adminPort}/metrics`)).text();
+  expect(metrics).toContain('rpc_count{name="messagegateway-rpc-service",path="/openim.msggateway.msgGateway/MultiTerminalLoginCheck",code="0"} 1');
+  await a.stop();
+  await b.stop();
+});

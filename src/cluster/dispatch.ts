@@ -168,3 +168,29 @@ export function clusterDispatch(opts: {
     },
   };
 }
+
+/**
+ * The openim shape's peers: other gateway nodes found in etcd. A login registered here is announced to each
+ * with OpenIM's own MultiTerminalLoginCheck (at most 3 calls at a time, errors only logged), after the
+ * registration and never inside it (the reference waits for every peer in its event loop, §9.2.3).
+ */
+export function openimPeerAnnounce(opts: {
+  peers: () => string[];
+  self: () => string;
+  timeoutMs: number;
+  log: Logger;
+  check: (peer: string, req: { userID: string; platformID: number; token: string }, operationID: string) => Promise<unknown>;
+}): (conn: Conn) => void {
+  return (conn) => {
+    const targets = opts.peers().filter((p) => p !== opts.self());
+    let i = 0;
+    const lane = async () => {
+      while (i < targets.length) {
+        const peer = targets[i++]!;
+        await opts.check(peer, { userID: conn.userID, platformID: conn.platformID, token: conn.token }, conn.operationID)
+          .catch((err) => opts.log.warn("MultiTerminalLoginCheck to a peer failed", { peer, err, operationID: conn.operationID }));
+      }
+    };
+    void Promise.all([lane(), lane(), lane()]);
+  };
+}
