@@ -86,3 +86,17 @@ test("an unreachable OpenIM service is 500 'grpc service … down'", async () =>
   expect(body.errMsg).toStartWith("grpc service auth down");
   await dead.stop();
 });
+
+test("2005 lookups use OpenIM's online cache: one getUserStatus per user, then the cache", async () => {
+  const c = await connect({ port: n.wsPort, userID: "cw", platformID: 5, token: signToken(SECRET, "cw", 5, 3600), sdkType: "js" });
+  const { SubUserOnlineStatusSchema } = await import("../src/gen/openim/sdkws/sdkws_pb.js");
+  const sub = (ids: string[]) => c.request(2005, toBinary(SubUserOnlineStatusSchema, create(SubUserOnlineStatusSchema, { subscribeUserID: ids })));
+  const before = calls("/openim.user.user/getUserStatus").length;
+  expect((await sub(["cached-a", "cached-b"])).errCode).toBe(0);
+  expect((await sub(["cached-a"])).errCode).toBe(0);
+  expect((await sub(["cached-b", "cached-a"])).errCode).toBe(0);
+  const lookups = calls("/openim.user.user/getUserStatus").slice(before);
+  expect(lookups.length).toBe(1);
+  expect(lookups[0]!.request.userIDs).toEqual(["cached-a", "cached-b"]);
+  c.close();
+});

@@ -94,10 +94,22 @@ let opSeq = 0;
 
 /**
  * Online status through OpenIM's user service (§6.3): setUserOnlineStatus with "p_<pid>_<n>" operationIDs,
- * getUserStatus for lookups. Change notifications come from Redis online_change when Redis is configured.
+ * getUserStatus for lookups. Change notifications come from Redis online_change when Redis is configured, and
+ * keep OpenIM's online cache (§7.3) current: answers live 15 minutes (failures 3 s, so a flapping user service
+ * is not hammered), entries are replaced by online_change, and the cache holds at most `cacheSize` users.
  */
-export function createOpenIMStatusStore(addr: OpenIMAddresses, changes?: StatusStore): StatusStore {
+export function createOpenIMStatusStore(addr: OpenIMAddresses, changes?: StatusStore, cacheSize = 1 << 20): StatusStore {
   const user = pool(UserService, "user", addr);
+  const cache = new Map<string, { platforms: number[]; until: number }>();
+  const failedUntil = new Map<string, number>();
+  const remember = (u: string, platforms: number[], ttlMs: number) => {
+    cache.delete(u); // re-insert: Map order is the eviction order
+    cache.set(u, { platforms, until: Date.now() + ttlMs });
+    if (cache.size > cacheSize) cache.delete(cache.keys().next().value!);
+  };
+  changes?.onChange((u, platforms) => {
+    if (cache.has(u)) remember(u, platforms, 15 * 60_000);
+  });
   return {
     async setStatus(entries: StatusEntry[]) {
       if (entries.length === 0) return;
@@ -111,12 +123,24 @@ export function createOpenIMStatusStore(addr: OpenIMAddresses, changes?: StatusS
       }
     },
     async getOnline(userIDs) {
+      const now = Date.now();
+      const m = new Map<string, number[]>();
+      const missing: string[] = [];
+      for (const u of userIDs) {
+        const hit = cache.get(u);
+        if (hit && hit.until > now) m.set(u, hit.platforms);
+        else if ((failedUntil.get(u) ?? 0) > now) throw new CodeError(ErrCode.ServerInternal, "ServerInternalError", `status of ${u} failed recently`);
+        else missing.push(u);
+      }
+      if (missing.length === 0) return m;
       try {
-        const r = await user().getUserStatus({ userIDs }, { headers: { operationid: `p_${process.pid}_${++opSeq}` }, timeoutMs: addr.callTimeoutMs });
-        const m = new Map<string, number[]>(userIDs.map((u) => [u, []]));
+        const r = await user().getUserStatus({ userIDs: missing }, { headers: { operationid: `p_${process.pid}_${++opSeq}` }, timeoutMs: addr.callTimeoutMs });
+        for (const u of missing) m.set(u, []);
         for (const s of r.statusList) m.set(s.userID, [...s.platformIDs]);
+        for (const u of missing) remember(u, m.get(u)!, 15 * 60_000);
         return m;
       } catch (e) {
+        for (const u of missing) failedUntil.set(u, Date.now() + 3000);
         throw fromConnectError(e, "user");
       }
     },
