@@ -3,12 +3,12 @@
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { create } from "@bufbuild/protobuf";
-import { join } from "node:path";
 import { msgGateway } from "../src/gen/openim/msggateway/msggateway_pb.js";
 import { MsgDataSchema } from "../src/gen/openim/sdkws/sdkws_pb.js";
 import { encodeResp, resp } from "../src/gateway/codec/envelope.js";
 import { pushMessagesPayload } from "../src/gateway/push.js";
-import { freePort, progress, round, startImgate, startWorker, users, waitHttp, writeResult, type Worker } from "./lib/harness.js";
+import { progress, round, startImgate, startWorker, users, writeResult, type Worker } from "./lib/harness.js";
+import { startNodeWs, startRawBun } from "./lib/peers.js";
 
 const now = () => performance.timeOrigin + performance.now();
 
@@ -47,15 +47,13 @@ export async function fanout(quick: boolean) {
     return { connected, delivered: got, seconds: round(seconds, 3), deliveriesPerSec: round(got / seconds, 0) };
   };
 
-  // The ceiling first, then imgate, on the same client load.
-  const rawPort = await freePort();
-  const rawProc = Bun.spawn([process.execPath, join(import.meta.dir, "lib/raw-server.ts"), String(rawPort)], { stdout: "inherit", stderr: "inherit" });
-  await waitHttp(`http://127.0.0.1:${rawPort}/healthz`);
-  const ceiling = await measure("raw-bun", `ws://127.0.0.1:${rawPort}/`, true, async () => {
-    await fetch(`http://127.0.0.1:${rawPort}/publish?rounds=${rounds}&size=${frameSize}`, { method: "POST" });
-  });
-  rawProc.kill("SIGTERM");
-  await rawProc.exited;
+  // The ceiling first, then node + ws, then imgate, on the same client load.
+  const raw = await startRawBun();
+  const ceiling = await measure("raw-bun", `ws://127.0.0.1:${raw.port}/`, true, () => raw.publish(rounds, frameSize));
+  await raw.stop();
+  const nodeWs = await startNodeWs();
+  const peer = await measure("node-ws", `ws://127.0.0.1:${nodeWs.port}/`, true, () => nodeWs.publish(rounds, frameSize));
+  await nodeWs.stop();
 
   const server = await startImgate();
   const hub = createClient(msgGateway, createGrpcTransport({ baseUrl: `http://127.0.0.1:${server.rpc}` }));
@@ -73,7 +71,8 @@ export async function fanout(quick: boolean) {
   await server.stop();
   writeResult("fanout", {
     quick, users: n, rounds, frameBytes: frameSize,
-    rawBun: ceiling, imgate: { ...imgate, rpcLatencyMsMean: round(rpcMs.reduce((a, b) => a + b, 0) / rpcMs.length, 1), callsInFlight: rounds },
+    rawBun: ceiling, nodeWs: peer, imgate: { ...imgate, rpcLatencyMsMean: round(rpcMs.reduce((a, b) => a + b, 0) / rpcMs.length, 1), callsInFlight: rounds },
     ratioToCeiling: round(imgate.deliveriesPerSec / ceiling.deliveriesPerSec, 3),
+    ratioToNodeWs: round(imgate.deliveriesPerSec / peer.deliveriesPerSec, 3),
   });
 }

@@ -200,7 +200,7 @@ describe("over real sockets", () => {
     store().getOnline = real;
     expect(r.errCode).toBe(500);
     const conn = [...n.node.registry.userConns("w2")!][0]!;
-    expect(conn.subscriptions.size).toBe(0);
+    expect(conn.subscriptions?.size ?? 0).toBe(0);
     sub.close();
   });
 

@@ -115,7 +115,7 @@ export function startEdge(deps: EdgeDeps): Edge {
         // The handshake's isBackground is validated but every connection starts in foreground (§4.6).
         isBackground: false,
         remoteAddr, connectedAt: now, lastSeen: now, lastPing: now, inflight: 0, state: "handshake", handshakeError,
-        subscriptions: new Set(), ip: sourceIP,
+        ip: sourceIP,
         requestBucket: ws.requestsPerSecond > 0 ? new TokenBucket(ws.requestsPerSecond, ws.requestsPerSecond * 2) : undefined,
         byteBucket: ws.bytesPerSecond > 0 ? new TokenBucket(ws.bytesPerSecond, Math.max(ws.bytesPerSecond * 2, ws.maxFrameBytes)) : undefined,
       };

@@ -29,7 +29,8 @@ export interface Conn {
   state: "handshake" | "open" | "closing" | "closed";
   /** A token failure to report as a text frame after the upgrade (isMsgResp mode). */
   handshakeError?: CodeError;
-  subscriptions: Set<string>;
+  /** Users this connection watches (2005); created on first use, most connections never subscribe. */
+  subscriptions?: Set<string>;
   /** Source address (without port) for the per-IP limit. */
   ip: string;
   /** Per-connection rate limits, when configured. */

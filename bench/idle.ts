@@ -1,0 +1,69 @@
+// Scenarios "idle" and "storm": N authenticated idle connections (memory per connection, connect rate,
+// handshake p99) on imgate, next to the bare Bun.serve ceiling and node + ws holding the same N sockets; then a
+// login storm: all N clients of imgate reconnect at once (JWT, registry, presence) → time until all are back.
+import { percentile, progress, round, startImgate, startWorker, users, writeResult, type Worker } from "./lib/harness.js";
+import { startNodeWs, startRawBun } from "./lib/peers.js";
+
+const PER_WORKER = 9_500; // under the 20,000 open-file limit per process, with room
+
+async function connectAll(url: string, list: ReturnType<typeof users>, raw: boolean) {
+  const ws: Worker[] = await Promise.all(Array.from({ length: Math.ceil(list.length / PER_WORKER) }, startWorker));
+  const t0 = performance.now();
+  const rs = await Promise.all(ws.map((w, i) => w.call({ cmd: "connect", url, users: list.slice(i * PER_WORKER, (i + 1) * PER_WORKER), concurrency: 200, raw })));
+  const ms = performance.now() - t0;
+  const handshakes = rs.flatMap((r) => r.handshakes as number[]);
+  return { ws, ms, connected: rs.reduce((a, r) => a + r.connected, 0), failed: rs.reduce((a, r) => a + r.failed, 0), handshakes };
+}
+
+async function measure(name: string, url: string, raw: boolean, rss: () => number, list: ReturnType<typeof users>) {
+  await Bun.sleep(500);
+  const before = rss();
+  progress(`idle/${name}: connecting ${list.length}`);
+  const c = await connectAll(url, list, raw);
+  await Bun.sleep(4000); // let the server settle (GC, buffers)
+  const after = rss();
+  const result = {
+    connected: c.connected, failed: c.failed,
+    connectsPerSec: round(c.connected / (c.ms / 1000), 0),
+    handshakeMs: { p50: round(percentile(c.handshakes, 50)), p99: round(percentile(c.handshakes, 99)) },
+    rssBeforeMB: round(before / 1024, 1), rssAfterMB: round(after / 1024, 1),
+    kbPerConnection: round((after - before) / c.connected, 2),
+  };
+  return { result, workers: c.ws };
+}
+
+export async function idle(quick: boolean) {
+  const n = quick ? 3000 : 19_000;
+  const list = users("i", n);
+
+  const raw = await startRawBun();
+  const r1 = await measure("raw-bun", `ws://127.0.0.1:${raw.port}/`, true, () => raw.rssKB(), list);
+  await Promise.all(r1.workers.map((w) => w.call({ cmd: "close" })));
+  await raw.stop();
+
+  const nodeWs = await startNodeWs();
+  const r2 = await measure("node-ws", `ws://127.0.0.1:${nodeWs.port}/`, true, () => nodeWs.rssKB(), list);
+  await Promise.all(r2.workers.map((w) => w.call({ cmd: "close" })));
+  await nodeWs.stop();
+
+  const server = await startImgate(["--multi-login-policy", "0"]);
+  const r3 = await measure("imgate", `ws://127.0.0.1:${server.ws}/`, false, () => server.rssKB(), list);
+  // Login storm: everyone drops and comes back at once.
+  progress(`storm: ${n} clients reconnect at once`);
+  await Promise.all(r3.workers.map((w) => w.call({ cmd: "close" })));
+  await Bun.sleep(1000);
+  const storm = await connectAll(`ws://127.0.0.1:${server.ws}/`, list, false);
+  await Promise.all(storm.ws.map((w) => w.call({ cmd: "close" })));
+  await server.stop();
+
+  writeResult("idle", {
+    quick, connections: n,
+    rawBun: r1.result, nodeWs: r2.result, imgate: r3.result,
+    ratioToRawBun: round(r3.result.kbPerConnection / r1.result.kbPerConnection, 2),
+    ratioToNodeWs: round(r3.result.kbPerConnection / r2.result.kbPerConnection, 2),
+    loginStorm: {
+      clients: n, ready: storm.connected, failed: storm.failed, secondsToAllReady: round(storm.ms / 1000, 2),
+      handshakeMs: { p50: round(percentile(storm.handshakes, 50)), p99: round(percentile(storm.handshakes, 99)) },
+    },
+  });
+}
