@@ -192,52 +192,49 @@ interface StructDef {
   fields: { name: string; typeId: number }[];
 }
 
-function readStructDefinition(r: Reader): StructDef {
-  // wireType: only StructT (field 2) describes a flat struct; anything else is not an envelope.
-  let field = -1;
-  let def: StructDef | undefined;
+/** Walks a struct value: calls `each` with every present field's index (deltas summed), up to the final 0. */
+function walkStruct(r: Reader, each: (index: number) => void): void {
+  let index = -1;
   for (;;) {
     const delta = r.uint();
-    if (delta === 0) break;
-    field += delta;
-    if (field !== 2) throw new GobError(`gob: unsupported wire type (field ${field})`);
-    def = { name: "", fields: [] };
-    let sf = -1;
-    for (;;) {
-      const d = r.uint();
-      if (d === 0) break;
-      sf += d;
-      if (sf === 0) {
-        let cf = -1;
-        for (;;) {
-          const cd = r.uint();
-          if (cd === 0) break;
-          cf += cd;
-          if (cf === 0) def.name = r.string();
+    if (delta === 0) return;
+    index += delta;
+    each(index);
+  }
+}
+
+function readStructDefinition(r: Reader): StructDef {
+  // wireType: only StructT (field 2) describes a flat struct; anything else is not an envelope.
+  let def: StructDef | undefined;
+  walkStruct(r, (wireField) => {
+    if (wireField !== 2) throw new GobError(`gob: unsupported wire type (field ${wireField})`);
+    const d: StructDef = (def = { name: "", fields: [] });
+    walkStruct(r, (structField) => {
+      if (structField === 0) {
+        // CommonType {Name, Id}
+        walkStruct(r, (cf) => {
+          if (cf === 0) d.name = r.string();
           else if (cf === 1) r.int();
           else throw new GobError("gob: bad CommonType");
-        }
-      } else if (sf === 1) {
+        });
+      } else if (structField === 1) {
+        // Field []fieldType {Name, Id}
         const n = r.uint();
         if (n > 64) throw new GobError("gob: too many fields");
         for (let i = 0; i < n; i++) {
           const f = { name: "", typeId: 0 };
-          let ff = -1;
-          for (;;) {
-            const fd = r.uint();
-            if (fd === 0) break;
-            ff += fd;
+          walkStruct(r, (ff) => {
             if (ff === 0) f.name = r.string();
             else if (ff === 1) f.typeId = r.int();
             else throw new GobError("gob: bad fieldType");
-          }
-          def.fields.push(f);
+          });
+          d.fields.push(f);
         }
       } else {
         throw new GobError("gob: bad structType");
       }
-    }
-  }
+    });
+  });
   if (!def) throw new GobError("gob: type definition without a struct");
   return def;
 }
@@ -278,17 +275,13 @@ export function decodeGobReq(buf: Uint8Array): WireReq {
   return firstValue(buf, readReqValue);
 }
 
-/** Calls `each` for every field present in a struct value, in order, up to the terminating 0. */
+/** Calls `each` for every field present in a value of `def`, in order. */
 function eachField(r: Reader, def: StructDef, each: (f: StructDef["fields"][number]) => void): void {
-  let field = -1;
-  for (;;) {
-    const delta = r.uint();
-    if (delta === 0) return;
-    field += delta;
-    const f = def.fields[field];
+  walkStruct(r, (index) => {
+    const f = def.fields[index];
     if (!f) throw new GobError("gob: field number out of range");
     each(f);
-  }
+  });
 }
 
 function readReqValue(r: Reader, def: StructDef): WireReq {
