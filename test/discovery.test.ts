@@ -8,18 +8,25 @@ import { startEtcd } from "./support/etcd.js";
 import { startOpenIMStandins } from "./support/openim-standins.js";
 import { textMsg } from "./support/pb.js";
 
+// etcd comes from Debian's etcd-server, which .ci/run installs; on CI these tests must run, never skip.
+const available = Bun.which("etcd") !== null;
+if (!available && process.env.CI) throw new Error("etcd is missing on CI");
+if (!available) console.warn("etcd not installed (apt-get install etcd-server): skipping the discovery tests");
+
 let etcdServer: Awaited<ReturnType<typeof startEtcd>>;
 let openim: Awaited<ReturnType<typeof startOpenIMStandins>>;
 beforeAll(async () => {
+  if (!available) return;
   etcdServer = await startEtcd();
   openim = await startOpenIMStandins("openIM123");
 });
 afterAll(async () => {
+  if (!available) return;
   await openim.close();
   await etcdServer.stop();
 });
 
-test("the gateway registers <root>/<messageGateway>/<ip>:<port> and finds the services it calls", async () => {
+test.skipIf(!available)("the gateway registers <root>/<messageGateway>/<ip>:<port> and finds the services it calls", async () => {
   const etcd = createEtcd({ endpoints: [etcdServer.address] });
   for (const svc of ["auth-rpc-service", "msg-rpc-service", "push-rpc-service", "user-rpc-service"])
     await etcd.put(`openim/${svc}/${openim.address}`, JSON.stringify({ Op: 0, Addr: openim.address, Metadata: null }));
@@ -40,7 +47,7 @@ test("the gateway registers <root>/<messageGateway>/<ip>:<port> and finds the se
   expect(await etcd.list("openim/messagegateway-rpc-service/")).toEqual([]);
 });
 
-test("a lost lease is noticed and the key registered again", async () => {
+test.skipIf(!available)("a lost lease is noticed and the key registered again", async () => {
   const etcd = createEtcd({ endpoints: [etcdServer.address] });
   const reg = keepRegistered(etcd, "t/svc/10.0.0.1:1", "v", { ttlSeconds: 3 });
   await reg.start();
@@ -59,7 +66,7 @@ test("a lost lease is noticed and the key registered again", async () => {
   expect((await etcd.list("t/svc/")).length).toBe(0);
 }, 20_000);
 
-test("a login on one gateway reaches its peers through MultiTerminalLoginCheck and kicks there", async () => {
+test.skipIf(!available)("a login on one gateway reaches its peers through MultiTerminalLoginCheck and kicks there", async () => {
   const etcd = createEtcd({ endpoints: [etcdServer.address] });
   for (const svc of ["auth-rpc-service", "msg-rpc-service", "push-rpc-service", "user-rpc-service"])
     await etcd.put(`openim/${svc}/${openim.address}`, "{}");
