@@ -8,7 +8,7 @@ import { MsgDataSchema } from "../src/gen/openim/sdkws/sdkws_pb.js";
 import { encodeResp, resp } from "../src/gateway/codec/envelope.js";
 import { pushMessagesPayload } from "../src/gateway/push.js";
 import { progress, round, startImgate, startWorker, users, writeResult, type Worker } from "./lib/harness.js";
-import { startNodeWs, startRawBun } from "./lib/peers.js";
+import { startNodeWs, startRawBun, startSocketIO } from "./lib/peers.js";
 
 const now = () => performance.timeOrigin + performance.now();
 
@@ -33,10 +33,10 @@ export async function fanout(quick: boolean) {
   const frameSize = encodeResp("json", resp(2001, { operationID: "bench-op", data: pushMessagesPayload(msgData) })).length;
   const list = users("f", n);
 
-  const measure = async (name: string, url: string, raw: boolean, publish: () => Promise<void>) => {
+  const measure = async (name: string, url: string, raw: boolean, publish: () => Promise<void>, socketio = false) => {
     const ws = await Promise.all(Array.from({ length: Math.ceil(n / perWorker) }, startWorker));
     progress(`fanout/${name}: connecting ${n} clients`);
-    const conn = await Promise.all(ws.map((w, i) => w.call({ cmd: "connect", url, users: list.slice(i * perWorker, (i + 1) * perWorker), concurrency: 100, raw })));
+    const conn = await Promise.all(ws.map((w, i) => w.call({ cmd: "connect", url, users: list.slice(i * perWorker, (i + 1) * perWorker), concurrency: 100, raw, socketio })));
     const connected = conn.reduce((a, c) => a + c.connected, 0);
     progress(`fanout/${name}: ${connected} connected; publishing ${rounds} rounds`);
     const t0 = now();
@@ -54,6 +54,9 @@ export async function fanout(quick: boolean) {
   const nodeWs = await startNodeWs();
   const peer = await measure("node-ws", `ws://127.0.0.1:${nodeWs.port}/`, true, () => nodeWs.publish(rounds, frameSize));
   await nodeWs.stop();
+  const sio = await startSocketIO();
+  const socketio = await measure("socket.io", `ws://127.0.0.1:${sio.port}/`, true, () => sio.publish(rounds, frameSize), true);
+  await sio.stop();
 
   const server = await startImgate();
   const hub = createClient(msgGateway, createGrpcTransport({ baseUrl: `http://127.0.0.1:${server.rpc}` }));
@@ -71,8 +74,9 @@ export async function fanout(quick: boolean) {
   await server.stop();
   writeResult("fanout", {
     quick, users: n, rounds, frameBytes: frameSize,
-    rawBun: ceiling, nodeWs: peer, imgate: { ...imgate, rpcLatencyMsMean: round(rpcMs.reduce((a, b) => a + b, 0) / rpcMs.length, 1), callsInFlight: rounds },
+    rawBun: ceiling, nodeWs: peer, socketIO: socketio, imgate: { ...imgate, rpcLatencyMsMean: round(rpcMs.reduce((a, b) => a + b, 0) / rpcMs.length, 1), callsInFlight: rounds },
     ratioToCeiling: round(imgate.deliveriesPerSec / ceiling.deliveriesPerSec, 3),
     ratioToNodeWs: round(imgate.deliveriesPerSec / peer.deliveriesPerSec, 3),
+    ratioToSocketIO: round(imgate.deliveriesPerSec / socketio.deliveriesPerSec, 3),
   });
 }

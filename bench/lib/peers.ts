@@ -30,3 +30,4 @@ async function start(name: string, cmd: string[]): Promise<PeerServer> {
 
 export const startRawBun = () => start("raw Bun.serve", [process.execPath, join(import.meta.dir, "raw-server.ts")]);
 export const startNodeWs = () => start("node + ws", ["node", join(import.meta.dir, "ws-server.mjs")]);
+export const startSocketIO = () => start("Socket.IO", ["node", join(import.meta.dir, "socketio-server.mjs")]);

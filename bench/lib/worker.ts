@@ -5,7 +5,7 @@ import { MsgDataSchema, PushMessagesSchema } from "../../src/gen/openim/sdkws/sd
 import { decodeJsonResp, encodeJsonReq } from "../../src/gateway/codec/json.js";
 
 export type WorkerCmd =
-  | { cmd: "connect"; url: string; users: { userID: string; platformID: number; token: string }[]; concurrency: number; raw?: boolean }
+  | { cmd: "connect"; url: string; users: { userID: string; platformID: number; token: string }[]; concurrency: number; raw?: boolean; socketio?: boolean }
   | { cmd: "chat"; pairs: [string, string][]; ratePerSec: number; durationMs: number }
   | { cmd: "chatClosed"; pairs: [string, string][]; window: number; durationMs: number }
   | { cmd: "churn"; url: string; users: { userID: string; platformID: number; token: string }[]; concurrency: number; durationMs: number }
@@ -60,15 +60,30 @@ async function connectAll(c: Extract<WorkerCmd, { cmd: "connect" }>) {
     new Promise<void>((resolve) => {
       const u = c.users[i++]!;
       const start = now();
-      const q = c.raw ? "" : `?sendID=${encodeURIComponent(u.userID)}&token=${u.token}&platformID=${u.platformID}&operationID=b&isBackground=false&sdkType=js`;
+      const q = c.socketio ? "socket.io/?EIO=4&transport=websocket"
+        : c.raw ? "" : `?sendID=${encodeURIComponent(u.userID)}&token=${u.token}&platformID=${u.platformID}&operationID=b&isBackground=false&sdkType=js`;
       const ws = new WebSocket(c.url + q);
       ws.binaryType = "arraybuffer";
-      ws.onopen = () => {
+      const ready = () => {
         handshakes.push(now() - start);
         clients.set(u.userID, ws);
         resolve();
       };
-      ws.onmessage = (e) => onFrame(u.userID, e.data as ArrayBuffer, !c.raw);
+      if (!c.socketio) ws.onopen = ready;
+      ws.onmessage = c.socketio
+        ? (e) => {
+          // Engine.IO/Socket.IO over WebSocket: "0{…}" open → we join the namespace ("40"); "40…" is the
+          // namespace ack (connected); "2" is a ping; an emitted binary message is a text header then a binary frame.
+          const d = e.data;
+          if (typeof d === "string") {
+            if (d.startsWith("0")) ws.send("40");
+            else if (d.startsWith("40")) ready();
+            else if (d === "2") ws.send("3");
+            return;
+          }
+          onFrame(u.userID, d as ArrayBuffer, false);
+        }
+        : (e) => onFrame(u.userID, e.data as ArrayBuffer, !c.raw);
       ws.onerror = () => {
         failed++;
         resolve();
