@@ -9,6 +9,7 @@ import { encodeResp, resp } from "../src/gateway/codec/envelope.js";
 import { pushMessagesPayload } from "../src/gateway/push.js";
 import { progress, round, startImgate, startWorker, users, writeResult, type Worker } from "./lib/harness.js";
 import { startNodeWs, startRawBun, startSocketIO } from "./lib/peers.js";
+import { startNchan } from "./lib/nchan.js";
 
 const now = () => performance.timeOrigin + performance.now();
 
@@ -57,6 +58,9 @@ export async function fanout(quick: boolean) {
   const sio = await startSocketIO();
   const socketio = await measure("socket.io", `ws://127.0.0.1:${sio.port}/`, true, () => sio.publish(rounds, frameSize), true);
   await sio.stop();
+  const nchan = Bun.which("nginx") ? await startNchan().catch((e) => (progress(`nchan unavailable: ${e.message}`), undefined)) : undefined;
+  const nchanResult = nchan ? await measure("nginx-nchan", `ws://127.0.0.1:${nchan.port}/sub`, true, () => nchan.publish(rounds, frameSize)) : undefined;
+  await nchan?.stop();
 
   const server = await startImgate();
   const hub = createClient(msgGateway, createGrpcTransport({ baseUrl: `http://127.0.0.1:${server.rpc}` }));
@@ -74,9 +78,10 @@ export async function fanout(quick: boolean) {
   await server.stop();
   writeResult("fanout", {
     quick, users: n, rounds, frameBytes: frameSize,
-    rawBun: ceiling, nodeWs: peer, socketIO: socketio, imgate: { ...imgate, rpcLatencyMsMean: round(rpcMs.reduce((a, b) => a + b, 0) / rpcMs.length, 1), callsInFlight: rounds },
+    rawBun: ceiling, nodeWs: peer, socketIO: socketio, ...(nchanResult ? { nginxNchan: nchanResult } : {}), imgate: { ...imgate, rpcLatencyMsMean: round(rpcMs.reduce((a, b) => a + b, 0) / rpcMs.length, 1), callsInFlight: rounds },
     ratioToCeiling: round(imgate.deliveriesPerSec / ceiling.deliveriesPerSec, 3),
     ratioToNodeWs: round(imgate.deliveriesPerSec / peer.deliveriesPerSec, 3),
     ratioToSocketIO: round(imgate.deliveriesPerSec / socketio.deliveriesPerSec, 3),
+    ...(nchanResult ? { ratioToNginxNchan: round(imgate.deliveriesPerSec / nchanResult.deliveriesPerSec, 3) } : {}),
   });
 }
