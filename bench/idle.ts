@@ -1,25 +1,25 @@
 // Scenarios "idle" and "storm": N authenticated idle connections (memory per connection, connect rate,
-// handshake p99) on imgate, next to the bare Bun.serve ceiling and node + ws holding the same N sockets; then a
+// handshake p99) on imgate, next to the bare Bun.serve ceiling, node + ws and Socket.IO holding the same N sockets; then a
 // login storm: all N clients of imgate reconnect at once (JWT, registry, presence) → time until all are back.
 import { percentile, progress, round, startImgate, startWorker, users, writeResult, type Worker } from "./lib/harness.js";
-import { startNodeWs, startRawBun } from "./lib/peers.js";
+import { startNodeWs, startRawBun, startSocketIO } from "./lib/peers.js";
 
 const PER_WORKER = 9_500; // under the 20,000 open-file limit per process, with room
 
-async function connectAll(url: string, list: ReturnType<typeof users>, raw: boolean) {
+async function connectAll(url: string, list: ReturnType<typeof users>, raw: boolean, socketio = false) {
   const ws: Worker[] = await Promise.all(Array.from({ length: Math.ceil(list.length / PER_WORKER) }, startWorker));
   const t0 = performance.now();
-  const rs = await Promise.all(ws.map((w, i) => w.call({ cmd: "connect", url, users: list.slice(i * PER_WORKER, (i + 1) * PER_WORKER), concurrency: 200, raw })));
+  const rs = await Promise.all(ws.map((w, i) => w.call({ cmd: "connect", url, users: list.slice(i * PER_WORKER, (i + 1) * PER_WORKER), concurrency: 200, raw, socketio })));
   const ms = performance.now() - t0;
   const handshakes = rs.flatMap((r) => r.handshakes as number[]);
   return { ws, ms, connected: rs.reduce((a, r) => a + r.connected, 0), failed: rs.reduce((a, r) => a + r.failed, 0), handshakes };
 }
 
-async function measure(name: string, url: string, raw: boolean, rss: () => number, list: ReturnType<typeof users>) {
+async function measure(name: string, url: string, raw: boolean, rss: () => number, list: ReturnType<typeof users>, socketio = false) {
   await Bun.sleep(500);
   const before = rss();
   progress(`idle/${name}: connecting ${list.length}`);
-  const c = await connectAll(url, list, raw);
+  const c = await connectAll(url, list, raw, socketio);
   await Bun.sleep(4000); // let the server settle (GC, buffers)
   const after = rss();
   const result = {
@@ -46,6 +46,11 @@ export async function idle(quick: boolean) {
   await Promise.all(r2.workers.map((w) => w.call({ cmd: "close" })));
   await nodeWs.stop();
 
+  const sio = await startSocketIO();
+  const r4 = await measure("socket.io", `ws://127.0.0.1:${sio.port}/`, true, () => sio.rssKB(), list, true);
+  await Promise.all(r4.workers.map((w) => w.call({ cmd: "close" })));
+  await sio.stop();
+
   const server = await startImgate(["--multi-login-policy", "0"]);
   const r3 = await measure("imgate", `ws://127.0.0.1:${server.ws}/`, false, () => server.rssKB(), list);
   // Login storm: everyone drops and comes back at once.
@@ -58,9 +63,10 @@ export async function idle(quick: boolean) {
 
   writeResult("idle", {
     quick, connections: n,
-    rawBun: r1.result, nodeWs: r2.result, imgate: r3.result,
+    rawBun: r1.result, nodeWs: r2.result, socketIO: r4.result, imgate: r3.result,
     ratioToRawBun: round(r3.result.kbPerConnection / r1.result.kbPerConnection, 2),
     ratioToNodeWs: round(r3.result.kbPerConnection / r2.result.kbPerConnection, 2),
+    ratioToSocketIO: round(r3.result.kbPerConnection / r4.result.kbPerConnection, 2),
     loginStorm: {
       clients: n, ready: storm.connected, failed: storm.failed, secondsToAllReady: round(storm.ms / 1000, 2),
       handshakeMs: { p50: round(percentile(storm.handshakes, 50)), p99: round(percentile(storm.handshakes, 99)) },

@@ -61,14 +61,15 @@ if (idle) {
 |---|---|---|---|---|
 ${row("bare `Bun.serve` (the ceiling)", idle.rawBun)}
 ${row("node + ws", idle.nodeWs)}
-${row("**imgate** (JWT check, registry, presence)", idle.imgate)}
+${idle.socketIO ? row("Socket.IO", idle.socketIO) + "\n" : ""}${row("**imgate** (JWT check, registry, presence)", idle.imgate)}
 
-imgate: ${idle.ratioToRawBun}× raw Bun, ${idle.ratioToNodeWs}× node + ws per connection. **Targets missed:** ≤ 1.3× raw Bun and
+imgate: ${idle.ratioToRawBun}× raw Bun, ${idle.ratioToNodeWs}× node + ws${idle.ratioToSocketIO ? `, ${idle.ratioToSocketIO}× Socket.IO` : ""} per connection. **Targets missed:** ≤ 1.3× raw Bun and
 ≤ 4 KB per connection. After a forced GC the live JS heap per connection is ~1.6 KB (a Conn and its strings — the
 token alone is ~170 bytes — a registry Set, a presence Map, a Bun topic); the rest is allocator memory retained after
 the handshake garbage and SQLite's page cache for token-state rows.
 
-${barChart("idle.svg", "RSS per idle connection (lower is better)", "KB", [["bare Bun.serve", idle.rawBun.kbPerConnection], ["node + ws", idle.nodeWs.kbPerConnection], ["imgate", idle.imgate.kbPerConnection, true]])}
+${barChart("idle.svg", "RSS per idle connection (lower is better)", "KB", [["bare Bun.serve", idle.rawBun.kbPerConnection], ["node + ws", idle.nodeWs.kbPerConnection],
+  ...(idle.socketIO ? [["Socket.IO", idle.socketIO.kbPerConnection]] as [string, number][] : []), ["imgate", idle.imgate.kbPerConnection, true]])}
 
 Login storm: all ${n(idle.loginStorm.clients)} clients dropped and reconnected at once: **${n(idle.loginStorm.ready)} ready in
 ${idle.loginStorm.secondsToAllReady} s**, ${idle.loginStorm.failed} failed, handshake p99 ${idle.loginStorm.handshakeMs.p99} ms.
@@ -160,7 +161,7 @@ if (soak) {
 
 out.push(`## Not measured yet
 
-Socket.IO and nchan in the idle scenario, the peers in the chat and cluster scenarios, several \`reusePort\` server
+nchan in the idle scenario, the peers in the chat and cluster scenarios, several \`reusePort\` server
 processes past 20k connections and 127.0.0.x source addresses.
 `);
 writeFileSync(new URL("../docs/BENCHMARKS.md", import.meta.url).pathname, out.join("\n"));
