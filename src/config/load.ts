@@ -41,13 +41,14 @@ const envNonKeys = new Set(["IMGATE_CONFIG", "IMGATE_WORKER", "IMGATE_TEST_LOG"]
 /** Defaults, then the file, then IMGATE_* env, then flags; each value checked against the key table. */
 export function loadConfig(src: ConfigSources = {}): Config {
   const cfg = defaultConfig();
+  let fileSetShape = false;
   if (src.openimDir) {
     for (const [path, v] of Object.entries(fromOpenIMFolder(src.openimDir, src.openimIndex ?? 0, src.env ?? {}))) {
       const spec = byPath.get(path);
       if (spec) set(cfg, path, checked(spec, v, `OpenIM setting ${path}`));
     }
   }
-  if (src.file) applyFile(cfg, src.file);
+  if (src.file) fileSetShape = applyFile(cfg, src.file).has("shape");
   for (const [name, raw] of Object.entries(src.env ?? {})) {
     if (!name.startsWith("IMGATE_") || raw === undefined || envNonKeys.has(name)) continue;
     const path = envToPath.get(name);
@@ -62,24 +63,15 @@ export function loadConfig(src: ConfigSources = {}): Config {
     set(cfg, path, v);
   }
   // `--redis` alone means a cluster node, as operators start them; an explicit shape wins.
-  if (!shapeSet(src) && (cfg.redis.url || cfg.redis.address.length > 0)) cfg.shape = "cluster";
+  const shapeSet = fileSetShape || src.openimDir !== undefined || src.flags?.shape !== undefined || src.env?.[envName("shape")] !== undefined;
+  if (!shapeSet && (cfg.redis.url || cfg.redis.address.length > 0)) cfg.shape = "cluster";
   validate(cfg);
   return cfg;
 }
 
-function shapeSet(src: ConfigSources): boolean {
-  if (src.openimDir) return true;
-  if (src.flags?.shape !== undefined || src.env?.[envName("shape")] !== undefined) return true;
-  if (!src.file) return false;
-  try {
-    const doc = parseYaml(readFileSync(src.file, "utf8"));
-    return isPlainObject(doc) && "shape" in doc;
-  } catch {
-    return false;
-  }
-}
-
-function applyFile(cfg: Config, file: string): void {
+/** Applies a YAML file; returns the paths it set. */
+function applyFile(cfg: Config, file: string): Set<string> {
+  const applied = new Set<string>();
   let text: string;
   try {
     text = readFileSync(file, "utf8");
@@ -92,12 +84,13 @@ function applyFile(cfg: Config, file: string): void {
   } catch (e) {
     throw new ConfigError(`config file ${file} is not valid YAML: ${(e as Error).message.split("\n")[0]}`);
   }
-  if (doc == null) return;
+  if (doc == null) return applied;
   if (!isPlainObject(doc)) throw new ConfigError(`config file ${file} must hold a mapping of keys`);
   for (const [path, value] of leaves(doc)) {
     const spec = byPath.get(path);
     if (!spec) throw new ConfigError(`unknown key "${path}" in ${file}`);
     const v = checked(spec, value, `key "${path}" in ${file}`);
+    applied.add(path);
     if (spec.to) {
       const [target, mapped] = spec.to(v);
       if (target) set(cfg, target, mapped);
@@ -105,6 +98,7 @@ function applyFile(cfg: Config, file: string): void {
       set(cfg, path, v);
     }
   }
+  return applied;
 }
 
 function* leaves(obj: Record<string, unknown>, prefix = ""): Generator<[string, unknown]> {

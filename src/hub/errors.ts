@@ -29,4 +29,3 @@ export function openimCodeOf(err: ConnectError): number {
   return Number.isInteger(n) ? n : ErrCode.ServerInternal;
 }
 
-export { CodeError };
