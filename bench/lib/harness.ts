@@ -92,6 +92,21 @@ export function percentile(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 }
 
+/** Latency over time: samples bucketed by send time into `bucketMs` windows → [seconds from start, p50, p99, count]. */
+export function latencySeries(sentAt: number[], latency: number[], bucketMs: number): [number, number, number, number][] {
+  if (sentAt.length === 0) return [];
+  const t0 = Math.min(...sentAt);
+  const buckets = new Map<number, number[]>();
+  sentAt.forEach((t, i) => {
+    const b = Math.floor((t - t0) / bucketMs);
+    let xs = buckets.get(b);
+    if (!xs) buckets.set(b, (xs = []));
+    xs.push(latency[i]!);
+  });
+  return [...buckets.entries()].sort((a, b) => a[0] - b[0])
+    .map(([b, xs]) => [round((b * bucketMs) / 1000, 2), round(percentile(xs, 50)), round(percentile(xs, 99)), xs.length]);
+}
+
 export const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
 
 export function machine() {

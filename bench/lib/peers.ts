@@ -1,4 +1,6 @@
-// Comparison servers started by the benchmarks: the bare Bun.serve ceiling and a Node.js + ws server.
+// Comparison servers started by the benchmarks: the bare Bun.serve ceiling, a Node.js + ws server and Socket.IO.
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, rssKB, waitHttp } from "./harness.js";
 
@@ -11,9 +13,21 @@ export interface PeerServer {
   stop(): Promise<void>;
 }
 
-async function start(name: string, cmd: string[]): Promise<PeerServer> {
+let relayBundle: Promise<string> | undefined;
+/** chat-relay.ts bundled for node, once per run: the node peers relay chat with imgate's own codec. */
+function relayModule(): Promise<string> {
+  relayBundle ??= (async () => {
+    const outdir = mkdtempSync(join(tmpdir(), "imgate-relay-"));
+    const r = await Bun.build({ entrypoints: [join(import.meta.dir, "chat-relay.ts")], target: "node", format: "esm", outdir });
+    if (!r.success) throw new Error(`bundling chat-relay failed: ${r.logs.join("\n")}`);
+    return r.outputs[0]!.path;
+  })();
+  return relayBundle;
+}
+
+async function start(name: string, cmd: string[], env: Record<string, string> = {}): Promise<PeerServer> {
   const port = await freePort();
-  const proc = Bun.spawn([...cmd, String(port)], { stdout: "inherit", stderr: "inherit" });
+  const proc = Bun.spawn([...cmd, String(port)], { stdout: "inherit", stderr: "inherit", env: { ...process.env, RELAY_MODULE: await relayModule(), ...env } });
   await waitHttp(`http://127.0.0.1:${port}/healthz`);
   return {
     name, port, pid: proc.pid,
@@ -30,4 +44,6 @@ async function start(name: string, cmd: string[]): Promise<PeerServer> {
 
 export const startRawBun = () => start("raw Bun.serve", [process.execPath, join(import.meta.dir, "raw-server.ts")]);
 export const startNodeWs = () => start("node + ws", ["node", join(import.meta.dir, "ws-server.mjs")]);
-export const startSocketIO = () => start("Socket.IO", ["node", join(import.meta.dir, "socketio-server.mjs")]);
+/** Socket.IO; with a Redis URL, one node of a cluster joined by @socket.io/redis-adapter. */
+export const startSocketIO = (redisURL?: string) =>
+  start("Socket.IO", ["node", join(import.meta.dir, "socketio-server.mjs")], redisURL ? { REDIS_URL: redisURL } : {});

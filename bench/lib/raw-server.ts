@@ -1,6 +1,12 @@
 // The ceiling: a bare Bun.serve WebSocket server with no gateway logic. Every client subscribes to one topic;
 // POST /publish?rounds=R&size=S publishes R frames of S bytes, one per event-loop turn (as separate pushes arrive).
+// A client that connects with imgate's query (sendID=…) is a chat client: its 1003 frames are relayed from
+// memory (chat-relay.ts), the floor under imgate's chat path.
+import { relay, userOf } from "./chat-relay.js";
+import type { ServerWebSocket } from "bun";
+
 const port = Number(process.argv[2]);
+const users = new Map<string, ServerWebSocket<string>>();
 const server = Bun.serve({
   hostname: "127.0.0.1",
   port,
@@ -20,13 +26,22 @@ const server = Bun.serve({
       });
     }
     if (url.pathname === "/healthz") return new Response("ok");
-    return srv.upgrade(req) ? undefined : new Response("no", { status: 400 });
+    return srv.upgrade(req, { data: userOf(req.url) }) ? undefined : new Response("no", { status: 400 });
   },
   websocket: {
-    open(ws) {
-      ws.subscribe("all");
+    open(ws: ServerWebSocket<string>) {
+      if (ws.data) users.set(ws.data, ws);
+      else ws.subscribe("all");
     },
-    message() {},
+    message(ws: ServerWebSocket<string>, data) {
+      const r = relay(data as Uint8Array);
+      ws.send(r.reply);
+      users.get(r.to)?.send(r.push);
+      ws.send(r.push);
+    },
+    close(ws: ServerWebSocket<string>) {
+      if (users.get(ws.data) === ws) users.delete(ws.data);
+    },
     perMessageDeflate: false,
     sendPings: false,
   },

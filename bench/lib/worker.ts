@@ -5,7 +5,7 @@ import { MsgDataSchema, PushMessagesSchema } from "../../src/gen/openim/sdkws/sd
 import { decodeJsonResp, encodeJsonReq } from "../../src/gateway/codec/json.js";
 
 export type WorkerCmd =
-  | { cmd: "connect"; url: string; users: { userID: string; platformID: number; token: string }[]; concurrency: number; raw?: boolean; socketio?: boolean }
+  | { cmd: "connect"; url: string; users: { userID: string; platformID: number; token: string }[]; concurrency: number; raw?: boolean; socketio?: boolean; chat?: boolean }
   | { cmd: "chat"; pairs: [string, string][]; ratePerSec: number; durationMs: number }
   | { cmd: "chatClosed"; pairs: [string, string][]; window: number; durationMs: number }
   | { cmd: "churn"; url: string; users: { userID: string; platformID: number; token: string }[]; concurrency: number; durationMs: number }
@@ -14,10 +14,14 @@ export type WorkerCmd =
 
 const now = () => performance.timeOrigin + performance.now();
 const clients = new Map<string, WebSocket>();
+/** Socket.IO chat clients: their sends are an event header (text) followed by the binary attachment. */
+const socketioClients = new Set<WebSocket>();
 let received = 0;
 let lastAt = 0;
 let firstAt = 0;
 const latencies: number[] = [];
+/** When each latency sample was sent (ms since the epoch), for latency-over-time plots. */
+const latencySentAt: number[] = [];
 const replyLatencies: number[] = [];
 const pendingReplies = new Map<string, number>();
 let sent = 0, errors = 0;
@@ -40,7 +44,10 @@ function onFrame(userID: string, data: ArrayBuffer | string, parse: boolean) {
     const msg = Object.values(pm.msgs)[0]?.Msgs[0];
     const sentAt = msg ? Number(msg.clientMsgID.split("|")[1]) : NaN;
     // Only the recipient's copy counts (the sender's echo carries the same stamp); "*" marks a hub push to all.
-    if (msg && sentAt > 0 && (msg.recvID === userID || msg.recvID === "*")) latencies.push(t - sentAt);
+    if (msg && sentAt > 0 && (msg.recvID === userID || msg.recvID === "*")) {
+      latencies.push(t - sentAt);
+      latencySentAt.push(sentAt);
+    }
   } else if (r.msgIncr) {
     const s = pendingReplies.get(r.msgIncr);
     if (s !== undefined) {
@@ -61,7 +68,7 @@ async function connectAll(c: Extract<WorkerCmd, { cmd: "connect" }>) {
       const u = c.users[i++]!;
       const start = now();
       const q = c.socketio ? "socket.io/?EIO=4&transport=websocket"
-        : c.raw ? "" : `?sendID=${encodeURIComponent(u.userID)}&token=${u.token}&platformID=${u.platformID}&operationID=b&isBackground=false&sdkType=js`;
+        : c.raw && !c.chat ? "" : `?sendID=${encodeURIComponent(u.userID)}&token=${u.token}&platformID=${u.platformID}&operationID=b&isBackground=false&sdkType=js`;
       const ws = new WebSocket(c.url + q);
       ws.binaryType = "arraybuffer";
       const ready = () => {
@@ -70,20 +77,21 @@ async function connectAll(c: Extract<WorkerCmd, { cmd: "connect" }>) {
         resolve();
       };
       if (!c.socketio) ws.onopen = ready;
+      else if (c.chat) socketioClients.add(ws);
       ws.onmessage = c.socketio
         ? (e) => {
           // Engine.IO/Socket.IO over WebSocket: "0{…}" open → we join the namespace ("40"); "40…" is the
           // namespace ack (connected); "2" is a ping; an emitted binary message is a text header then a binary frame.
           const d = e.data;
           if (typeof d === "string") {
-            if (d.startsWith("0")) ws.send("40");
+            if (d.startsWith("0")) ws.send(c.chat ? `40${JSON.stringify({ userID: u.userID })}` : "40");
             else if (d.startsWith("40")) ready();
             else if (d === "2") ws.send("3");
             return;
           }
-          onFrame(u.userID, d as ArrayBuffer, false);
+          onFrame(u.userID, d as ArrayBuffer, !!c.chat);
         }
-        : (e) => onFrame(u.userID, e.data as ArrayBuffer, !c.raw);
+        : (e) => onFrame(u.userID, e.data as ArrayBuffer, !c.raw || !!c.chat);
       ws.onerror = () => {
         failed++;
         resolve();
@@ -99,6 +107,7 @@ async function connectAll(c: Extract<WorkerCmd, { cmd: "connect" }>) {
 const enc = new TextEncoder();
 const body = enc.encode('{"content":"hello from the benchmark"}');
 let k = 0;
+const SOCKETIO_BINARY_EVENT = '451-["m",{"_placeholder":true,"num":0}]';
 /** Sends one 1003 from `from` to `to`, stamped with the send time (in clientMsgID) for latency. */
 function sendOne(from: string, to: string): boolean {
   const ws = clients.get(from);
@@ -109,6 +118,7 @@ function sendOne(from: string, to: string): boolean {
     sendID: from, recvID: to, clientMsgID: `${msgIncr}|${t}`, sessionType: 1, contentType: 101, msgFrom: 100, content: body,
   }));
   pendingReplies.set(msgIncr, t);
+  if (socketioClients.has(ws)) ws.send(SOCKETIO_BINARY_EVENT);
   ws.send(encodeJsonReq({ reqIdentifier: 1003, token: "", sendID: from, operationID: `b${k}`, msgIncr, data }));
   sent++;
   return true;
@@ -175,7 +185,7 @@ process.on("message", async (m: WorkerCmd) => {
     case "chatClosed": out = await chatClosed(m); break;
     case "churn": out = await churn(m); break;
     case "count":
-      out = { received, firstAt, lastAt, sent, errors, latencies: latencies.splice(0), replyLatencies: replyLatencies.splice(0) };
+      out = { received, firstAt, lastAt, sent, errors, latencies: latencies.splice(0), latencySentAt: latencySentAt.splice(0), replyLatencies: replyLatencies.splice(0) };
       sent = 0;
       errors = 0;
       break;
