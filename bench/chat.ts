@@ -67,9 +67,12 @@ export async function chat(quick: boolean) {
   };
   const peer = (p: PeerServer, socketio = false): Target => ({ url: `ws://127.0.0.1:${p.port}/`, socketio, rssKB: p.rssKB, stop: p.stop });
 
-  const rawBun = await run("raw-bun", peer(await startRawBun()));
-  const nodeWs = await run("node-ws", peer(await startNodeWs()));
-  const socketIO = await run("socket.io", peer(await startSocketIO(), true));
+  // BENCH_ONLY=imgate skips the peers (for profiling one server).
+  const only = process.env.BENCH_ONLY;
+  const skip = { max: { messagesPerSec: NaN } } as any;
+  const rawBun = only ? skip : await run("raw-bun", peer(await startRawBun()));
+  const nodeWs = only ? skip : await run("node-ws", peer(await startNodeWs()));
+  const socketIO = only ? skip : await run("socket.io", peer(await startSocketIO(), true));
   const server = await startImgate();
   const imgate = await run("imgate", { url: `ws://127.0.0.1:${server.ws}/`, rssKB: server.rssKB, stop: server.stop });
   const ratio = (x: { max: { messagesPerSec: number } }) => round(imgate.max.messagesPerSec / x.max.messagesPerSec, 3);

@@ -1,76 +1,135 @@
-// Scenario "cluster": two nodes on one redis-server. 1:1 chat with both ends on one node next to chat across
-// the nodes, and a hub fan-out to users all on the called node next to users split over both, in one run.
+// Scenario "cluster": two nodes on one redis-server, for imgate and, in the same run and with the same clients,
+// for Socket.IO with its Redis adapter. 1:1 chat with both ends on one node next to chat across the nodes
+// (latency at a fixed rate, then a closed loop for messages/s), and a fan-out to users all on the called node
+// next to users split over both.
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { create } from "@bufbuild/protobuf";
 import { msgGateway } from "../src/gen/openim/msggateway/msggateway_pb.js";
 import { MsgDataSchema } from "../src/gen/openim/sdkws/sdkws_pb.js";
-import { percentile, startRedis, progress, round, startImgate, startWorker, users, writeResult, type Worker } from "./lib/harness.js";
+import { latencySeries, percentile, startRedis, progress, round, startImgate, startWorker, users, writeResult, type Worker } from "./lib/harness.js";
+import { startSocketIO } from "./lib/peers.js";
+import { encodeResp, resp } from "../src/gateway/codec/envelope.js";
+import { pushMessagesPayload } from "../src/gateway/push.js";
 
+const msgData = create(MsgDataSchema, { sendID: "system", groupID: "g", sessionType: 3, contentType: 101, content: new TextEncoder().encode('{"content":"x"}') });
+/** The size of imgate's push frame for msgData: Socket.IO broadcasts frames of this size. */
+const frameBytes = encodeResp("json", resp(2001, { operationID: "c0", data: pushMessagesPayload(msgData) })).length;
+
+interface TwoNodes {
+  name: string;
+  urls: [string, string];
+  socketio: boolean;
+  /** `rounds` pushes of one message to `userIDs`, through node 1. */
+  fanout(userIDs: string[], rounds: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function imgateNodes(redisURL: string): Promise<TwoNodes> {
+  const nodes = [await startImgate(["--redis", redisURL, "--node-id", "b1"]), await startImgate(["--redis", redisURL, "--node-id", "b2"])];
+  const hub = createClient(msgGateway, createGrpcTransport({ baseUrl: `http://127.0.0.1:${nodes[0]!.rpc}` }));
+  return {
+    name: "imgate", socketio: false,
+    urls: [`ws://127.0.0.1:${nodes[0]!.ws}/`, `ws://127.0.0.1:${nodes[1]!.ws}/`],
+    async fanout(userIDs, rounds) {
+      await Promise.all(Array.from({ length: rounds }, (_, r) =>
+        hub.superGroupOnlineBatchPushOneMsg({ msgData, pushToUserIDs: userIDs }, { headers: { operationid: `c${r}` } })));
+    },
+    async stop() {
+      await Promise.all(nodes.map((n) => n.stop()));
+    },
+  };
+}
+
+async function socketIONodes(redisURL: string): Promise<TwoNodes> {
+  const nodes = [await startSocketIO(redisURL), await startSocketIO(redisURL)];
+  return {
+    name: "socket.io", socketio: true,
+    urls: [`ws://127.0.0.1:${nodes[0]!.port}/`, `ws://127.0.0.1:${nodes[1]!.port}/`],
+    // The Redis adapter carries a room broadcast from node 1 to node 2; the frame is the size of imgate's.
+    fanout: (_userIDs, rounds) => nodes[0]!.publish(rounds, frameBytes),
+    async stop() {
+      await Promise.all(nodes.map((n) => n.stop()));
+    },
+  };
+}
 
 export async function cluster(quick: boolean) {
   const pairs = quick ? 100 : 250;
   const stageMs = quick ? 3000 : 8000;
   const fanUsers = quick ? 2000 : 6000;
   const rounds = quick ? 5 : 10;
-  const redis = await startRedis();
-  const [n1, n2] = [await startImgate(["--redis", redis.url, "--node-id", "b1"]), await startImgate(["--redis", redis.url, "--node-id", "b2"])];
 
-  const chat = async (name: string, receiverNode: typeof n1) => {
-    const w = await startWorker();
-    const senders = users(`${name}s`, pairs), receivers = users(`${name}r`, pairs);
-    await w.call({ cmd: "connect", url: `ws://127.0.0.1:${n1.ws}/`, users: senders, concurrency: 50 });
-    await w.call({ cmd: "connect", url: `ws://127.0.0.1:${receiverNode.ws}/`, users: receivers, concurrency: 50 });
-    await Bun.sleep(300); // routes are written within a tick
-    const list = senders.map((s, i) => [s.userID, receivers[i]!.userID] as [string, string]);
-    progress(`cluster/chat ${name}: warm-up`);
-    await w.call({ cmd: "chat", pairs: list, ratePerSec: 1000, durationMs: 2000 });
-    await w.call({ cmd: "count" });
-    progress(`cluster/chat ${name}: 1000 msg/s for ${stageMs} ms`);
-    await w.call({ cmd: "chat", pairs: list, ratePerSec: 1000, durationMs: stageMs });
-    const c = await w.call({ cmd: "count" });
-    await w.call({ cmd: "close" });
-    const lat = c.latencies as number[];
-    return { delivered: lat.length, sent: c.sent, errors: c.errors, pushLatencyMs: { p50: round(percentile(lat, 50)), p99: round(percentile(lat, 99)) } };
+  const run = async (c: TwoNodes) => {
+    const chat = async (name: string, receiverNode: 0 | 1) => {
+      const w = await startWorker();
+      const senders = users(`${name}s`, pairs), receivers = users(`${name}r`, pairs);
+      await w.call({ cmd: "connect", url: c.urls[0], users: senders, concurrency: 50, chat: true, socketio: c.socketio });
+      await w.call({ cmd: "connect", url: c.urls[receiverNode], users: receivers, concurrency: 50, chat: true, socketio: c.socketio });
+      await Bun.sleep(300); // routes are written within a tick
+      const list = senders.map((s, i) => [s.userID, receivers[i]!.userID] as [string, string]);
+      progress(`cluster/${c.name}/chat ${name}: warm-up`);
+      await w.call({ cmd: "chat", pairs: list, ratePerSec: 1000, durationMs: 2000 });
+      await w.call({ cmd: "count" });
+      progress(`cluster/${c.name}/chat ${name}: 1000 msg/s for ${stageMs} ms`);
+      await w.call({ cmd: "chat", pairs: list, ratePerSec: 1000, durationMs: stageMs });
+      const s = await w.call({ cmd: "count" });
+      progress(`cluster/${c.name}/chat ${name}: closed loop for ${stageMs} ms`);
+      await w.call({ cmd: "chatClosed", pairs: list, window: 2, durationMs: stageMs });
+      const m = await w.call({ cmd: "count" });
+      await w.call({ cmd: "close" });
+      const lat = s.latencies as number[];
+      return {
+        delivered: lat.length, sent: s.sent, errors: s.errors + m.errors,
+        pushLatencyMs: { p50: round(percentile(lat, 50)), p99: round(percentile(lat, 99)) },
+        series: latencySeries(s.latencySentAt, lat, 500),
+        maxMessagesPerSec: round((m.latencies as number[]).length / (stageMs / 1000), 0),
+      };
+    };
+    const fanout = async (name: string, split: boolean) => {
+      const list = users(`${name}f`, fanUsers);
+      const ws: Worker[] = [await startWorker(), await startWorker()];
+      const half = Math.ceil(fanUsers / 2);
+      await Promise.all([
+        ws[0]!.call({ cmd: "connect", url: c.urls[0], users: list.slice(0, half), concurrency: 100, raw: c.socketio, socketio: c.socketio }),
+        ws[1]!.call({ cmd: "connect", url: c.urls[split ? 1 : 0], users: list.slice(half), concurrency: 100, raw: c.socketio, socketio: c.socketio }),
+      ]);
+      await Bun.sleep(500);
+      progress(`cluster/${c.name}/fanout ${name}: ${fanUsers} users, ${rounds} rounds`);
+      const t0 = performance.timeOrigin + performance.now();
+      await c.fanout(list.map((u) => u.userID), rounds);
+      let got = 0, last = 0;
+      for (let i = 0; i < 1500 && got < fanUsers * rounds; i++) {
+        const cs = await Promise.all(ws.map((w) => w.call({ cmd: "count" })));
+        got = cs.reduce((a, x) => a + x.received, 0);
+        last = Math.max(...cs.map((x) => x.lastAt));
+        if (got < fanUsers * rounds) await Bun.sleep(20);
+      }
+      await Promise.all(ws.map((w) => w.call({ cmd: "close" })));
+      const seconds = (last - t0) / 1000;
+      return { delivered: got, seconds: round(seconds, 3), deliveriesPerSec: round(got / seconds, 0) };
+    };
+    const sameNode = await chat("same", 0);
+    const crossNode = await chat("cross", 1);
+    const allOnCalledNode = await fanout("local", false);
+    const splitOverTwoNodes = await fanout("split", true);
+    await c.stop();
+    return {
+      chat: { sameNode, crossNode },
+      fanout: { allOnCalledNode, splitOverTwoNodes, ratio: round(splitOverTwoNodes.deliveriesPerSec / allOnCalledNode.deliveriesPerSec, 3) },
+    };
   };
 
-  const fanout = async (name: string, split: boolean) => {
-    const list = users(`${name}f`, fanUsers);
-    const ws: Worker[] = [await startWorker(), await startWorker()];
-    const half = Math.ceil(fanUsers / 2);
-    await Promise.all([
-      ws[0]!.call({ cmd: "connect", url: `ws://127.0.0.1:${n1.ws}/`, users: list.slice(0, half), concurrency: 100 }),
-      ws[1]!.call({ cmd: "connect", url: `ws://127.0.0.1:${(split ? n2 : n1).ws}/`, users: list.slice(half), concurrency: 100 }),
-    ]);
-    await Bun.sleep(500);
-    const hub = createClient(msgGateway, createGrpcTransport({ baseUrl: `http://127.0.0.1:${n1.rpc}` }));
-    const msgData = create(MsgDataSchema, { sendID: "system", groupID: "g", sessionType: 3, contentType: 101, content: new TextEncoder().encode('{"content":"x"}') });
-    progress(`cluster/fanout ${name}: ${fanUsers} users, ${rounds} rounds`);
-    const t0 = performance.timeOrigin + performance.now();
-    await Promise.all(Array.from({ length: rounds }, (_, r) =>
-      hub.superGroupOnlineBatchPushOneMsg({ msgData, pushToUserIDs: list.map((u) => u.userID) }, { headers: { operationid: `c${r}` } })));
-    let got = 0, last = 0;
-    for (let i = 0; i < 1500 && got < fanUsers * rounds; i++) {
-      const cs = await Promise.all(ws.map((w) => w.call({ cmd: "count" })));
-      got = cs.reduce((a, c) => a + c.received, 0);
-      last = Math.max(...cs.map((c) => c.lastAt));
-      if (got < fanUsers * rounds) await Bun.sleep(20);
-    }
-    await Promise.all(ws.map((w) => w.call({ cmd: "close" })));
-    const seconds = (last - t0) / 1000;
-    return { delivered: got, seconds: round(seconds, 3), deliveriesPerSec: round(got / seconds, 0) };
-  };
-
-  const sameNode = await chat("same", n1);
-  const crossNode = await chat("cross", n2);
-  const fanLocal = await fanout("local", false);
-  const fanSplit = await fanout("split", true);
-  await n1.stop();
-  await n2.stop();
+  // Each system gets a fresh redis-server, so neither sees the other's keys or channels.
+  let redis = await startRedis();
+  const socketIO = await run(await socketIONodes(redis.url));
+  await redis.stop();
+  redis = await startRedis();
+  const imgate = await run(await imgateNodes(redis.url));
   await redis.stop();
   writeResult("cluster", {
-    quick, pairs, fanUsers, rounds,
-    chat: { sameNode, crossNode },
-    fanout: { allOnCalledNode: fanLocal, splitOverTwoNodes: fanSplit, ratio: round(fanSplit.deliveriesPerSec / fanLocal.deliveriesPerSec, 3) },
+    quick, pairs, fanUsers, rounds, frameBytes, imgate, socketIO,
+    crossNodeMaxRatioToSocketIO: round(imgate.chat.crossNode.maxMessagesPerSec / socketIO.chat.crossNode.maxMessagesPerSec, 3),
+    splitFanoutRatioToSocketIO: round(imgate.fanout.splitOverTwoNodes.deliveriesPerSec / socketIO.fanout.splitOverTwoNodes.deliveriesPerSec, 3),
   });
 }
