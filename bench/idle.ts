@@ -1,8 +1,9 @@
 // Scenarios "idle" and "storm": N authenticated idle connections (memory per connection, connect rate,
 // handshake p99) on imgate, next to the bare Bun.serve ceiling, node + ws and Socket.IO holding the same N sockets; then a
 // login storm: all N clients of imgate reconnect at once (JWT, registry, presence) → time until all are back.
-import { percentile, progress, round, startImgate, startWorker, users, writeResult, type Worker } from "./lib/harness.js";
-import { startNodeWs, startRawBun, startSocketIO } from "./lib/peers.js";
+import { percentile, progress, round, startImgate, startRedis, startWorker, users, writeResult, type Worker } from "./lib/harness.js";
+import { startNchan } from "./lib/nchan.js";
+import { startNodeWs, startRawBun, startRawBunGroup, startSocketIO } from "./lib/peers.js";
 
 const PER_WORKER = 9_500; // under the 20,000 open-file limit per process, with room
 
@@ -32,6 +33,42 @@ async function measure(name: string, url: string, raw: boolean, rss: () => numbe
   return { result, workers: c.ws };
 }
 
+/**
+ * Past one process's 20,000 open files: `processes` server processes share the port (SO_REUSEPORT) and the
+ * clients come from Node.js processes bound to 127.0.0.2, .3, … so the loopback's ~28k ephemeral ports per
+ * source and destination pair are not the limit either.
+ */
+async function atScale(name: string, baseURL: string, list: ReturnType<typeof users>, query: boolean, rss: () => number) {
+  await Bun.sleep(500);
+  const before = rss();
+  const parts = Math.ceil(list.length / PER_WORKER);
+  // A different 127.0.0.x each run: bind() before connect cannot reuse a source port still in TIME_WAIT from an
+  // earlier run on the same address, and searching for a free one slows connects tenfold.
+  const base = 2 + Math.floor(Math.random() * (250 - parts));
+  progress(`idle-at-scale/${name}: connecting ${list.length} from ${parts} processes on 127.0.0.${base}–${base + parts - 1}`);
+  const ws = await Promise.all(Array.from({ length: parts }, () => startWorker({ node: true })));
+  const t0 = performance.now();
+  const rs = await Promise.all(ws.map((w, i) => w.call({
+    cmd: "connect", localAddress: `127.0.0.${base + i}`, concurrency: 200,
+    urls: list.slice(i * PER_WORKER, (i + 1) * PER_WORKER).map((u) => query
+      ? `${baseURL}?sendID=${encodeURIComponent(u.userID)}&token=${u.token}&platformID=${u.platformID}&operationID=b&isBackground=false&sdkType=js`
+      : baseURL),
+  })));
+  const ms = performance.now() - t0;
+  await Bun.sleep(4000);
+  const after = rss();
+  const connected = rs.reduce((a, r) => a + r.connected, 0);
+  const handshakes = rs.flatMap((r) => r.handshakes as number[]);
+  await Promise.all(ws.map((w) => w.call({ cmd: "close" })));
+  return {
+    connected, failed: rs.reduce((a, r) => a + r.failed, 0),
+    connectsPerSec: round(connected / (ms / 1000), 0),
+    handshakeMs: { p50: round(percentile(handshakes, 50)), p99: round(percentile(handshakes, 99)) },
+    rssBeforeMB: round(before / 1024, 1), rssAfterMB: round(after / 1024, 1),
+    kbPerConnection: round((after - before) / connected, 2),
+  };
+}
+
 export async function idle(quick: boolean) {
   const n = quick ? 3000 : 19_000;
   const list = users("i", n);
@@ -51,6 +88,11 @@ export async function idle(quick: boolean) {
   await Promise.all(r4.workers.map((w) => w.call({ cmd: "close" })));
   await sio.stop();
 
+  const nchan = Bun.which("nginx") ? await startNchan().catch((e) => (progress(`nchan unavailable: ${e.message}`), undefined)) : undefined;
+  const r5 = nchan && await measure("nginx-nchan", `ws://127.0.0.1:${nchan.port}/sub`, true, () => nchan.rssKB(), list);
+  if (r5) await Promise.all(r5.workers.map((w) => w.call({ cmd: "close" })));
+  await nchan?.stop();
+
   const server = await startImgate(["--multi-login-policy", "0"]);
   const r3 = await measure("imgate", `ws://127.0.0.1:${server.ws}/`, false, () => server.rssKB(), list);
   // Login storm: everyone drops and comes back at once.
@@ -61,9 +103,27 @@ export async function idle(quick: boolean) {
   await Promise.all(storm.ws.map((w) => w.call({ cmd: "close" })));
   await server.stop();
 
+  // Two server processes each, twice as many connections as one process can hold.
+  const scaleN = quick ? 6000 : 36_000;
+  const scaleList = users("s", scaleN);
+  const rawGroup = await startRawBunGroup(2);
+  const rawScale = await atScale("raw-bun x2", `ws://127.0.0.1:${rawGroup.port}/`, scaleList, false, rawGroup.rssKB);
+  await rawGroup.stop();
+  const redis = await startRedis();
+  const group = await startImgate(["--workers", "2", "--redis", redis.url, "--multi-login-policy", "0"]);
+  const imgateScale = await atScale("imgate --workers 2", `ws://127.0.0.1:${group.ws}/`, scaleList, true, group.rssKB);
+  await group.stop();
+  await redis.stop();
+
   writeResult("idle", {
     quick, connections: n,
-    rawBun: r1.result, nodeWs: r2.result, socketIO: r4.result, imgate: r3.result,
+    rawBun: r1.result, nodeWs: r2.result, socketIO: r4.result, ...(r5 ? { nginxNchan: r5.result } : {}), imgate: r3.result,
+    ...(r5 ? { ratioToNginxNchan: round(r3.result.kbPerConnection / r5.result.kbPerConnection, 2) } : {}),
+    atScale: {
+      connections: scaleN, serverProcesses: 2, clientSourceAddresses: Math.ceil(scaleN / PER_WORKER),
+      rawBun: rawScale, imgate: { ...imgateScale, shape: "cluster (--workers 2, Redis)" },
+      ratioToRawBun: round(imgateScale.kbPerConnection / rawScale.kbPerConnection, 2),
+    },
     ratioToRawBun: round(r3.result.kbPerConnection / r1.result.kbPerConnection, 2),
     ratioToNodeWs: round(r3.result.kbPerConnection / r2.result.kbPerConnection, 2),
     ratioToSocketIO: round(r3.result.kbPerConnection / r4.result.kbPerConnection, 2),

@@ -31,10 +31,13 @@ export async function startImgate(extra: string[] = [], env: Record<string, stri
   const proc = Bun.spawn([process.execPath, ...prof, join(ROOT, "src/cli.ts"), "serve", "--host", "127.0.0.1", "--ws-port", String(ws),
     "--rpc-port", String(rpc), "--admin-port", String(admin), "--data-dir", dataDir, "--secret", SECRET, "--log-level", "warn",
     "--log-format", "json", ...extra], { stdout: "inherit", stderr: "inherit", env: { ...process.env, IMGATE_CONFIG: "", ...env } });
-  await waitHttp(`http://127.0.0.1:${admin}/healthz`);
+  // --workers N: worker i serves admin HTTP on admin + i; wait for every one of them.
+  const wi = extra.indexOf("--workers");
+  const processes = wi >= 0 ? Number(extra[wi + 1]) : 1;
+  for (let i = 0; i < processes; i++) await waitHttp(`http://127.0.0.1:${admin + i}/healthz`);
   return {
     ws, rpc, admin, pid: proc.pid,
-    rssKB: () => rssKB(proc.pid),
+    rssKB: () => treeRssKB(proc.pid),
     async stop() {
       proc.kill("SIGTERM");
       await proc.exited;
@@ -48,18 +51,34 @@ export function rssKB(pid: number): number {
   return Number(status.match(/VmRSS:\s+(\d+)/)?.[1] ?? 0);
 }
 
+/** What bench/lib/idle-client.mjs (Node.js) understands. */
+export type IdleClientCmd = { cmd: "connect"; urls: string[]; localAddress: string; concurrency: number } | { cmd: "close" };
+
+/** RSS of a process and all its descendants (a supervisor and its workers, nginx and its worker). */
+export function treeRssKB(pid: number): number {
+  const fs = require("node:fs") as typeof import("node:fs");
+  let children: number[] = [];
+  try {
+    children = fs.readdirSync(`/proc/${pid}/task`).flatMap((t) =>
+      fs.readFileSync(`/proc/${pid}/task/${t}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number));
+  } catch {}
+  return rssKB(pid) + children.reduce((a, c) => a + treeRssKB(c), 0);
+}
+
 export interface Worker {
-  call<T = any>(cmd: WorkerCmd): Promise<T>;
+  call<T = any>(cmd: WorkerCmd | IdleClientCmd): Promise<T>;
   pid: number;
 }
 
-export async function startWorker(): Promise<Worker> {
+/** A load-generator process: bench/lib/worker.ts on Bun, or (node: true) bench/lib/idle-client.mjs on Node.js. */
+export async function startWorker(opts: { node?: boolean } = {}): Promise<Worker> {
   let nextId = 1;
   const waiting = new Map<number, (v: any) => void>();
   let ready!: () => void;
   const isReady = new Promise<void>((r) => (ready = r));
-  const proc = Bun.spawn([process.execPath, join(ROOT, "bench/lib/worker.ts")], {
-    stdout: "inherit", stderr: "inherit",
+  const cmd = opts.node ? ["node", join(ROOT, "bench/lib/idle-client.mjs")] : [process.execPath, join(ROOT, "bench/lib/worker.ts")];
+  const proc = Bun.spawn(cmd, {
+    stdout: "inherit", stderr: "inherit", serialization: opts.node ? "json" : "advanced",
     ipc(m: any) {
       if (m.ready) return ready();
       waiting.get(m.id)?.(m.out);

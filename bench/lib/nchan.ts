@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort, waitHttp } from "./harness.js";
+import { freePort, treeRssKB, waitHttp } from "./harness.js";
 import type { PeerServer } from "./peers.js";
 
 export async function startNchan(): Promise<PeerServer> {
@@ -35,7 +35,7 @@ http {
   await waitHttp(`http://127.0.0.1:${port}/healthz`);
   return {
     name: "nginx + nchan", port, pid: proc.pid,
-    rssKB: () => 0,
+    rssKB: () => treeRssKB(proc.pid),
     async publish(rounds, size) {
       const body = new Uint8Array(size).fill(120);
       for (let i = 0; i < rounds; i++) await fetch(`http://127.0.0.1:${port}/pub`, { method: "POST", body, headers: { "Content-Type": "application/octet-stream" } });

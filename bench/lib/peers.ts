@@ -25,8 +25,8 @@ function relayModule(): Promise<string> {
   return relayBundle;
 }
 
-async function start(name: string, cmd: string[], env: Record<string, string> = {}): Promise<PeerServer> {
-  const port = await freePort();
+async function start(name: string, cmd: string[], env: Record<string, string> = {}, fixedPort?: number): Promise<PeerServer> {
+  const port = fixedPort ?? (await freePort());
   const proc = Bun.spawn([...cmd, String(port)], { stdout: "inherit", stderr: "inherit", env: { ...process.env, RELAY_MODULE: await relayModule(), ...env } });
   await waitHttp(`http://127.0.0.1:${port}/healthz`);
   return {
@@ -43,6 +43,13 @@ async function start(name: string, cmd: string[], env: Record<string, string> = 
 }
 
 export const startRawBun = () => start("raw Bun.serve", [process.execPath, join(import.meta.dir, "raw-server.ts")]);
+/** `processes` bare Bun.serve processes sharing one port with SO_REUSEPORT. */
+export async function startRawBunGroup(processes: number) {
+  const port = await freePort();
+  const group: PeerServer[] = [];
+  for (let i = 0; i < processes; i++) group.push(await start("raw Bun.serve", [process.execPath, join(import.meta.dir, "raw-server.ts")], { RAW_REUSE_PORT: "1" }, port));
+  return { port, rssKB: () => group.reduce((a, p) => a + p.rssKB(), 0), stop: () => Promise.all(group.map((p) => p.stop())).then(() => {}) };
+}
 export const startNodeWs = () => start("node + ws", ["node", join(import.meta.dir, "ws-server.mjs")]);
 /** Socket.IO; with a Redis URL, one node of a cluster joined by @socket.io/redis-adapter. */
 export const startSocketIO = (redisURL?: string) =>

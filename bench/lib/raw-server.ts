@@ -10,6 +10,8 @@ const users = new Map<string, ServerWebSocket<string>>();
 const server = Bun.serve({
   hostname: "127.0.0.1",
   port,
+  // RAW_REUSE_PORT=1: one of several processes on the same port (the kernel spreads connections).
+  reusePort: process.env.RAW_REUSE_PORT === "1",
   fetch(req, srv) {
     const url = new URL(req.url);
     if (url.pathname === "/publish") {
