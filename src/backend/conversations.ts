@@ -1,7 +1,7 @@
 // The message service behind 1001/1002/1003/1005/1006/1007, over any conversation store (SQLite for the
 // embedded shape, Redis for the cluster shape). The rules here are OpenIM's msg service rules (§3.1).
 import { create } from "@bufbuild/protobuf";
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import {
   GetConversationsHasReadAndMaxSeqRespSchema, GetLastMessageRespSchema, GetSeqMessageRespSchema, SendMsgRespSchema, SeqsSchema,
 } from "../gen/openim/msg/msg_pb.js";
@@ -89,11 +89,19 @@ export function ensureClientMsgID(msg: MsgData): void {
   if (!msg.clientMsgID) msg.clientMsgID = randomBytes(16).toString("hex");
 }
 
+// serverMsgID: 32 lowercase hex characters like OpenIM's (an MD5 there). Clients only compare it, so it is a
+// random 64-bit per-process prefix and a counter: unique across nodes and restarts without hashing per message.
+const serverMsgIDPrefix = randomBytes(8).toString("hex");
+let serverMsgIDCounter = 0;
+export function nextServerMsgID(): string {
+  return serverMsgIDPrefix + (++serverMsgIDCounter).toString(16).padStart(16, "0");
+}
+
 /** Stamps what the server owns: serverMsgID, sendTime, createTime (if the client left it zero). */
 export function stampMessage(msg: MsgData, now: number): void {
   msg.sendTime = BigInt(now);
   if (msg.createTime === 0n) msg.createTime = BigInt(now);
-  msg.serverMsgID = createHash("md5").update(`${msg.sendID}${msg.clientMsgID}${now}${randomBytes(8).toString("hex")}`).digest("hex");
+  msg.serverMsgID = nextServerMsgID();
 }
 
 /** The conversations a group's members belong to (its plain and notification variants). */
