@@ -38,7 +38,7 @@ async function measure(name: string, url: string, raw: boolean, rss: () => numbe
  * clients come from Node.js processes bound to 127.0.0.2, .3, … so the loopback's ~28k ephemeral ports per
  * source and destination pair are not the limit either.
  */
-async function atScale(name: string, baseURL: string, list: ReturnType<typeof users>, query: boolean, rss: () => number) {
+async function atScale(name: string, baseURL: string, list: ReturnType<typeof users>, query: boolean, rss: () => number, stopServer: () => Promise<void>) {
   await Bun.sleep(500);
   const before = rss();
   const parts = Math.ceil(list.length / PER_WORKER);
@@ -59,6 +59,9 @@ async function atScale(name: string, baseURL: string, list: ReturnType<typeof us
   const after = rss();
   const connected = rs.reduce((a, r) => a + r.connected, 0);
   const handshakes = rs.flatMap((r) => r.handshakes as number[]);
+  // The server closes first, so TIME_WAIT stays on its port: source ports bound by bind() and left in TIME_WAIT
+  // would keep connect() from using them for a minute, failing the next run's 127.0.0.1 clients.
+  await stopServer();
   await Promise.all(ws.map((w) => w.call({ cmd: "close" })));
   return {
     connected, failed: rs.reduce((a, r) => a + r.failed, 0),
@@ -107,12 +110,10 @@ export async function idle(quick: boolean) {
   const scaleN = quick ? 6000 : 36_000;
   const scaleList = users("s", scaleN);
   const rawGroup = await startRawBunGroup(2);
-  const rawScale = await atScale("raw-bun x2", `ws://127.0.0.1:${rawGroup.port}/`, scaleList, false, rawGroup.rssKB);
-  await rawGroup.stop();
+  const rawScale = await atScale("raw-bun x2", `ws://127.0.0.1:${rawGroup.port}/`, scaleList, false, rawGroup.rssKB, rawGroup.stop);
   const redis = await startRedis();
   const group = await startImgate(["--workers", "2", "--redis", redis.url, "--multi-login-policy", "0"]);
-  const imgateScale = await atScale("imgate --workers 2", `ws://127.0.0.1:${group.ws}/`, scaleList, true, group.rssKB);
-  await group.stop();
+  const imgateScale = await atScale("imgate --workers 2", `ws://127.0.0.1:${group.ws}/`, scaleList, true, group.rssKB, group.stop);
   await redis.stop();
 
   writeResult("idle", {

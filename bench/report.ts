@@ -96,13 +96,13 @@ Machine: ${m.cpus} cores (${m.cpu}), Bun ${m.bun}, imgate ${m.imgate}.
 
 const idle = load("idle");
 if (idle) {
-  const row = (name: string, r: any) => `| ${name} | ${r.kbPerConnection} | ${n(r.connectsPerSec)} | ${r.handshakeMs.p50} ms | ${r.handshakeMs.p99} ms |`;
+  const row = (name: string, r: any) => `| ${name} | ${n(r.connected)} | ${r.failed} | ${r.kbPerConnection} | ${n(r.connectsPerSec)} | ${r.handshakeMs.p50} ms | ${r.handshakeMs.p99} ms |`;
   const met = (ok: boolean) => (ok ? "met" : "**missed**");
   const sc = idle.atScale;
   out.push(`## idle (${n(idle.connections)} authenticated idle connections, one server process)
 
-| server | KB per connection (RSS) | connects/s | handshake p50 | p99 |
-|---|---|---|---|---|
+| server | connected | failed | KB per connection (RSS) | connects/s | handshake p50 | p99 |
+|---|---|---|---|---|---|---|
 ${row("bare `Bun.serve` (the ceiling)", idle.rawBun)}
 ${idle.nginxNchan ? row("nginx + nchan", idle.nginxNchan) + "\n" : ""}${row("node + ws", idle.nodeWs)}
 ${idle.socketIO ? row("Socket.IO", idle.socketIO) + "\n" : ""}${row("**imgate** (JWT check, registry, presence)", idle.imgate)}

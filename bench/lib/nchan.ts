@@ -12,6 +12,7 @@ export async function startNchan(): Promise<PeerServer> {
   const conf = `
 load_module /usr/lib/nginx/modules/ngx_nchan_module.so;
 worker_processes 1;
+worker_rlimit_nofile 20000;
 daemon off;
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
