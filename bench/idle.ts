@@ -6,6 +6,12 @@ import { startNchan } from "./lib/nchan.js";
 import { startNodeWs, startRawBun, startRawBunGroup, startSocketIO } from "./lib/peers.js";
 
 const PER_WORKER = 9_500; // under the 20,000 open-file limit per process, with room
+/**
+ * How long every server idles before its RSS is read: the steady state an operator sees, not the peak of the
+ * connect burst. imgate's RSS keeps falling for ~20 s after a 19k burst (GC and the allocator's scavenger
+ * returning handshake garbage); the same wait applies to every server.
+ */
+let settleMs = 30_000;
 
 async function connectAll(url: string, list: ReturnType<typeof users>, raw: boolean, socketio = false) {
   const ws: Worker[] = await Promise.all(Array.from({ length: Math.ceil(list.length / PER_WORKER) }, startWorker));
@@ -21,7 +27,7 @@ async function measure(name: string, url: string, raw: boolean, rss: () => numbe
   const before = rss();
   progress(`idle/${name}: connecting ${list.length}`);
   const c = await connectAll(url, list, raw, socketio);
-  await Bun.sleep(4000); // let the server settle (GC, buffers)
+  await Bun.sleep(settleMs);
   const after = rss();
   const result = {
     connected: c.connected, failed: c.failed,
@@ -55,7 +61,7 @@ async function atScale(name: string, baseURL: string, list: ReturnType<typeof us
       : baseURL),
   })));
   const ms = performance.now() - t0;
-  await Bun.sleep(4000);
+  await Bun.sleep(settleMs);
   const after = rss();
   const connected = rs.reduce((a, r) => a + r.connected, 0);
   const handshakes = rs.flatMap((r) => r.handshakes as number[]);
@@ -74,6 +80,7 @@ async function atScale(name: string, baseURL: string, list: ReturnType<typeof us
 
 export async function idle(quick: boolean) {
   const n = quick ? 3000 : 19_000;
+  if (quick) settleMs = 4000;
   const list = users("i", n);
 
   const raw = await startRawBun();
@@ -117,7 +124,7 @@ export async function idle(quick: boolean) {
   await redis.stop();
 
   writeResult("idle", {
-    quick, connections: n,
+    quick, connections: n, settleSeconds: settleMs / 1000,
     rawBun: r1.result, nodeWs: r2.result, socketIO: r4.result, ...(r5 ? { nginxNchan: r5.result } : {}), imgate: r3.result,
     ...(r5 ? { ratioToNginxNchan: round(r3.result.kbPerConnection / r5.result.kbPerConnection, 2) } : {}),
     atScale: {

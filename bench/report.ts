@@ -101,6 +101,8 @@ if (idle) {
   const sc = idle.atScale;
   out.push(`## idle (${n(idle.connections)} authenticated idle connections, one server process)
 
+RSS growth per connection, read after every server has idled ${idle.settleSeconds ?? 4} s with all its connections open.
+
 | server | connected | failed | KB per connection (RSS) | connects/s | handshake p50 | p99 |
 |---|---|---|---|---|---|---|
 ${row("bare `Bun.serve` (the ceiling)", idle.rawBun)}

@@ -18,7 +18,7 @@ if (!name || !scenarios[name]) {
 }
 // Every scenario is bounded; this is the backstop (a soak gets its own length on top).
 const si = args.indexOf("--seconds");
-const backstopMs = 600_000 + (si >= 0 ? Number(args[si + 1]) * 1000 : 0);
+const backstopMs = 900_000 + (si >= 0 ? Number(args[si + 1]) * 1000 : 0);
 setTimeout(() => {
   console.error(`benchmark exceeded ${backstopMs / 1000} s; stopping`);
   process.exit(1);
