@@ -81,15 +81,20 @@ Client and server share the machine's ${m.cpus ?? "?"} cores, so compare the rat
 absolute numbers across runs.
 
 \`\`\`sh
-npm run bench -- idle        # 19k idle connections: memory, connect rate, handshake p99; then a login storm
-npm run bench -- chat        # 1:1 messages through the embedded store
-npm run bench -- fanout      # SuperGroupOnlineBatchPushOneMsg to 10k users vs bare Bun.serve, nginx-nchan, node + ws, Socket.IO
-npm run bench -- presence    # connection churn against Redis presence
-npm run bench -- cluster     # two nodes on one Redis: same-node vs cross-node
-npm run bench -- slow        # fast clients next to clients that stopped reading
+npm run bench -- idle        # 19k idle connections on each server, a login storm, then 36k on two processes (~8 min)
+npm run bench -- chat        # 1:1 messages: imgate (stored) vs bare Bun, node + ws and Socket.IO relays (~3 min)
+npm run bench -- fanout      # SuperGroupOnlineBatchPushOneMsg to 10k users vs bare Bun.serve, nginx-nchan, node + ws, Socket.IO (~2 min)
+npm run bench -- presence    # connection churn against Redis presence (~1 min)
+npm run bench -- cluster     # two nodes on one Redis, imgate vs Socket.IO + Redis adapter: same-node vs cross-node (~3 min)
+npm run bench -- slow        # fast clients next to clients that stopped reading (~1 min)
 npm run bench -- soak --seconds 600   # bounded mixed load: memory and latency drift
 # add --quick for a short run; then: npm run bench:report
 \`\`\`
+
+Needs what \`npm install\` brings, Node.js (the node + ws, Socket.IO and at-scale client processes run on it),
+\`redis-server\` (presence, cluster, idle at scale) and, for the nginx-nchan peer, Debian's \`nginx-light\` and
+\`libnginx-mod-nchan\` (\`apt-get install nginx-light libnginx-mod-nchan\`; without nginx that peer is left out). Every
+scenario bounds its own counts and stages and a backstop stops the run after 15 minutes.
 
 Machine: ${m.cpus} cores (${m.cpu}), Bun ${m.bun}, imgate ${m.imgate}.
 `);

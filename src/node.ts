@@ -135,7 +135,7 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
     dispatch && {
       deliver: (msg, users, opID) => {
         counters.deliveryLatencyMs.push(Date.now() - Number(msg.sendTime));
-        dispatch!.pushToUsers(msg, users, opID).catch((err) => log.warn("delivery failed", { err, operationID: opID }));
+        dispatch!.deliver(msg, users, opID).catch((err) => log.warn("delivery failed", { err, operationID: opID }));
       },
     };
   const backend: Backend = config.shape === "openim"

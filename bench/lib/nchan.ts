@@ -25,7 +25,7 @@ http {
   uwsgi_temp_path ${dir};
   scgi_temp_path ${dir};
   server {
-    listen 127.0.0.1:${port};
+    listen 127.0.0.1:${port} backlog=4096;
     location = /healthz { return 200 "ok"; }
     location = /sub { nchan_subscriber websocket; nchan_channel_id all; nchan_message_buffer_length 0; }
     location = /pub { nchan_publisher; nchan_channel_id all; nchan_message_buffer_length 0; }

@@ -21,6 +21,8 @@ export interface ConnDetail {
 
 export interface Dispatch {
   pushToUsers(msg: MsgData, userIDs: string[], operationID: string): Promise<UserPushResult[]>;
+  /** A stored message to its users' devices wherever they are, with nobody waiting for per-device results. */
+  deliver(msg: MsgData, userIDs: string[], operationID: string): Promise<void>;
   kickUser(userID: string, platformID: number, reason: "hub" | "admin"): Promise<number>;
   onlineStatus(userIDs: string[]): Promise<Map<string, ConnDetail[]>>;
   /** A login registered here: other nodes holding the user apply the multi-login policy to it. */
@@ -40,6 +42,9 @@ export function localDispatch(opts: { registry: Registry; pusher: Pusher; sessio
   return {
     async pushToUsers(msg, userIDs, op) {
       return opts.pusher.pushToUsers(msg, userIDs, op);
+    },
+    async deliver(msg, userIDs, op) {
+      opts.pusher.pushToUsers(msg, userIDs, op);
     },
     async kickUser(userID, platformID, reason) {
       return opts.sessions.kickUser(userID, platformID, reason);
@@ -128,6 +133,24 @@ export function clusterDispatch(opts: {
         }
       }));
       return results;
+    },
+    async deliver(msg, userIDs, op) {
+      opts.pusher.pushToUsers(msg, userIDs, op);
+      const where = await remoteNodes(userIDs);
+      const perNode = new Map<string, string[]>();
+      for (const u of userIDs) for (const n of where.get(u) ?? []) {
+        let list = perNode.get(n);
+        if (!list) perNode.set(n, (list = []));
+        list.push(u);
+      }
+      if (perNode.size === 0) return;
+      const encoded = Buffer.from(toBinary(MsgDataSchema, msg)).toString("base64");
+      // One-way: the other node pushes without answering (no reply publish, nothing waits on it). A publish
+      // that fails is counted; the message is stored, so the recipient's next pull still gets it.
+      await Promise.all([...perNode].map(([n, users]) => bus.send(n, { t: "push", msg: encoded, users, op }).catch((err) => {
+        opts.counters.crossNodeFailures++;
+        log.warn("cross-node delivery failed", { node: n, err });
+      })));
     },
     async kickUser(userID, platformID, reason) {
       let n = await local.kickUser(userID, platformID, reason);
