@@ -116,7 +116,7 @@ describe("status and kicks", () => {
     // Same token on the peer: a reconnect, nothing happens.
     await gw.call("MultiTerminalLoginCheck", { userID: "s3", platformID: 2, token: b.opts.token });
     await Bun.sleep(50);
-    expect(n.node.registry.userConns("s3")?.size).toBe(1);
+    expect(n.node.registry.userConns("s3")?.length).toBe(1);
     await gw.call("MultiTerminalLoginCheck", { userID: "s3", platformID: 2, token: "another-token" });
     await b.nextPush(2002);
     await until(() => n.node.registry.userConns("s3") === undefined);

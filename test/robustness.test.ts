@@ -104,7 +104,7 @@ describe("deadlines", () => {
     const timer = setInterval(() => raw.send(Op.Ping, new Uint8Array([1, 2])), 500);
     await Bun.sleep(3000);
     clearInterval(timer);
-    expect(n.node.registry.userConns("pinger")?.size).toBe(1);
+    expect(n.node.registry.userConns("pinger")?.length).toBe(1);
     expect(raw.frames.some((f) => f.opcode === Op.Ping)).toBe(false);
     const pong = raw.frames.find((f) => f.opcode === Op.Pong);
     expect(pong?.payload).toEqual(Buffer.from([1, 2]));

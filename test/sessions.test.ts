@@ -32,7 +32,7 @@ describe("policy 1 over sockets", () => {
     const kick = await first.nextPush(2002);
     expect(kick).toMatchObject({ reqIdentifier: 2002, msgIncr: "", operationID: "", errCode: 0, errMsg: "" });
     expect((await first.closed).code).toBe(4001);
-    await until(() => n.node.registry.userConns("p1")?.size === 1);
+    await until(() => n.node.registry.userConns("p1")?.length === 1);
     // invalidateToken ran: the old token is kicked (persisted), the new one still works.
     await until(() => n.node.counters.kicks.get("multi-login")! >= 1);
     await Bun.sleep(20);
@@ -46,7 +46,7 @@ describe("policy 1 over sockets", () => {
     const a = await login("p2", 1, t);
     const b = await login("p2", 1, t);
     await Bun.sleep(50);
-    expect(n.node.registry.userConns("p2")?.size).toBe(2);
+    expect(n.node.registry.userConns("p2")?.length).toBe(2);
     expect(a.frames.some((f) => f.reqIdentifier === 2002)).toBe(false);
     a.close();
     b.close();
@@ -100,7 +100,7 @@ describe("background mode", () => {
 
     // iOS alone in background: not online for the push service.
     android.close();
-    await until(() => n.node.registry.userConns("bg")?.size === 1);
+    await until(() => n.node.registry.userConns("bg")?.length === 1);
     await setBg(ios, true);
     const r3 = await push(["bg"]);
     expect(r3.singlePushResult[0]!.onlinePush).toBe(false);

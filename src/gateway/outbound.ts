@@ -7,10 +7,6 @@ import type { Counters } from "../observe/stats.js";
 import type { Logger } from "../observe/log.js";
 import { type Variant, type WireResp, encodeResp } from "./codec/envelope.js";
 
-export function userTopic(userID: string, variant: Variant): string {
-  return `u/${userID}/${variant}`;
-}
-
 export function presenceTopic(userID: string, variant: Variant): string {
   return `p/${userID}/${variant}`;
 }
@@ -20,13 +16,16 @@ export interface Outbound {
   /** Sends an already-encoded frame of the connection's variant. */
   sendFrame(conn: Conn, frame: Uint8Array): boolean;
   sendText(conn: Conn, text: string): boolean;
+  /**
+   * Queues a push for the end of this event-loop turn; false when the connection is not open. Every frame
+   * queued for one connection in a turn goes out in one corked write (as uWS does for topic publishes), so
+   * concurrent fan-outs cost one syscall per socket per turn, not one per frame.
+   */
+  push(conn: Conn, frame: Uint8Array): boolean;
   /** Graceful close: frames already queued go out first. */
   close(conn: Conn, code: number, reason: string): void;
-  /** True when the socket is open and under the slow-consumer limit; otherwise closes it as slow. */
-  writable(conn: Conn): boolean;
   /** server.publish with the byte count recorded. */
   publish(topic: string, frame: Uint8Array): number;
-  setUserDelivery(conn: Conn, on: boolean): void;
   encodeOnce(resp: WireResp): (v: Variant) => Uint8Array;
   server(): Server<Conn> | undefined;
 }
@@ -64,7 +63,31 @@ export function createOutbound(opts: {
 
   const live = (conn: Conn) => conn.ws !== undefined && (conn.state === "open" || conn.state === "closing" || conn.state === "handshake");
 
+  let queued: Conn[] = [];
+  const flushPushes = () => {
+    const list = queued;
+    queued = [];
+    for (const c of list) {
+      const q = c.pushQueue!;
+      c.pushQueue = undefined;
+      if (!live(c)) continue;
+      if (q.length === 1) check(c, c.ws!.sendBinary(q[0]!));
+      else c.ws!.cork(() => {
+        for (const f of q) if (!check(c, c.ws!.sendBinary(f))) break;
+      });
+    }
+  };
+
   const out: Outbound = {
+    push(conn, frame) {
+      if (conn.state !== "open" || !conn.ws) return false;
+      if (conn.pushQueue) conn.pushQueue.push(frame);
+      else {
+        conn.pushQueue = [frame];
+        if (queued.push(conn) === 1) setImmediate(flushPushes);
+      }
+      return true;
+    },
     sendResp(conn, resp) {
       return out.sendFrame(conn, encodeResp(conn.variant, resp));
     },
@@ -81,26 +104,12 @@ export function createOutbound(opts: {
       conn.state = "closing";
       conn.ws?.close(code, reason);
     },
-    writable(conn) {
-      if (conn.state !== "open" || !conn.ws) return false;
-      if (conn.ws.getBufferedAmount() > opts.slowConsumerBytes) {
-        closeSlow(conn, "buffered bytes over the slow-consumer limit");
-        return false;
-      }
-      return true;
-    },
     publish(topic, frame) {
       const server = opts.server();
       if (!server) return 0;
       const n = server.publish(topic, frame);
       if (n > 0) counters.bytesOut += n;
       return n;
-    },
-    setUserDelivery(conn, on) {
-      if (!conn.ws || conn.state === "closed") return;
-      const topic = userTopic(conn.userID, conn.variant);
-      if (on) conn.ws.subscribe(topic);
-      else conn.ws.unsubscribe(topic);
     },
     encodeOnce(resp) {
       const cache = new Map<Variant, Uint8Array>();

@@ -1,6 +1,8 @@
-// Server pushes. A 2001 is encoded once per codec variant in use and published on each target user's
-// topic: one native call reaches every device of that user on this node. Per-connection results are
-// computed before publishing, honestly: 0 only for a live socket under its slow-consumer limit.
+// Server pushes. A 2001 is encoded once per codec variant in use and written to each of the target users'
+// connections on this node, found in the registry, through outbound.push (one corked write per socket per
+// event-loop turn). 0 means the connection was open and took the frame; a socket that then passes its
+// slow-consumer limit is closed as slow. (Per-user pub/sub topics did the same batching natively but cost a
+// native topic, ~0.5 KB, per online user.)
 import { create, toBinary } from "@bufbuild/protobuf";
 import { type MsgData, PullMsgsSchema, PushMessagesSchema } from "../gen/openim/sdkws/sdkws_pb.js";
 import { conversationIDOf, isNotificationConversation } from "../protocol/conversation.js";
@@ -8,9 +10,8 @@ import { Platform, Req, isPushTerminal } from "../protocol/constants.js";
 import { ErrCode } from "../protocol/errors.js";
 import { type Counters, bump } from "../observe/stats.js";
 import type { Registry } from "../sessions/registry.js";
-import type { Variant } from "./codec/envelope.js";
 import { resp } from "./codec/envelope.js";
-import { type Outbound, userTopic } from "./outbound.js";
+import type { Outbound } from "./outbound.js";
 
 export interface PlatformResult {
   resultCode: number;
@@ -40,26 +41,21 @@ export function createPusher(opts: { registry: Registry; outbound: Outbound; cou
     opts.observeFanout?.(userIDs.length);
     const frame = outbound.encodeOnce(resp(Req.PushMsg, { operationID, data: pushMessagesPayload(msg) }));
     const results: UserPushResult[] = [];
-    const variants = new Set<Variant>();
     for (const userID of userIDs) {
       const conns = registry.userConns(userID);
       const r: UserPushResult = { userID, resp: [], onlinePush: false };
       results.push(r);
       if (!conns) continue;
-      variants.clear();
       for (const c of conns) {
         let code: number;
         if (c.platformID === Platform.IOS && c.isBackground) code = ErrCode.IOSBackgroundPush;
-        else if (outbound.writable(c)) {
+        else if (outbound.push(c, frame(c.variant))) {
           code = 0;
-          counters.messagesOut++;
-          variants.add(c.variant);
           if (isPushTerminal(c.platformID)) r.onlinePush = true;
         } else code = ErrCode.PushMsg;
         bump(counters.pushes, code);
         r.resp.push({ resultCode: code, recvPlatformID: c.platformID });
       }
-      for (const v of variants) outbound.publish(userTopic(userID, v), frame(v));
     }
     return results;
   }

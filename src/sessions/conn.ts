@@ -37,4 +37,6 @@ export interface Conn {
   requestBucket?: TokenBucket;
   byteBucket?: TokenBucket;
   ws?: ServerWebSocket<Conn>;
+  /** Pushes waiting for the end of this event-loop turn (outbound.push); undefined when none. */
+  pushQueue?: Uint8Array[];
 }

@@ -12,7 +12,9 @@ export interface UserPlatformsChange {
 }
 
 export class Registry {
-  private readonly users = new Map<string, Set<Conn>>();
+  // A user's connections as a small array, not a Set: nearly every user has one or two, and at 100k users
+  // a Set's hash table costs ~250 bytes each where an array of one costs ~40.
+  private readonly users = new Map<string, Conn[]>();
   private readonly byId = new Map<number, Conn>();
   private readonly platformConns = new Array<number>(12).fill(0);
 
@@ -32,8 +34,8 @@ export class Registry {
     if (this.byId.has(conn.id)) return;
     this.byId.set(conn.id, conn);
     let set = this.users.get(conn.userID);
-    if (!set) this.users.set(conn.userID, (set = new Set()));
-    set.add(conn);
+    if (!set) this.users.set(conn.userID, (set = []));
+    set.push(conn);
     this.platformConns[conn.platformID]!++;
     this.onChange({ userID: conn.userID, online: platformsOf(set), offline: [] }, conn);
   }
@@ -42,8 +44,8 @@ export class Registry {
   remove(conn: Conn): boolean {
     if (!this.byId.delete(conn.id)) return false;
     const set = this.users.get(conn.userID)!;
-    set.delete(conn);
-    if (set.size === 0) this.users.delete(conn.userID);
+    set.splice(set.indexOf(conn), 1);
+    if (set.length === 0) this.users.delete(conn.userID);
     this.platformConns[conn.platformID]!--;
     this.onChange({ userID: conn.userID, online: platformsOf(set), offline: [conn.platformID] }, conn);
     return true;
@@ -57,7 +59,7 @@ export class Registry {
     return this.byId.get(id);
   }
 
-  userConns(userID: string): ReadonlySet<Conn> | undefined {
+  userConns(userID: string): readonly Conn[] | undefined {
     return this.users.get(userID);
   }
 
@@ -75,7 +77,7 @@ export class Registry {
   }
 }
 
-function platformsOf(set: ReadonlySet<Conn>): number[] {
+function platformsOf(set: readonly Conn[]): number[] {
   const out: number[] = [];
   for (const c of set) out.push(c.platformID);
   return out.sort((a, b) => a - b);

@@ -5,7 +5,7 @@ import type { AuthPort, CallMeta } from "../backend/ports.js";
 import type { Outbound } from "../gateway/outbound.js";
 import type { Logger } from "../observe/log.js";
 import { type Counters, bump } from "../observe/stats.js";
-import { Close, Platform, Req, platformName } from "../protocol/constants.js";
+import { Close, Req, platformName } from "../protocol/constants.js";
 import { resp } from "../gateway/codec/envelope.js";
 import type { Conn } from "./conn.js";
 import { decideLogin } from "./policy.js";
@@ -65,7 +65,6 @@ export function createSessions(opts: {
       enforce(conn.userID, conn, metaOf(conn));
       conn.state = "open";
       registry.add(conn);
-      outbound.setUserDelivery(conn, true);
       s.onRegistered(conn);
     },
     unregister(conn) {
@@ -77,7 +76,6 @@ export function createSessions(opts: {
       s.onKicked(conn, reason);
       registry.remove(conn);
       bump(counters.kicks, reason);
-      outbound.setUserDelivery(conn, false);
       outbound.sendResp(conn, resp(Req.KickOnlineMsg));
       outbound.close(conn, Close.Kicked, `kicked: ${reason}`);
       log.info("kicked", { connID: conn.connID, userID: conn.userID, platformID: conn.platformID, reason });
@@ -100,13 +98,12 @@ export function createSessions(opts: {
     remainingAfterLogin(userID, platformID, token) {
       const existing = registry.userConns(userID);
       if (!existing) return 0;
-      return existing.size - decideLogin(opts.policy(), existing, { platformID, token }).kick.length;
+      return existing.length - decideLogin(opts.policy(), existing, { platformID, token }).kick.length;
     },
     setBackground(conn, background) {
       if (conn.isBackground === background) return;
+      // Only iOS in background is skipped by pushes (§4.6); push.ts reads this flag.
       conn.isBackground = background;
-      // Only iOS in background is skipped by pushes (§4.6): it leaves its user topic instead of being filtered.
-      if (conn.platformID === Platform.IOS && conn.state === "open") outbound.setUserDelivery(conn, !background);
     },
     onKicked: () => {},
     onRegistered: () => {},
