@@ -17,11 +17,14 @@ export interface Outbound {
   sendFrame(conn: Conn, frame: Uint8Array): boolean;
   sendText(conn: Conn, text: string): boolean;
   /**
-   * Queues a push for the end of this event-loop turn; false when the connection is not open. Every frame
-   * queued for one connection in a turn goes out in one corked write (as uWS does for topic publishes), so
-   * concurrent fan-outs cost one syscall per socket per turn, not one per frame.
+   * Queues a frame (a push, a reply) for the end of this event-loop turn; false when the connection is not
+   * open. Every frame queued for one connection in a turn goes out in one corked write, as uWS does for topic
+   * publishes: concurrent fan-outs, and a reply with the sender's own echo, cost one syscall per socket. Any
+   * direct send or close on the connection writes its queue first, so order is kept.
    */
-  push(conn: Conn, frame: Uint8Array): boolean;
+  queue(conn: Conn, frame: Uint8Array): boolean;
+  /** queue() of a response in the connection's codec. */
+  queueResp(conn: Conn, resp: WireResp): boolean;
   /** Graceful close: frames already queued go out first. */
   close(conn: Conn, code: number, reason: string): void;
   /** server.publish with the byte count recorded. */
@@ -64,42 +67,51 @@ export function createOutbound(opts: {
   const live = (conn: Conn) => conn.ws !== undefined && (conn.state === "open" || conn.state === "closing" || conn.state === "handshake");
 
   let queued: Conn[] = [];
-  const flushPushes = () => {
+  /** Writes what is queued for one connection, corked into one write when there is more than one frame. */
+  const drain = (c: Conn) => {
+    const q = c.pushQueue;
+    if (!q) return;
+    c.pushQueue = undefined;
+    if (!live(c)) return;
+    if (q.length === 1) check(c, c.ws!.sendBinary(q[0]!));
+    else c.ws!.cork(() => {
+      for (const f of q) if (!check(c, c.ws!.sendBinary(f))) break;
+    });
+  };
+  const flushQueued = () => {
     const list = queued;
     queued = [];
-    for (const c of list) {
-      const q = c.pushQueue!;
-      c.pushQueue = undefined;
-      if (!live(c)) continue;
-      if (q.length === 1) check(c, c.ws!.sendBinary(q[0]!));
-      else c.ws!.cork(() => {
-        for (const f of q) if (!check(c, c.ws!.sendBinary(f))) break;
-      });
-    }
+    for (const c of list) drain(c);
   };
 
   const out: Outbound = {
-    push(conn, frame) {
+    queue(conn, frame) {
       if (conn.state !== "open" || !conn.ws) return false;
       if (conn.pushQueue) conn.pushQueue.push(frame);
       else {
         conn.pushQueue = [frame];
-        if (queued.push(conn) === 1) setImmediate(flushPushes);
+        if (queued.push(conn) === 1) setImmediate(flushQueued);
       }
       return true;
+    },
+    queueResp(conn, resp) {
+      return out.queue(conn, encodeResp(conn.variant, resp));
     },
     sendResp(conn, resp) {
       return out.sendFrame(conn, encodeResp(conn.variant, resp));
     },
     sendFrame(conn, frame) {
+      if (conn.pushQueue) drain(conn);
       if (!live(conn)) return false;
       return check(conn, conn.ws!.sendBinary(frame));
     },
     sendText(conn, text) {
+      if (conn.pushQueue) drain(conn);
       if (!live(conn)) return false;
       return check(conn, conn.ws!.sendText(text));
     },
     close(conn, code, reason) {
+      if (conn.pushQueue) drain(conn);
       if (conn.state === "closed") return;
       conn.state = "closing";
       conn.ws?.close(code, reason);

@@ -1,5 +1,5 @@
 // Server pushes. A 2001 is encoded once per codec variant in use and written to each of the target users'
-// connections on this node, found in the registry, through outbound.push (one corked write per socket per
+// connections on this node, found in the registry, through outbound.queue (one corked write per socket per
 // event-loop turn). 0 means the connection was open and took the frame; a socket that then passes its
 // slow-consumer limit is closed as slow. (Per-user pub/sub topics did the same batching natively but cost a
 // native topic, ~0.5 KB, per online user.)
@@ -49,7 +49,7 @@ export function createPusher(opts: { registry: Registry; outbound: Outbound; cou
       for (const c of conns) {
         let code: number;
         if (c.platformID === Platform.IOS && c.isBackground) code = ErrCode.IOSBackgroundPush;
-        else if (outbound.push(c, frame(c.variant))) {
+        else if (outbound.queue(c, frame(c.variant))) {
           code = 0;
           if (isPushTerminal(c.platformID)) r.onlinePush = true;
         } else code = ErrCode.PushMsg;

@@ -176,7 +176,8 @@ export function startEdge(deps: EdgeDeps): Edge {
         const err = r.error;
         bump(counters.requests, `${key}:${err ? err.code : 0}`);
         if (err && err.code === ErrCode.ServerInternal) log.warn("request failed", { connID: conn.connID, operationID: req.operationID, reqIdentifier: req.reqIdentifier, err: err.message });
-        outbound.sendResp(conn, resp(req.reqIdentifier, {
+        // Queued: it leaves with whatever else this turn writes to the connection (a 1003's echo push).
+        outbound.queueResp(conn, resp(req.reqIdentifier, {
           msgIncr: req.msgIncr, operationID: req.operationID,
           errCode: err ? err.code : 0, errMsg: err ? err.msg : "", data: err ? undefined : r.data,
         }));
