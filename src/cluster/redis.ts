@@ -17,6 +17,8 @@ export function createRedis(cfg: Config, purpose: string): RedisClient {
     maxRetriesPerRequest: 1,
     retryStrategy: (times) => Math.min(2000, 50 * 2 ** Math.min(times, 6)),
     lazyConnect: false,
+    // Commands issued in one event-loop turn go out as one pipeline: one write and one read per turn, not per command.
+    enableAutoPipelining: purpose !== "subscriber",
   };
   const r = cfg.redis;
   if (r.url) return new Redis(r.url, common);
