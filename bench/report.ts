@@ -117,9 +117,10 @@ ${idle.socketIO ? row("Socket.IO", idle.socketIO) + "\n" : ""}${row("**imgate** 
 imgate: ${idle.ratioToRawBun}× raw Bun${idle.ratioToNginxNchan ? `, ${idle.ratioToNginxNchan}× nginx-nchan` : ""}, ${idle.ratioToNodeWs}× node + ws${idle.ratioToSocketIO ? `, ${idle.ratioToSocketIO}× Socket.IO` : ""} per connection.
 Targets: ≤ 1.3× raw Bun (${met(idle.ratioToRawBun <= 1.3)}: ${idle.ratioToRawBun}×) and ≤ 4 KB per connection (${met(idle.imgate.kbPerConnection <= 4)}: ${idle.imgate.kbPerConnection} KB).
 Bare Bun.serve holds a socket and a topic subscription and nothing else; imgate also holds, per connection, the
-connection record (user, platform, token, codec, timestamps), a registry entry, a presence entry and the user's topic,
-and the handshake's garbage (URL parsing, JWT verification) raises the allocator's high-water mark. After a forced
-GC the live JS heap is ~1.6 KB per connection; the rest is allocator memory retained by JavaScriptCore and mimalloc.
+connection record (user, platform, token, connID, address, codec, timestamps), a registry entry and a presence entry,
+and persists the token's state in SQLite. After a forced GC its live JS heap is ~1.1 KB per connection (\`bun:jsc\`
+heapStats: ~5 strings — the token alone is ~170 bytes —, the record, two small arrays, the socket wrapper); the rest
+is native socket state, as for raw Bun, and allocator memory left by the handshakes (URL parsing, JWT checks).
 
 ${barChart("idle.svg", "RSS per idle connection (lower is better)", "KB", [["bare Bun.serve", idle.rawBun.kbPerConnection],
   ...(idle.nginxNchan ? [["nginx + nchan", idle.nginxNchan.kbPerConnection]] as [string, number][] : []), ["node + ws", idle.nodeWs.kbPerConnection],
@@ -183,13 +184,16 @@ if (fan) {
     ["node + ws", fan.nodeWs], ...(fan.socketIO ? [["Socket.IO", fan.socketIO]] as [string, any][] : []), ["imgate", fan.imgate, true]];
   out.push(`## fanout (${n(fan.users)} users, ${fan.rounds} pushes, ${fan.frameBytes}-byte frames)
 
-| server | deliveries/s | time to last delivery |
-|---|---|---|
-${peers.map(([name, r]) => `| ${name} | ${n(r.deliveriesPerSec)} | ${r.seconds} s |`).join("\n")}
+| server | deliveries/s (median run) | time to last delivery | all runs |
+|---|---|---|---|
+${peers.map(([name, r]) => `| ${name} | ${n(r.deliveriesPerSec)} | ${r.seconds} s | ${(r.runs ?? [r.deliveriesPerSec]).map(n).join(", ")} |`).join("\n")}
+
+Each server ran ${fan.repeats ?? 1} time(s), interleaved with the others; runs vary by ±20% on this shared machine.
 
 imgate / ceiling **${fan.ratioToCeiling}** (target ≥ 0.7)${fan.ratioToNginxNchan ? `, / nginx-nchan ${fan.ratioToNginxNchan}` : ""}, / node + ws ${fan.ratioToNodeWs}${fan.ratioToSocketIO ? `, / Socket.IO ${fan.ratioToSocketIO}` : ""}.
-imgate computes an exact per-connection result for every user and returns them over gRPC (${fan.imgate.callsInFlight} calls in flight);
-the peers publish one frame to one group. Across runs imgate has been level with node + ws (0.97–1.02), not ahead.
+imgate computes a per-connection result for every user and returns them over gRPC (${fan.imgate.callsInFlight} calls in flight,
+mean call ${fan.imgate.rpcLatencyMsMean} ms); the peers publish one frame to one group with no answer. Its frames to one socket within
+an event-loop turn leave in one corked write (docs/design.md).
 The nchan peer needs Debian's \`nginx-light\` and \`libnginx-mod-nchan\`; without nginx the scenario leaves it out.
 
 ${barChart("fanout.svg", "Fan-out deliveries per second (higher is better)", "/s", peers.map(([name, r, h]) => [name, r.deliveriesPerSec, h]))}

@@ -16,7 +16,8 @@ worker_rlimit_nofile 20000;
 daemon off;
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
-events { worker_connections 20000; }
+# nchan holds more than one connection slot per subscriber: 20000 slots served ~18,700 subscribers.
+events { worker_connections 40000; }
 http {
   access_log off;
   client_body_temp_path ${dir};
