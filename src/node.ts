@@ -215,10 +215,11 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
       node.draining = true;
       log.info("stopping", { reason, connections: registry.connections });
       // Tell clients to reconnect elsewhere (1012 Service Restart); they reconnect to a live node.
+      // outbound.close writes what is queued for the connection first (pushes and replies of this turn).
       for (const c of [...registry.allConns()]) {
+        outbound.close(c, Close.ServiceRestart, "server shutting down");
         sessions.unregister(c);
         c.state = "closing";
-        c.ws?.close(Close.ServiceRestart, "server shutting down");
       }
       edge?.stop();
       // Leave discovery first, so OpenIM's push service stops sending here.

@@ -89,6 +89,11 @@ export function createOutbound(opts: {
       if (conn.state !== "open" || !conn.ws) return false;
       if (conn.pushQueue) conn.pushQueue.push(frame);
       else {
+        // Once per connection per turn: a socket already over the limit is closed now, not reported as taking it.
+        if (conn.ws.getBufferedAmount() > opts.slowConsumerBytes) {
+          closeSlow(conn, "buffered bytes over the slow-consumer limit");
+          return false;
+        }
         conn.pushQueue = [frame];
         if (queued.push(conn) === 1) setImmediate(flushQueued);
       }

@@ -1,7 +1,7 @@
 // Server pushes. A 2001 is encoded once per codec variant in use and written to each of the target users'
 // connections on this node, found in the registry, through outbound.queue (one corked write per socket per
-// event-loop turn). 0 means the connection was open and took the frame; a socket that then passes its
-// slow-consumer limit is closed as slow. (Per-user pub/sub topics did the same batching natively but cost a
+// event-loop turn). 0 only for an open socket under its slow-consumer limit; one that passes the limit when
+// the turn's frames are written is closed as slow. (Per-user pub/sub topics did the same batching natively but cost a
 // native topic, ~0.5 KB, per online user.)
 import { create, toBinary } from "@bufbuild/protobuf";
 import { type MsgData, PullMsgsSchema, PushMessagesSchema } from "../gen/openim/sdkws/sdkws_pb.js";
