@@ -24,6 +24,19 @@ const login = (userID: string, platformID: number, token = n.token(userID, platf
 const msgData = create(MsgDataSchema, { sendID: "sys", recvID: "x", sessionType: 1, contentType: 101, content: new Uint8Array([1]) });
 const push = (users: string[], op = "op") => hub.superGroupOnlineBatchPushOneMsg({ msgData, pushToUserIDs: users }, { headers: { operationid: op } });
 
+describe("write order", () => {
+  test("pushes queued in a turn reach the socket before a kick sent later in the same turn", async () => {
+    const c = await login("order1", 5);
+    const m = create(MsgDataSchema, { ...msgData, recvID: "order1" });
+    // Both pushes are queued (written at the end of the turn); the kick is written at once and must not overtake them.
+    void n.node.dispatch.pushToUsers(m, ["order1"], "first");
+    void n.node.dispatch.pushToUsers(m, ["order1"], "second");
+    expect(n.node.sessions.kickUser("order1", 0, "admin")).toBe(1);
+    expect((await c.closed).code).toBe(4001);
+    expect(c.frames.map((f) => [f.reqIdentifier, f.operationID])).toEqual([[2001, "first"], [2001, "second"], [2002, ""]]);
+  });
+});
+
 describe("policy 1 over sockets", () => {
   test("a second login on the same platform kicks the first; its token is then kicked", async () => {
     const t1 = n.token("p1", 2, 3600), t2 = n.token("p1", 2, 3601);
