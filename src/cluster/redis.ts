@@ -27,7 +27,8 @@ export function createRedis(cfg: Config, purpose: string): RedisClient {
     return { host: host || "127.0.0.1", port: Number(port) || 6379 };
   });
   const auth = { username: r.username || undefined, password: r.password || undefined };
-  if (r.redisMode === "cluster") return new Cluster(nodes, { redisOptions: { ...common, ...auth }, enableOfflineQueue: common.enableOfflineQueue });
+  if (r.redisMode === "cluster")
+    return new Cluster(nodes, { redisOptions: { ...common, ...auth }, enableOfflineQueue: common.enableOfflineQueue, enableAutoPipelining: common.enableAutoPipelining });
   if (r.redisMode === "sentinel") return new Redis({ ...common, ...auth, sentinels: nodes, name: "mymaster", db: r.db });
   return new Redis({ ...common, ...auth, host: nodes[0]?.host, port: nodes[0]?.port, db: r.db });
 }
