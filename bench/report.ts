@@ -2,6 +2,7 @@
 // the scenarios wrote. Scenarios not run yet are left out.
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { peerVersions } from "./lib/harness.js";
 
 const DIR = new URL("../docs/bench", import.meta.url).pathname;
 const load = (name: string): any => (existsSync(join(DIR, `${name}.json`)) ? JSON.parse(readFileSync(join(DIR, `${name}.json`), "utf8")) : undefined);
@@ -99,7 +100,7 @@ Needs what \`npm install\` brings, Node.js (the node + ws, Socket.IO and at-scal
 \`libnginx-mod-nchan\` (\`apt-get install nginx-light libnginx-mod-nchan\`; without nginx that peer is left out). Every
 scenario bounds its own counts and stages and a backstop stops the run after 15 minutes.
 
-Machine: ${m.cpus} cores (${m.cpu}), Bun ${m.bun}, imgate ${m.imgate}.
+Machine: ${m.cpus} cores (${m.cpu}), Bun ${m.bun}, imgate ${m.imgate}. Peers: ${Object.entries(m.peers ?? peerVersions()).map(([k, v]) => `${k} ${v}`).join(", ")}.
 `);
 
 const idle = load("idle");

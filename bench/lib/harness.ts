@@ -128,8 +128,30 @@ export function latencySeries(sentAt: number[], latency: number[], bucketMs: num
 
 export const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
 
+/** Versions of what the peers run on: Node.js, ws, Socket.IO, nginx (absent when not installed). */
+export function peerVersions(): Record<string, string> {
+  const pkg = (name: string) => {
+    try {
+      return JSON.parse(require("node:fs").readFileSync(join(ROOT, "node_modules", name, "package.json"), "utf8")).version as string;
+    } catch {
+      return "";
+    }
+  };
+  const out = (cmd: string[]) => {
+    try {
+      const r = Bun.spawnSync(cmd);
+      return (r.stdout.toString() + r.stderr.toString()).trim();
+    } catch {
+      return "";
+    }
+  };
+  const nginx = out(["nginx", "-v"]).match(/nginx\/(\S+)/)?.[1] ?? "";
+  return Object.fromEntries(Object.entries({ node: out(["node", "--version"]).replace(/^v/, ""), ws: pkg("ws"), "socket.io": pkg("socket.io"),
+    "@socket.io/redis-adapter": pkg("@socket.io/redis-adapter"), nginx, "redis-server": out(["redis-server", "--version"]).match(/v=(\S+)/)?.[1] ?? "" }).filter(([, v]) => v));
+}
+
 export function machine() {
-  return { cpus: cpus().length, cpu: cpus()[0]?.model, bun: Bun.version, imgate: VERSION, date: new Date().toISOString() };
+  return { cpus: cpus().length, cpu: cpus()[0]?.model, bun: Bun.version, imgate: VERSION, peers: peerVersions(), date: new Date().toISOString() };
 }
 
 export function writeResult(name: string, result: Record<string, unknown>) {
