@@ -122,7 +122,9 @@ export async function cluster(quick: boolean) {
 
   // Each system gets a fresh redis-server, so neither sees the other's keys or channels.
   let redis = await startRedis();
-  const socketIO = await run(await socketIONodes(redis.url));
+  // BENCH_ONLY=imgate skips the peer (for profiling one system).
+  const skip = { chat: { crossNode: { maxMessagesPerSec: NaN } }, fanout: { splitOverTwoNodes: { deliveriesPerSec: NaN } } } as Awaited<ReturnType<typeof run>>;
+  const socketIO = process.env.BENCH_ONLY ? skip : await run(await socketIONodes(redis.url));
   await redis.stop();
   redis = await startRedis();
   const imgate = await run(await imgateNodes(redis.url));

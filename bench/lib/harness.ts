@@ -158,7 +158,9 @@ export function writeResult(name: string, result: Record<string, unknown>) {
   const dir = join(ROOT, "docs/bench");
   mkdirSync(dir, { recursive: true });
   const full = { scenario: name, machine: machine(), ...result };
-  writeFileSync(join(dir, `${name}.json`), JSON.stringify(full, null, 2) + "\n");
+  // A partial run (BENCH_ONLY, for profiling one server) prints its result but leaves the report's files alone.
+  if (process.env.BENCH_ONLY) progress(`BENCH_ONLY is set: docs/bench/${name}.json not written`);
+  else writeFileSync(join(dir, `${name}.json`), JSON.stringify(full, null, 2) + "\n");
   console.log(JSON.stringify(full));
 }
 
