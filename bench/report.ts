@@ -98,7 +98,9 @@ npm run bench -- soak --seconds 600   # bounded mixed load: memory and latency d
 Needs what \`npm install\` brings, Node.js (the node + ws, Socket.IO and at-scale client processes run on it),
 \`redis-server\` (presence, cluster, idle at scale) and, for the nginx-nchan peer, Debian's \`nginx-light\` and
 \`libnginx-mod-nchan\` (\`apt-get install nginx-light libnginx-mod-nchan\`; without nginx that peer is left out). Every
-scenario bounds its own counts and stages and a backstop stops the run after 15 minutes.
+scenario bounds its own counts and stages and a backstop stops the run after 15 minutes. For profiling:
+\`BENCH_ONLY=imgate\` runs chat or cluster against imgate alone (no result file written) and \`BENCH_PROFILE=<dir>\`
+writes each imgate server's CPU profile there; \`perf record -a -g\` splits the CPU per process more reliably.
 
 Machine: ${m.cpus} cores (${m.cpu}), Bun ${m.bun}, imgate ${m.imgate}. Peers: ${Object.entries(m.peers ?? peerVersions()).map(([k, v]) => `${k} ${v}`).join(", ")}.
 `);
