@@ -46,7 +46,8 @@ export function createPusher(opts: { registry: Registry; outbound: Outbound; cou
       const r: UserPushResult = { userID, resp: [], onlinePush: false };
       results.push(r);
       if (!conns) continue;
-      for (const c of conns) {
+      // A copy when there are several: closing a slow socket may remove it from the list as we walk it.
+      for (const c of conns.length === 1 ? conns : [...conns]) {
         let code: number;
         if (c.platformID === Platform.IOS && c.isBackground) code = ErrCode.IOSBackgroundPush;
         else if (outbound.queue(c, frame(c.variant))) {
