@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { signToken } from "../src/backend/embedded/jwt.js";
 import { connect, until } from "./support/client.js";
-import { BUN, CLI, freePort, runCli, waitHttp } from "./support/proc.js";
+import { BUN, CLI, freePort, freePortRun, runCli, waitHttp } from "./support/proc.js";
 import { redisCli, startRedis } from "./support/redis.js";
 
 const dir = mkdtempSync(join(tmpdir(), "imgate-workers-"));
@@ -19,7 +19,11 @@ test("--workers above 1 without Redis is refused with the reason", () => {
 
 test("two workers share the ports; a crashed worker is restarted; SIGTERM drains them all", async () => {
   const redis = await startRedis();
-  const [ws, rpc, admin] = [await freePort(), await freePort(), await freePort()];
+  // admin and admin + 1 (worker 1's admin port) must both be free, and differ from ws and rpc.
+  const admin = await freePortRun(2);
+  let [ws, rpc] = [await freePort(), await freePort()];
+  while ([admin, admin + 1].includes(ws)) ws = await freePort();
+  while ([admin, admin + 1, ws].includes(rpc)) rpc = await freePort();
   const sup = Bun.spawn([BUN, CLI, "serve", "--workers", "2", "--redis", redis.url, "--node-id", "box", "--host", "127.0.0.1", "--ws-port", String(ws),
     "--rpc-port", String(rpc), "--admin-port", String(admin), "--secret", "w", "--log-level", "warn", "--log-format", "json"], {
     cwd: dir, env: { ...process.env, IMGATE_CONFIG: "" }, stdout: "ignore", stderr: "ignore",

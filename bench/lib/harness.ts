@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { signToken } from "../../src/backend/embedded/jwt.js";
 import { VERSION } from "../../src/version.js";
 import type { WorkerCmd } from "./worker.js";
-import { freePort, waitHttp } from "../../test/support/proc.js";
+import { freePort, freePortRun, waitHttp } from "../../test/support/proc.js";
 import { startRedis } from "../../test/support/redis.js";
 
 // The same helpers the tests use: a free port, waiting for an HTTP endpoint, a private redis-server.
@@ -24,16 +24,20 @@ export interface ImgateProc {
 }
 
 export async function startImgate(extra: string[] = [], env: Record<string, string> = {}): Promise<ImgateProc> {
-  const [ws, rpc, admin] = [await freePort(), await freePort(), await freePort()];
+  // --workers N: worker i serves admin HTTP on admin + i, so a run of N free ports.
+  const wi = extra.indexOf("--workers");
+  const processes = wi >= 0 ? Number(extra[wi + 1]) : 1;
+  const admin = await freePortRun(processes);
+  let [ws, rpc] = [await freePort(), await freePort()];
+  while (ws >= admin && ws < admin + processes) ws = await freePort();
+  while ((rpc >= admin && rpc < admin + processes) || rpc === ws) rpc = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), "imgate-bench-"));
   // BENCH_PROFILE=dir writes a CPU profile of the server (markdown) into dir when it stops.
   const prof = process.env.BENCH_PROFILE ? ["--cpu-prof-md", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
   const proc = Bun.spawn([process.execPath, ...prof, join(ROOT, "src/cli.ts"), "serve", "--host", "127.0.0.1", "--ws-port", String(ws),
     "--rpc-port", String(rpc), "--admin-port", String(admin), "--data-dir", dataDir, "--secret", SECRET, "--log-level", "warn",
     "--log-format", "json", ...extra], { stdout: "inherit", stderr: "inherit", env: { ...process.env, IMGATE_CONFIG: "", ...env } });
-  // --workers N: worker i serves admin HTTP on admin + i; wait for every one of them.
-  const wi = extra.indexOf("--workers");
-  const processes = wi >= 0 ? Number(extra[wi + 1]) : 1;
+  // Wait for every worker's admin endpoint.
   for (let i = 0; i < processes; i++) await waitHttp(`http://127.0.0.1:${admin + i}/healthz`);
   return {
     ws, rpc, admin, pid: proc.pid,

@@ -16,6 +16,23 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** The first of `n` consecutive free ports (for `serve --workers n`, whose worker i serves admin HTTP on admin + i). */
+export async function freePortRun(n: number): Promise<number> {
+  const bindable = (port: number) =>
+    new Promise<boolean>((resolve) => {
+      const s = createServer();
+      s.once("error", () => resolve(false));
+      s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
+    });
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const first = await freePort();
+    let ok = true;
+    for (let i = 1; i < n && ok; i++) ok = await bindable(first + i);
+    if (ok) return first;
+  }
+  throw new Error(`no run of ${n} free ports found`);
+}
+
 export function runCli(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}) {
   const p = Bun.spawnSync([BUN, CLI, ...args], {
     cwd: opts.cwd, env: { ...process.env, IMGATE_CONFIG: "", ...opts.env }, stdout: "pipe", stderr: "pipe",
