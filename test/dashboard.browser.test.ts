@@ -66,6 +66,9 @@ test.skipIf(!available)("the dashboard shows live numbers and charts", async () 
   expect(distinct).toBeGreaterThan(3);
   expect(await page.locator("#t-plat tr").count()).toBe(5);
   expect(await page.locator("#t-busy tbody tr").count()).toBeGreaterThan(0);
-  await page.waitForTimeout(3000);
-  await page.screenshot({ path: new URL("../docs/dashboard.png", import.meta.url).pathname });
+  // IMGATE_SCREENSHOT=1 refreshes docs/dashboard.png (after the charts fill); plain test runs leave the tree clean.
+  if (process.env.IMGATE_SCREENSHOT === "1") {
+    await page.waitForTimeout(3000);
+    await page.screenshot({ path: new URL("../docs/dashboard.png", import.meta.url).pathname });
+  }
 }, 60_000);
