@@ -103,21 +103,27 @@ export function clusterDispatch(opts: {
     }
   }
 
+  /** Per other node, the positions in userIDs (duplicates kept) of the users it holds. */
+  async function positionsByNode(userIDs: string[]): Promise<Map<string, number[]>> {
+    const where = await remoteNodes(userIDs);
+    const perNode = new Map<string, number[]>();
+    userIDs.forEach((u, i) => {
+      for (const n of where.get(u) ?? []) {
+        let list = perNode.get(n);
+        if (!list) perNode.set(n, (list = []));
+        list.push(i);
+      }
+    });
+    return perNode;
+  }
+  const encode = (msg: MsgData) => Buffer.from(toBinary(MsgDataSchema, create(MsgDataSchema, msg))).toString("base64");
+
   return {
     async pushToUsers(msg, userIDs, op) {
       const results = opts.pusher.pushToUsers(msg, userIDs, op);
-      const where = await remoteNodes(userIDs);
-      // Per node, the positions (duplicates kept) of the users it holds.
-      const perNode = new Map<string, number[]>();
-      userIDs.forEach((u, i) => {
-        for (const n of where.get(u) ?? []) {
-          let list = perNode.get(n);
-          if (!list) perNode.set(n, (list = []));
-          list.push(i);
-        }
-      });
+      const perNode = await positionsByNode(userIDs);
       if (perNode.size === 0) return results;
-      const encoded = Buffer.from(toBinary(MsgDataSchema, create(MsgDataSchema, msg))).toString("base64");
+      const encoded = encode(msg);
       await Promise.all([...perNode].map(async ([n, positions]) => {
         try {
           const remote = await bus.request<UserPushResult[]>(n, { t: "push", msg: encoded, users: positions.map((i) => userIDs[i]!), op }, opts.timeoutMs);
@@ -136,18 +142,12 @@ export function clusterDispatch(opts: {
     },
     async deliver(msg, userIDs, op) {
       opts.pusher.pushToUsers(msg, userIDs, op);
-      const where = await remoteNodes(userIDs);
-      const perNode = new Map<string, string[]>();
-      for (const u of userIDs) for (const n of where.get(u) ?? []) {
-        let list = perNode.get(n);
-        if (!list) perNode.set(n, (list = []));
-        list.push(u);
-      }
+      const perNode = await positionsByNode(userIDs);
       if (perNode.size === 0) return;
-      const encoded = Buffer.from(toBinary(MsgDataSchema, msg)).toString("base64");
+      const encoded = encode(msg);
       // One-way: the other node pushes without answering (no reply publish, nothing waits on it). A publish
       // that fails is counted; the message is stored, so the recipient's next pull still gets it.
-      await Promise.all([...perNode].map(([n, users]) => bus.send(n, { t: "push", msg: encoded, users, op }).catch((err) => {
+      await Promise.all([...perNode].map(([n, positions]) => bus.send(n, { t: "push", msg: encoded, users: positions.map((i) => userIDs[i]!), op }).catch((err) => {
         opts.counters.crossNodeFailures++;
         log.warn("cross-node delivery failed", { node: n, err });
       })));
