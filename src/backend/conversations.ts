@@ -6,7 +6,7 @@ import {
   GetConversationsHasReadAndMaxSeqRespSchema, GetLastMessageRespSchema, GetSeqMessageRespSchema, SendMsgRespSchema, SeqsSchema,
 } from "../gen/openim/msg/msg_pb.js";
 import {
-  GetMaxSeqRespSchema, type MsgData, PullMessageBySeqsRespSchema, PullOrder, type PullMsgs, PullMsgsSchema,
+  GetMaxSeqRespSchema, type MsgData, MsgDataSchema, PullMessageBySeqsRespSchema, PullOrder, type PullMsgs, PullMsgsSchema,
 } from "../gen/openim/sdkws/sdkws_pb.js";
 import { isNotificationConversation } from "../protocol/conversation.js";
 import { ContentType, SessionType } from "../protocol/constants.js";
@@ -82,6 +82,14 @@ export function recipientsOf(msg: MsgData, groupMembers: string[] | undefined): 
     return members;
   }
   return msg.sendID === msg.recvID ? [msg.sendID] : [msg.recvID, msg.sendID];
+}
+
+/** What both stores do first with a send: their own copy of the message, checked, with a clientMsgID. */
+export function prepareSend(input: MsgData, opUserID: string): MsgData {
+  const msg = create(MsgDataSchema, input);
+  validateSend(msg, opUserID);
+  ensureClientMsgID(msg);
+  return msg;
 }
 
 /** A message without a clientMsgID gets one, so idempotency and the reply always have one. */

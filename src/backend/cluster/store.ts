@@ -10,13 +10,13 @@
 //   imgate:u:{<user>}:convs               SET of the user's conversations
 //   imgate:u:{<user>}:read                HASH conversation → has-read seq
 //   imgate:g:{<group>}                    SET of members; imgate:groups lists the group IDs
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { Cluster, Redis } from "ioredis";
 import { type MsgData, MsgDataSchema } from "../../gen/openim/sdkws/sdkws_pb.js";
 import { conversationIDOf } from "../../protocol/conversation.js";
 import { ErrCode, codeError } from "../../protocol/errors.js";
 import {
-  type ConversationStore, type SendResult, ensureClientMsgID, groupConversationIDs, isGroupMessage, recipientsOf, stampMessage, validateSend,
+  type ConversationStore, type SendResult, groupConversationIDs, isGroupMessage, recipientsOf, prepareSend, stampMessage,
 } from "../conversations.js";
 
 const conv = (id: string) => `imgate:c:{${id}}`;
@@ -71,9 +71,7 @@ export function createRedisConversationStore(redis: Redis | Cluster, opts: Redis
     onSent: (_r: SendResult) => {},
 
     async send(input: MsgData, opUserID: string, operationID: string): Promise<SendResult> {
-      const msg = create(MsgDataSchema, input);
-      validateSend(msg, opUserID);
-      ensureClientMsgID(msg);
+      const msg = prepareSend(input, opUserID);
       const members = recipientsOf(msg, isGroupMessage(msg) ? await store.groupMembers(msg.groupID) : undefined);
       const conversationID = conversationIDOf(msg);
       const now = Date.now();

@@ -3,12 +3,12 @@
 // 1005/1006/1007. Seqs are allocated in memory (this process is the only writer) and rolled back if a
 // commit fails, so a failed batch leaves no gap.
 import type { Database } from "bun:sqlite";
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { type MsgData, MsgDataSchema } from "../../gen/openim/sdkws/sdkws_pb.js";
 import { conversationIDOf } from "../../protocol/conversation.js";
 import { ErrCode, codeError } from "../../protocol/errors.js";
 import {
-  type ConversationStore, type SendResult, ensureClientMsgID, groupConversationIDs, isGroupMessage, recipientsOf, stampMessage, validateSend,
+  type ConversationStore, type SendResult, groupConversationIDs, isGroupMessage, recipientsOf, prepareSend, stampMessage,
 } from "../conversations.js";
 
 interface ConvState {
@@ -128,9 +128,7 @@ export class MessageStore implements ConversationStore {
 
   /** Validates, assigns seq/serverMsgID/sendTime and resolves once the message is committed. */
   send(input: MsgData, opUserID: string, operationID = ""): Promise<SendResult> {
-    const msg = create(MsgDataSchema, input);
-    validateSend(msg, opUserID);
-    ensureClientMsgID(msg);
+    const msg = prepareSend(input, opUserID);
     const idKey = `${msg.sendID}\u0000${msg.clientMsgID}`;
     const inFlight = this.pendingByClientID.get(idKey);
     if (inFlight) return inFlight.then((r) => ({ ...r, duplicate: true }));
