@@ -18,7 +18,7 @@ import { createRedis, redisConfigured, waitReady } from "./cluster/redis.js";
 import { createRouteTable, type RouteTable } from "./cluster/routes.js";
 import { startEdge, type Edge } from "./gateway/server.js";
 import { createOutbound } from "./gateway/outbound.js";
-import { createPusher, type Pusher } from "./gateway/push.js";
+import { createPusher } from "./gateway/push.js";
 import { createRouter } from "./gateway/requests.js";
 import { createSubscriptions } from "./gateway/subscriptions.js";
 import { startAdminHttp, type AdminHttp } from "./admin/http.js";
@@ -47,7 +47,6 @@ export interface Node {
   presence: Presence;
   metrics: Metrics;
   webhooks: Webhooks;
-  pusher: Pusher;
   /** Pushes, kicks and status queries: local on one node, routed across a cluster. */
   dispatch: Dispatch;
   backend: Backend;
@@ -202,7 +201,7 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
   const stopped = new Promise<void>((r) => (markStopped = r));
   const node: Node = {
     stopped,
-    config, nodeID, log, counters, registry, sessions, pusher, dispatch, backend, presence, webhooks,
+    config, nodeID, log, counters, registry, sessions, dispatch, backend, presence, webhooks,
     edge: undefined as unknown as Edge,
     metrics: undefined as unknown as Metrics,
     admin: undefined as unknown as AdminHttp,

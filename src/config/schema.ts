@@ -27,10 +27,10 @@ export interface Config {
     /** Requests one connection may have in flight; more close it (clients wait for replies). */
     maxInflightPerConn: number;
     maxSubscriptionsPerConn: number;
-    /** 0 = no limit. Refusals answer 1601 (handshake) or 1650 (request), and count in metrics. */
     /** PEM files; both set = wss:// (TLS) on the WebSocket port. */
     tlsCert: string;
     tlsKey: string;
+    /** Limits below: 0 = no limit. Refusals answer 1601 (handshake) or 1650 (request), and count in metrics. */
     maxConnsPerUser: number;
     maxConnsPerIP: number;
     handshakesPerSecond: number;

@@ -29,6 +29,7 @@ export function hubInterceptor(node: Node): Interceptor {
   const admins = new Set(config.imAdminUser.userIDs);
   return (next) => async (req) => {
     const grpc = (req.header.get("content-type") ?? "").startsWith("application/grpc") && !req.header.get("content-type")!.startsWith("application/grpc-web");
+    const path = req.url.replace(/^https?:\/\/[^/]+/, "");
     const openim = req.service.typeName === msgGateway.typeName;
     try {
       if (config.rpc.token && !(openim && config.rpc.allowOpenIMWithoutToken) && !tokenMatches(req.header.get("authorization"), config.rpc.token))
@@ -43,11 +44,11 @@ export function hubInterceptor(node: Node): Interceptor {
         req.contextValues.set(callerKey, { operationID: opid, opUserID, admin: admins.has(opUserID) || tempAdmin });
       }
       const res = await next(req);
-      node.metrics?.countRpc(req.url.replace(/^https?:\/\/[^/]+/, ""), 0);
+      node.metrics?.countRpc(path, 0);
       return res;
     } catch (e) {
       const err = toConnectError(e, grpc);
-      node.metrics?.countRpc(req.url.replace(/^https?:\/\/[^/]+/, ""), err.code);
+      node.metrics?.countRpc(path, err.code);
       throw err;
     }
   };
