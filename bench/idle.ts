@@ -3,6 +3,7 @@
 // login storm: all N clients of imgate reconnect at once (JWT, registry, presence) → time until all are back.
 import { percentile, progress, round, startImgate, startRedis, startWorker, users, writeResult, type Worker } from "./lib/harness.js";
 import { startNchan } from "./lib/nchan.js";
+import { handshakeQuery } from "./lib/query.js";
 import { startNodeWs, startRawBun, startRawBunGroup, startSocketIO } from "./lib/peers.js";
 
 const PER_WORKER = 9_500; // under the 20,000 open-file limit per process, with room
@@ -22,6 +23,17 @@ async function connectAll(url: string, list: ReturnType<typeof users>, raw: bool
   return { ws, ms, connected: rs.reduce((a, r) => a + r.connected, 0), failed: rs.reduce((a, r) => a + r.failed, 0), handshakes };
 }
 
+/** One server's idle figures: connects, handshake times, and RSS growth per connection. */
+function connectResult(c: { ms: number; connected: number; failed: number; handshakes: number[] }, rssBeforeKB: number, rssAfterKB: number) {
+  return {
+    connected: c.connected, failed: c.failed,
+    connectsPerSec: round(c.connected / (c.ms / 1000), 0),
+    handshakeMs: { p50: round(percentile(c.handshakes, 50)), p99: round(percentile(c.handshakes, 99)) },
+    rssBeforeMB: round(rssBeforeKB / 1024, 1), rssAfterMB: round(rssAfterKB / 1024, 1),
+    kbPerConnection: round((rssAfterKB - rssBeforeKB) / c.connected, 2),
+  };
+}
+
 async function measure(name: string, url: string, raw: boolean, rss: () => number, list: ReturnType<typeof users>, socketio = false) {
   await Bun.sleep(500);
   const before = rss();
@@ -29,19 +41,13 @@ async function measure(name: string, url: string, raw: boolean, rss: () => numbe
   const c = await connectAll(url, list, raw, socketio);
   await Bun.sleep(settleMs);
   const after = rss();
-  const result = {
-    connected: c.connected, failed: c.failed,
-    connectsPerSec: round(c.connected / (c.ms / 1000), 0),
-    handshakeMs: { p50: round(percentile(c.handshakes, 50)), p99: round(percentile(c.handshakes, 99)) },
-    rssBeforeMB: round(before / 1024, 1), rssAfterMB: round(after / 1024, 1),
-    kbPerConnection: round((after - before) / c.connected, 2),
-  };
+  const result = connectResult(c, before, after);
   return { result, workers: c.ws };
 }
 
 /**
  * Past one process's 20,000 open files: `processes` server processes share the port (SO_REUSEPORT) and the
- * clients come from Node.js processes bound to 127.0.0.2, .3, … so the loopback's ~28k ephemeral ports per
+ * clients come from Node.js processes each bound to its own 127.0.0.x, so the loopback's ~28k ephemeral ports per
  * source and destination pair are not the limit either.
  */
 async function atScale(name: string, baseURL: string, list: ReturnType<typeof users>, query: boolean, rss: () => number, stopServer: () => Promise<void>) {
@@ -56,26 +62,19 @@ async function atScale(name: string, baseURL: string, list: ReturnType<typeof us
   const t0 = performance.now();
   const rs = await Promise.all(ws.map((w, i) => w.call({
     cmd: "connect", localAddress: `127.0.0.${base + i}`, concurrency: 200,
-    urls: list.slice(i * PER_WORKER, (i + 1) * PER_WORKER).map((u) => query
-      ? `${baseURL}?sendID=${encodeURIComponent(u.userID)}&token=${u.token}&platformID=${u.platformID}&operationID=b&isBackground=false&sdkType=js`
-      : baseURL),
+    urls: list.slice(i * PER_WORKER, (i + 1) * PER_WORKER).map((u) => (query ? baseURL + handshakeQuery(u) : baseURL)),
   })));
   const ms = performance.now() - t0;
   await Bun.sleep(settleMs);
   const after = rss();
-  const connected = rs.reduce((a, r) => a + r.connected, 0);
-  const handshakes = rs.flatMap((r) => r.handshakes as number[]);
   // The server closes first, so TIME_WAIT stays on its port: source ports bound by bind() and left in TIME_WAIT
   // would keep connect() from using them for a minute, failing the next run's 127.0.0.1 clients.
   await stopServer();
   await Promise.all(ws.map((w) => w.call({ cmd: "close" })));
-  return {
-    connected, failed: rs.reduce((a, r) => a + r.failed, 0),
-    connectsPerSec: round(connected / (ms / 1000), 0),
-    handshakeMs: { p50: round(percentile(handshakes, 50)), p99: round(percentile(handshakes, 99)) },
-    rssBeforeMB: round(before / 1024, 1), rssAfterMB: round(after / 1024, 1),
-    kbPerConnection: round((after - before) / connected, 2),
-  };
+  return connectResult({
+    ms, connected: rs.reduce((a, r) => a + r.connected, 0), failed: rs.reduce((a, r) => a + r.failed, 0),
+    handshakes: rs.flatMap((r) => r.handshakes as number[]),
+  }, before, after);
 }
 
 export async function idle(quick: boolean) {

@@ -3,6 +3,7 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { MsgDataSchema, PushMessagesSchema } from "../../src/gen/openim/sdkws/sdkws_pb.js";
 import { decodeJsonResp, encodeJsonReq } from "../../src/gateway/codec/json.js";
+import { handshakeQuery } from "./query.js";
 
 export type WorkerCmd =
   | { cmd: "connect"; url: string; users: { userID: string; platformID: number; token: string }[]; concurrency: number; raw?: boolean; socketio?: boolean; chat?: boolean }
@@ -68,7 +69,7 @@ async function connectAll(c: Extract<WorkerCmd, { cmd: "connect" }>) {
       const u = c.users[i++]!;
       const start = now();
       const q = c.socketio ? "socket.io/?EIO=4&transport=websocket"
-        : c.raw && !c.chat ? "" : `?sendID=${encodeURIComponent(u.userID)}&token=${u.token}&platformID=${u.platformID}&operationID=b&isBackground=false&sdkType=js`;
+        : c.raw && !c.chat ? "" : handshakeQuery(u);
       const ws = new WebSocket(c.url + q);
       ws.binaryType = "arraybuffer";
       const ready = () => {
@@ -164,7 +165,7 @@ async function churn(c: Extract<WorkerCmd, { cmd: "churn" }>) {
     while (now() < end) {
       const u = c.users[i++ % c.users.length]!;
       const ok = await new Promise<boolean>((resolve) => {
-        const ws = new WebSocket(`${c.url}?sendID=${encodeURIComponent(u.userID)}&token=${u.token}&platformID=${u.platformID}&operationID=c&isBackground=false&sdkType=js`);
+        const ws = new WebSocket(c.url + handshakeQuery(u, "c"));
         ws.onopen = () => ws.close();
         ws.onclose = () => resolve(true);
         ws.onerror = () => resolve(false);
