@@ -112,3 +112,96 @@ describe("gob Req decoding (§2.4)", () => {
     expect(decodeGobResp(encodeGobResp(r))).toEqual({ ...r, msgIncr: "", errMsg: "" });
   });
 });
+
+// Go's decoder rules (encoding/gob decoder.go, decode.go), each with a hand-built stream.
+describe("gob decoding follows Go's decoder", () => {
+  // A tiny gob writer for building streams the Go encoder could produce (and some it could not).
+  const uint = (v: number): number[] => {
+    if (v < 128) return [v];
+    const b: number[] = [];
+    for (; v > 0; v = Math.floor(v / 256)) b.unshift(v % 256);
+    return [256 - b.length, ...b];
+  };
+  const int = (v: number) => uint(v < 0 ? (-v - 1) * 2 + 1 : v * 2);
+  const str = (s: string) => [...uint(Buffer.byteLength(s)), ...Buffer.from(s)];
+  const message = (body: number[]) => [...uint(body.length), ...body];
+  const common = (name: string, id: number) => [1, ...str(name), 1, ...int(id), 0];
+  /** wireType with one kind set: field `kind` (0 ArrayT, 1 SliceT, 2 StructT, 3 MapT, 4 GobEncoderT), body as given. */
+  const definition = (id: number, kind: number, body: number[]) => message([...int(-id), ...uint(kind + 1), ...body, 0]);
+  const sliceDef = (id: number, elem: number) => definition(id, 1, [1, ...common("", id), 1, ...int(elem), 0]);
+  const mapDef = (id: number, key: number, elem: number) => definition(id, 3, [1, ...common("", id), 1, ...int(key), 1, ...int(elem), 0]);
+  const arrayDef = (id: number, elem: number, len: number) => definition(id, 0, [1, ...common("", id), 1, ...int(elem), 1, ...int(len), 0]);
+  const structDef = (id: number, name: string, fields: [string, number][]) =>
+    definition(id, 2, [1, ...common(name, id), 1, ...uint(fields.length), ...fields.flatMap(([n, t]) => [1, ...str(n), 1, ...int(t), 0]), 0]);
+  const req = (id: number, extra: [string, number][] = []) =>
+    structDef(id, "GeneralWsReq", [["ReqIdentifier", 2], ...extra, ["SendID", 6], ["MsgIncr", 6]]);
+  /** A value of req(id): ReqIdentifier 1001, SendID "u1", MsgIncr "m". */
+  const reqValue = (id: number) => message([...int(id), 1, ...int(1001), 1, ...str("u1"), 1, ...str("m"), 0]);
+  const decode = (...parts: number[][]) => decodeGobReq(new Uint8Array(parts.flat()));
+
+  test("type id 64 (firstUserId) is a user type: OpenIM's wasm Go core sends GeneralWsReq as 64", () => {
+    const r = decode(req(64), reqValue(64));
+    expect(r).toMatchObject({ reqIdentifier: 1001, sendID: "u1", msgIncr: "m" });
+    // The definition's id byte is int −64 = 7f and the value's is int 64 = ff80: no longer refused.
+    expect(toHex(new Uint8Array(req(64))).slice(2, 4)).toBe("7f");
+  });
+
+  test("ids below 64 are built in: defining one is refused as Go does", () => {
+    for (const id of [1, 6, 16, 63]) expect(() => decode(req(id), reqValue(id))).toThrow("duplicate type received");
+  });
+
+  test("an id defined twice in one stream is refused", () => {
+    expect(() => decode(req(70), req(70), reqValue(70))).toThrow("duplicate type received");
+  });
+
+  test("a definition message with bytes left over is refused (Go: extra data in buffer)", () => {
+    const body = req(65).slice(1); // the definition without its one-byte length
+    expect(() => decode(message([...body, 0]), reqValue(65))).toThrow("extra data");
+  });
+
+  test("a struct value ends at the end of its message even without the 0 terminator (Go's decodeStruct)", () => {
+    const value = message([...int(65), 1, ...int(1001), 2, ...str("u1"), 1, ...str("m")]);
+    expect(decode(structDef(65, "GeneralWsReq", [["ReqIdentifier", 2], ["Token", 6], ["SendID", 6], ["MsgIncr", 6]]), value))
+      .toMatchObject({ reqIdentifier: 1001, sendID: "u1", msgIncr: "m" });
+  });
+
+  test("unknown fields of user-defined types (slice, map, array, struct, GobEncoder) are skipped", () => {
+    const defs = [
+      sliceDef(70, 6), // []string
+      mapDef(71, 6, 2), // map[string]int
+      arrayDef(72, 2, 3), // [3]int
+      structDef(73, "Inner", [["A", 6], ["B", 70]]), // struct{A string; B []string}
+      definition(74, 4, [1, ...common("T", 74), 0]), // a GobEncoder
+    ];
+    const def = structDef(65, "GeneralWsReq", [
+      ["ReqIdentifier", 2], ["Tags", 70], ["Counts", 71], ["Triple", 72], ["Inner", 73], ["Blob", 74], ["SendID", 6], ["MsgIncr", 6],
+    ]);
+    const value = message([
+      ...int(65), 1, ...int(1001),
+      1, ...uint(2), ...str("x"), ...str("yz"), // Tags
+      1, ...uint(1), ...str("k"), ...int(-5), // Counts
+      1, ...uint(3), ...int(1), ...int(2), ...int(3), // Triple
+      1, 1, ...str("a"), 1, ...uint(1), ...str("b"), 0, // Inner
+      1, ...uint(2), 0xde, 0xad, // Blob
+      1, ...str("u1"), 1, ...str("m"), 0,
+    ]);
+    expect(decode(...defs, def, value)).toMatchObject({ reqIdentifier: 1001, sendID: "u1", msgIncr: "m" });
+  });
+
+  test("corrupt nested input is refused: counts past the data, wrong array length, undefined element type, deep nesting", () => {
+    const withField = (fieldType: number, defs: number[][], field: number[]) =>
+      decode(...defs, structDef(65, "R", [["ReqIdentifier", 2], ["X", fieldType]]), message([...int(65), 1, ...int(1001), 1, ...field, 0]));
+    expect(() => withField(70, [sliceDef(70, 6)], [...uint(1_000_000), ...str("a")])).toThrow("exceeds data");
+    expect(() => withField(72, [arrayDef(72, 2, 3)], [...uint(2), 2, 4])).toThrow("array length");
+    expect(() => withField(70, [sliceDef(70, 99)], [...uint(1), 0])).toThrow("unknown type id 99");
+    // 20 slices of slices: refused before the stack is at risk.
+    const nested = Array.from({ length: 20 }, (_, i) => sliceDef(70 + i, i === 19 ? 6 : 71 + i));
+    expect(() => withField(70, nested, Array(20).fill(1).concat(str("deep")))).toThrow("nested too deeply");
+    // interface{} fields carry type names and nested definitions: refused with a clear error.
+    expect(() => withField(8, [], str("x"))).toThrow("interface");
+  });
+
+  test("a value of a non-struct type is refused", () => {
+    expect(() => decode(sliceDef(65, 6), message([...int(65), ...uint(1), ...str("a")]))).toThrow("not a struct");
+  });
+});

@@ -1,13 +1,14 @@
 // Go encoding/gob for OpenIM's two flat envelope structs (§2.2, §2.4). Every frame is a complete gob
-// stream: type definition(s), then one value. Decoding maps fields by name from the definition (type
-// ids are whatever the sender chose, ≥ 65); encoding emits a fixed Resp definition then the value.
+// stream: type definition(s), then one value. Decoding follows Go's decoder: fields are mapped by name from the
+// definition, type ids are whatever the sender chose (≥ 64, Go's firstUserId; OpenIM's wasm Go core uses 64),
+// unknown fields of any type are skipped. Encoding emits a fixed Resp definition then the value.
 import type { WireReq, WireResp } from "./envelope.js";
 
 export class GobError extends Error {
   override name = "GobError";
 }
 
-const T_BOOL = 1, T_INT = 2, T_UINT = 3, T_FLOAT = 4, T_BYTES = 5, T_STRING = 6;
+const T_BOOL = 1, T_INT = 2, T_UINT = 3, T_FLOAT = 4, T_BYTES = 5, T_STRING = 6, T_COMPLEX = 7, T_INTERFACE = 8;
 
 // ---- encoding ------------------------------------------------------------------------------------
 
@@ -56,7 +57,7 @@ class Writer {
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder("utf-8", { fatal: false });
 
-/** The Resp type id we emit; Go SDKs decode by field name so any id ≥ 65 works. */
+/** The Resp type id we emit; Go SDKs decode by field name so any id ≥ 64 works. */
 const RESP_ID = 65;
 
 type FieldDef = [name: string, typeId: number];
@@ -178,24 +179,30 @@ class Reader {
   string(): string {
     return textDecoder.decode(this.bytes());
   }
-  skip(typeId: number) {
-    switch (typeId) {
-      case T_BOOL: case T_INT: case T_UINT: case T_FLOAT: this.uint(); return;
-      case T_BYTES: case T_STRING: this.bytes(); return;
-      default: throw new GobError(`gob: cannot skip field of type id ${typeId}`);
-    }
-  }
 }
 
-interface StructDef {
-  name: string;
-  fields: { name: string; typeId: number }[];
-}
+/** A type defined in the stream: what a value of it looks like, enough to read or skip one (Go's wireType). */
+type WireType =
+  | { kind: "struct"; name: string; fields: { name: string; typeId: number }[] }
+  | { kind: "slice"; elem: number }
+  | { kind: "array"; elem: number; len: number }
+  | { kind: "map"; key: number; elem: number }
+  /** GobEncoder, BinaryMarshaler, TextMarshaler: a byte slice on the wire. */
+  | { kind: "opaque" };
+type StructDef = Extract<WireType, { kind: "struct" }>;
 
-/** Walks a struct value: calls `each` with every present field's index (deltas summed), up to the final 0. */
+/** Go's firstUserId: ids below it are built in; the decoder accepts any id from it up that the stream has not defined. */
+const FIRST_USER_ID = 64;
+/** How deeply nested types may go before a frame is refused (a stack guard; the envelope is flat). */
+const MAX_DEPTH = 16;
+
+/**
+ * Walks a struct value: calls `each` with every present field's index (deltas summed) up to the final 0.
+ * Like Go's decodeStruct, the end of the message also ends the struct.
+ */
 function walkStruct(r: Reader, each: (index: number) => void): void {
   let index = -1;
-  for (;;) {
+  while (r.pos < r.end) {
     const delta = r.uint();
     if (delta === 0) return;
     index += delta;
@@ -203,40 +210,163 @@ function walkStruct(r: Reader, each: (index: number) => void): void {
   }
 }
 
-function readStructDefinition(r: Reader): StructDef {
-  // wireType: only StructT (field 2) describes a flat struct; anything else is not an envelope.
-  let def: StructDef | undefined;
-  walkStruct(r, (wireField) => {
-    if (wireField !== 2) throw new GobError(`gob: unsupported wire type (field ${wireField})`);
-    const d: StructDef = (def = { name: "", fields: [] });
-    walkStruct(r, (structField) => {
-      if (structField === 0) {
-        // CommonType {Name, Id}
-        walkStruct(r, (cf) => {
-          if (cf === 0) d.name = r.string();
-          else if (cf === 1) r.int();
-          else throw new GobError("gob: bad CommonType");
-        });
-      } else if (structField === 1) {
-        // Field []fieldType {Name, Id}
-        const n = r.uint();
-        if (n > 64) throw new GobError("gob: too many fields");
-        for (let i = 0; i < n; i++) {
-          const f = { name: "", typeId: 0 };
-          walkStruct(r, (ff) => {
-            if (ff === 0) f.name = r.string();
-            else if (ff === 1) f.typeId = r.int();
-            else throw new GobError("gob: bad fieldType");
-          });
-          d.fields.push(f);
-        }
-      } else {
-        throw new GobError("gob: bad structType");
-      }
-    });
+/** A CommonType {Name, Id}: the name (ids inside definitions are not used by Go's decoder either). */
+function readCommonType(r: Reader): string {
+  let name = "";
+  walkStruct(r, (f) => {
+    if (f === 0) name = r.string();
+    else if (f === 1) r.int();
+    else throw new GobError("gob: bad CommonType");
   });
-  if (!def) throw new GobError("gob: type definition without a struct");
-  return def;
+  return name;
+}
+
+/** Reads a wireType struct: exactly one of ArrayT, SliceT, StructT, MapT, GobEncoderT, BinaryMarshalerT, TextMarshalerT. */
+function readWireType(r: Reader): WireType {
+  let wire: WireType | undefined;
+  walkStruct(r, (wireField) => {
+    if (wire) throw new GobError("gob: type definition with more than one kind");
+    switch (wireField) {
+      case 0: { // ArrayT {CommonType, Elem, Len}
+        const a = { kind: "array" as const, elem: 0, len: 0 };
+        walkStruct(r, (f) => {
+          if (f === 0) readCommonType(r);
+          else if (f === 1) a.elem = r.int();
+          else if (f === 2) a.len = r.int();
+          else throw new GobError("gob: bad arrayType");
+        });
+        wire = a;
+        return;
+      }
+      case 1: { // SliceT {CommonType, Elem}
+        const sl = { kind: "slice" as const, elem: 0 };
+        walkStruct(r, (f) => {
+          if (f === 0) readCommonType(r);
+          else if (f === 1) sl.elem = r.int();
+          else throw new GobError("gob: bad sliceType");
+        });
+        wire = sl;
+        return;
+      }
+      case 2: { // StructT {CommonType, Field []fieldType{Name, Id}}
+        const d: StructDef = { kind: "struct", name: "", fields: [] };
+        walkStruct(r, (f) => {
+          if (f === 0) d.name = readCommonType(r);
+          else if (f === 1) {
+            const n = r.uint();
+            if (n > 64) throw new GobError("gob: too many fields");
+            for (let i = 0; i < n; i++) {
+              const field = { name: "", typeId: 0 };
+              walkStruct(r, (ff) => {
+                if (ff === 0) field.name = r.string();
+                else if (ff === 1) field.typeId = r.int();
+                else throw new GobError("gob: bad fieldType");
+              });
+              d.fields.push(field);
+            }
+          } else throw new GobError("gob: bad structType");
+        });
+        wire = d;
+        return;
+      }
+      case 3: { // MapT {CommonType, Key, Elem}
+        const m = { kind: "map" as const, key: 0, elem: 0 };
+        walkStruct(r, (f) => {
+          if (f === 0) readCommonType(r);
+          else if (f === 1) m.key = r.int();
+          else if (f === 2) m.elem = r.int();
+          else throw new GobError("gob: bad mapType");
+        });
+        wire = m;
+        return;
+      }
+      case 4: case 5: case 6: // GobEncoderT, BinaryMarshalerT, TextMarshalerT {CommonType}
+        walkStruct(r, (f) => {
+          if (f === 0) readCommonType(r);
+          else throw new GobError("gob: bad gobEncoderType");
+        });
+        wire = { kind: "opaque" };
+        return;
+      default:
+        throw new GobError(`gob: unknown wire type field ${wireField}`);
+    }
+  });
+  if (!wire) throw new GobError("gob: empty type definition");
+  return wire;
+}
+
+/** The type definitions seen so far in one stream (each frame is a stream of its own). */
+type Types = Map<number, WireType>;
+
+/** Skips one value of `typeId` (an unknown field), as Go's decoder ignores fields the local type lacks. */
+function skipValue(r: Reader, types: Types, typeId: number, depth = 0): void {
+  if (depth > MAX_DEPTH) throw new GobError("gob: types nested too deeply");
+  switch (typeId) {
+    case T_BOOL: case T_INT: case T_UINT: case T_FLOAT: r.uint(); return;
+    case T_BYTES: case T_STRING: r.bytes(); return;
+    case T_COMPLEX: r.uint(); r.uint(); return;
+    case T_INTERFACE: throw new GobError("gob: interface values are not supported");
+  }
+  const t = types.get(typeId);
+  if (!t) throw new GobError(`gob: unknown type id ${typeId}`);
+  switch (t.kind) {
+    case "opaque": r.bytes(); return;
+    case "struct":
+      walkStruct(r, (i) => {
+        const f = t.fields[i];
+        if (!f) throw new GobError("gob: field number out of range");
+        skipValue(r, types, f.typeId, depth + 1);
+      });
+      return;
+    case "slice": case "array": {
+      const n = elementCount(r);
+      if (t.kind === "array" && n !== t.len) throw new GobError(`gob: array length ${n}, type says ${t.len}`);
+      for (let i = 0; i < n; i++) skipValue(r, types, t.elem, depth + 1);
+      return;
+    }
+    case "map": {
+      const n = elementCount(r);
+      for (let i = 0; i < n; i++) {
+        skipValue(r, types, t.key, depth + 1);
+        skipValue(r, types, t.elem, depth + 1);
+      }
+      return;
+    }
+  }
+}
+
+/** A slice, array or map count; every element takes at least a byte, so a larger count is corrupt (Go: "slice too big"). */
+function elementCount(r: Reader): number {
+  const n = r.uint();
+  if (n > r.end - r.pos) throw new GobError("gob: element count exceeds data");
+  return n;
+}
+
+/**
+ * Reads a gob stream up to its first value, the way Go's Decoder.Decode does: definitions (id < 0) are collected,
+ * each must be a new id ≥ 64 and fill its message exactly; the first value (id > 0) is read with `read`.
+ */
+function firstValue<T>(buf: Uint8Array, read: (r: Reader, def: StructDef, types: Types) => T): T {
+  const r = new Reader(buf);
+  const types: Types = new Map();
+  for (;;) {
+    const len = r.uint();
+    if (len === 0 || len > buf.length - r.pos) throw new GobError("gob: bad message length");
+    const msg = new Reader(buf, r.pos + len);
+    msg.pos = r.pos;
+    r.pos += len;
+    const id = msg.int();
+    if (id < 0) {
+      if (-id < FIRST_USER_ID || types.has(-id)) throw new GobError(`gob: duplicate type received (id ${-id})`);
+      types.set(-id, readWireType(msg));
+      if (msg.pos !== msg.end) throw new GobError("gob: extra data in buffer");
+      continue;
+    }
+    const def = types.get(id);
+    if (!def) throw new GobError("gob: unknown type id or corrupted data");
+    if (def.kind !== "struct") throw new GobError(`gob: type id ${id} is not a struct`);
+    return read(msg, def, types);
+  }
 }
 
 const REQ_FIELDS: Record<string, { key: keyof WireReq; typeId: number }> = {
@@ -247,28 +377,6 @@ const REQ_FIELDS: Record<string, { key: keyof WireReq; typeId: number }> = {
   MsgIncr: { key: "msgIncr", typeId: T_STRING },
   Data: { key: "data", typeId: T_BYTES },
 };
-
-/** Reads a gob stream up to its first value: type definitions are collected, the value is read with `read`. */
-function firstValue<T>(buf: Uint8Array, read: (r: Reader, def: StructDef) => T): T {
-  const r = new Reader(buf);
-  const types = new Map<number, StructDef>();
-  for (;;) {
-    const len = r.uint();
-    if (len === 0 || len > buf.length - r.pos) throw new GobError("gob: bad message length");
-    const msg = new Reader(buf, r.pos + len);
-    msg.pos = r.pos;
-    r.pos += len;
-    const id = msg.int();
-    if (id < 0) {
-      if (-id < 65) throw new GobError("gob: redefinition of a built-in type");
-      types.set(-id, readStructDefinition(msg));
-      continue;
-    }
-    const def = types.get(id);
-    if (!def) throw new GobError("gob: unknown type id or corrupted data");
-    return read(msg, def);
-  }
-}
 
 /** Decodes one Req from a gob stream: definitions first, then the first value; trailing bytes are ignored. */
 export function decodeGobReq(buf: Uint8Array): WireReq {
@@ -284,11 +392,11 @@ function eachField(r: Reader, def: StructDef, each: (f: StructDef["fields"][numb
   });
 }
 
-function readReqValue(r: Reader, def: StructDef): WireReq {
+function readReqValue(r: Reader, def: StructDef, types: Types): WireReq {
   const out: WireReq = { reqIdentifier: 0, token: "", sendID: "", operationID: "", msgIncr: "", data: undefined };
   eachField(r, def, (f) => {
     const target = REQ_FIELDS[f.name];
-    if (!target) return r.skip(f.typeId);
+    if (!target) return skipValue(r, types, f.typeId);
     if (target.typeId !== f.typeId) throw new GobError(`gob: type mismatch for field ${f.name}`);
     switch (target.typeId) {
       case T_INT: {
@@ -310,7 +418,7 @@ function readReqValue(r: Reader, def: StructDef): WireReq {
 
 /** Decodes a Resp gob stream (for test clients and the load generator). */
 export function decodeGobResp(buf: Uint8Array): WireResp {
-  return firstValue(buf, (msg, def) => {
+  return firstValue(buf, (msg, def, types) => {
     const out: WireResp = { reqIdentifier: 0, msgIncr: "", operationID: "", errCode: 0, errMsg: "", data: undefined };
     eachField(msg, def, (f) => {
       switch (f.name) {
@@ -320,7 +428,7 @@ export function decodeGobResp(buf: Uint8Array): WireResp {
         case "OperationID": out.operationID = msg.string(); break;
         case "ErrMsg": out.errMsg = msg.string(); break;
         case "Data": out.data = msg.bytes().slice(); break;
-        default: msg.skip(f.typeId);
+        default: skipValue(msg, types, f.typeId);
       }
     });
     return out;
