@@ -9,7 +9,7 @@ import {
   GetMaxSeqRespSchema, type MsgData, MsgDataSchema, PullMessageBySeqsRespSchema, PullOrder, type PullMsgs, PullMsgsSchema,
 } from "../gen/openim/sdkws/sdkws_pb.js";
 import { isNotificationConversation } from "../protocol/conversation.js";
-import { ContentType, SessionType } from "../protocol/constants.js";
+import { ContentType, MsgStatus, SessionType } from "../protocol/constants.js";
 import { CodeError, ErrCode, codeError } from "../protocol/errors.js";
 import type { CallMeta, MessagePort } from "./ports.js";
 
@@ -34,7 +34,11 @@ export interface SendResult {
 export interface ConversationStore {
   send(msg: MsgData, opUserID: string, operationID: string): Promise<SendResult>;
   maxSeqs(userID: string): Awaitable<{ max: Map<string, bigint>; min: Map<string, bigint> }>;
-  range(conversationID: string, begin: number, end: number, num: number, desc: boolean): Awaitable<{ msgs: MsgData[]; isEnd: boolean; endSeq: number }>;
+  /** The conversation's lowest kept and highest seq (0, 0 when it has none). */
+  bounds(conversationID: string): Awaitable<{ minSeq: number; maxSeq: number }>;
+  /** The stored messages with lo ≤ seq ≤ hi, ascending; a missing seq is left out. */
+  range(conversationID: string, lo: number, hi: number): Awaitable<MsgData[]>;
+  /** The stored messages of `seqs`, in that order; a missing seq is left out. */
   bySeqs(conversationID: string, seqs: number[]): Awaitable<MsgData[]>;
   last(conversationID: string): Awaitable<MsgData | undefined>;
   seqInfo(userID: string, conversationID: string): Awaitable<{ maxSeq: number; hasReadSeq: number; maxSeqTime: number }>;
@@ -112,6 +116,34 @@ export function stampMessage(msg: MsgData, now: number): void {
   msg.serverMsgID = nextServerMsgID();
 }
 
+/** At most this many seqs per range or conversation in one read (OpenIM has no bound for notification ranges). */
+export const MAX_READ_SEQS = 10_000;
+
+/**
+ * The seqs a 1002 range returns, by OpenIM's GetMsgBySeqsRange (controller/msg.go): [begin, end] clamped to
+ * [minSeq, maxSeq]; when longer than `num`, the **newest** `num` (end − num + 1 … end), whatever the order.
+ * The SDKs mark the whole range synced and announce what comes back as new, so the oldest `num` would hide the
+ * newest messages. Notification conversations take the whole clamped range (no `num`). Undefined: nothing to return.
+ */
+export function rangeWindow(
+  begin: number, end: number, num: number, bounds: { minSeq: number; maxSeq: number }, notification: boolean,
+): { lo: number; hi: number } | undefined {
+  const lo = Math.max(begin, bounds.minSeq, 1);
+  const hi = Math.min(end, bounds.maxSeq);
+  if (hi < lo) return undefined;
+  const limit = notification ? MAX_READ_SEQS : Math.min(num, MAX_READ_SEQS);
+  if (limit <= 0) return undefined;
+  return { lo: Math.max(lo, hi - limit + 1), hi };
+}
+
+/** OpenIM answers a seq it cannot find inside the bounds with a placeholder: the seq and status "deleted". */
+function withPlaceholders(seqs: number[], found: MsgData[]): MsgData[] {
+  const bySeq = new Map(found.map((m) => [Number(m.seq), m]));
+  return seqs.map((seq) => bySeq.get(seq) ?? create(MsgDataSchema, { seq: BigInt(seq), status: MsgStatus.HasDeleted }));
+}
+
+const seqList = (lo: number, hi: number) => Array.from({ length: hi - lo + 1 }, (_, i) => lo + i);
+
 /** The conversations a group's members belong to (its plain and notification variants). */
 export function groupConversationIDs(groupID: string): string[] {
   return ["sg_" + groupID, "g_" + groupID, "n_" + groupID];
@@ -141,10 +173,18 @@ export function createMessageService(store: ConversationStore, adminUserIDs: str
     async pullMessageBySeqs(req, meta) {
       checkAccess(req.userID, meta);
       const resp = create(PullMessageBySeqsRespSchema);
+      const desc = req.order === PullOrder.PullOrderDesc;
       for (const r of req.seqRanges) {
-        await checkConversation(req.userID, r.conversationID);
-        const got = await store.range(r.conversationID, Number(r.begin), Number(r.end), Number(r.num), req.order === PullOrder.PullOrderDesc);
-        put(resp.msgs, resp.notificationMsgs, r.conversationID, create(PullMsgsSchema, { Msgs: got.msgs, isEnd: got.isEnd, endSeq: BigInt(got.endSeq) }));
+        // Like OpenIM, a conversation the user cannot read is left out of the answer, not an error for the batch.
+        if (!(await store.isMember(req.userID, r.conversationID))) continue;
+        const begin = Number(r.begin), end = Number(r.end);
+        const bounds = await store.bounds(r.conversationID);
+        const w = rangeWindow(begin, end, Number(r.num), bounds, isNotificationConversation(r.conversationID));
+        if (!w) continue;
+        const msgs = withPlaceholders(seqList(w.lo, w.hi), await store.range(r.conversationID, w.lo, w.hi));
+        // isEnd as OpenIM's sync_msg.go: Asc ends when the range reaches maxSeq, Desc when it reaches minSeq.
+        const isEnd = desc ? begin <= bounds.minSeq : bounds.maxSeq <= end;
+        put(resp.msgs, resp.notificationMsgs, r.conversationID, create(PullMsgsSchema, { Msgs: msgs, isEnd }));
       }
       return resp;
     },
@@ -156,12 +196,22 @@ export function createMessageService(store: ConversationStore, adminUserIDs: str
     async getSeqMessage(req, meta) {
       checkAccess(req.userID, meta);
       const resp = create(GetSeqMessageRespSchema);
+      const desc = req.order === PullOrder.PullOrderDesc;
       for (const c of req.conversations) {
         await checkConversation(req.userID, c.conversationID);
-        const msgs = await store.bySeqs(c.conversationID, c.seqs.map(Number));
-        const desc = req.order === PullOrder.PullOrderDesc;
-        msgs.sort((a, b) => (desc ? Number(b.seq - a.seq) : Number(a.seq - b.seq)));
-        put(resp.msgs, resp.notificationMsgs, c.conversationID, create(PullMsgsSchema, { Msgs: msgs, isEnd: true }));
+        // OpenIM's GetMessagesBySeqWithBounds: seqs inside the bounds are read in the order asked; one past the
+        // bounds in the pull direction marks the end (isEnd, endSeq = the bound).
+        const { minSeq, maxSeq } = await store.bounds(c.conversationID);
+        const wanted: number[] = [];
+        let isEnd = false, endSeq = 0;
+        for (const seq of c.seqs.map(Number).slice(0, MAX_READ_SEQS)) {
+          if (seq <= 0) continue;
+          if (seq >= minSeq && seq <= maxSeq) wanted.push(seq);
+          else if (desc && seq < minSeq) (isEnd = true), (endSeq = minSeq);
+          else if (!desc && seq > maxSeq) (isEnd = true), (endSeq = maxSeq);
+        }
+        const msgs = wanted.length ? withPlaceholders(wanted, await store.bySeqs(c.conversationID, wanted)) : [];
+        put(resp.msgs, resp.notificationMsgs, c.conversationID, create(PullMsgsSchema, { Msgs: msgs, isEnd, endSeq: BigInt(endSeq) }));
       }
       return resp;
     },

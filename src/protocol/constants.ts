@@ -62,6 +62,8 @@ export function isPushTerminal(id: number): boolean {
 
 export const SessionType = { Single: 1, WriteGroup: 2, ReadGroup: 3, Notification: 4 } as const;
 export const ContentType = { OANotification: 1400 } as const;
+/** MsgData.status values (OpenIM's constant.MsgStatus*); HasDeleted marks a seq read back without its message. */
+export const MsgStatus = { Sending: 1, SendSuccess: 2, SendFailed: 3, HasDeleted: 4, Filtered: 5 } as const;
 
 export const Timing = {
   pongWaitMs: 30_000,

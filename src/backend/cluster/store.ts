@@ -110,22 +110,19 @@ export function createRedisConversationStore(redis: Redis | Cluster, opts: Redis
       return { max, min };
     },
 
-    async range(conversationID: string, begin: number, end: number, num_: number, desc: boolean) {
+    async bounds(conversationID: string) {
       const k = conv(conversationID);
       const [mx, mn] = await Promise.all([redis.get(`${k}:seq`), redis.hget(`${k}:meta`, "min")]);
-      const maxSeq = num(mx), minSeq = num(mn) || 1;
-      const lo = Math.max(begin, minSeq, 1);
-      const hi = Math.min(end > 0 ? end : maxSeq, maxSeq);
-      const limit = num_ > 0 ? Math.min(num_, 10_000) : 10_000;
-      if (hi < lo) return { msgs: [], isEnd: true, endSeq: 0 };
-      const seqs: number[] = [];
-      if (desc) for (let s = hi; s >= lo && seqs.length < limit; s--) seqs.push(s);
-      else for (let s = lo; s <= hi && seqs.length < limit; s++) seqs.push(s);
-      const raw = await redis.hmgetBuffer(`${k}:m`, ...seqs.map(String));
-      const msgs = raw.map((b) => decode(b)).filter((m): m is MsgData => m !== undefined);
-      const last = seqs.at(-1) ?? 0;
-      const isEnd = desc ? last <= minSeq : last >= maxSeq;
-      return { msgs, isEnd, endSeq: last };
+      const maxSeq = num(mx);
+      return { maxSeq, minSeq: maxSeq > 0 ? num(mn) || 1 : 0 };
+    },
+
+    async range(conversationID: string, lo: number, hi: number) {
+      const seqs: string[] = [];
+      for (let s = lo; s <= hi; s++) seqs.push(String(s));
+      if (seqs.length === 0) return [];
+      const raw = await redis.hmgetBuffer(`${conv(conversationID)}:m`, ...seqs);
+      return raw.map((b) => decode(b)).filter((m): m is MsgData => m !== undefined);
     },
 
     async bySeqs(conversationID: string, seqs: number[]) {

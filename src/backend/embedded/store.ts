@@ -64,10 +64,8 @@ export class MessageStore implements ConversationStore {
       setHasRead: db.query(
         `INSERT INTO user_conversations (user_id, conversation_id, has_read_seq) VALUES (?1, ?2, ?3)
          ON CONFLICT(user_id, conversation_id) DO UPDATE SET has_read_seq = ?3`),
-      rangeAsc: db.query<{ seq: number; data: Uint8Array }, [string, number, number, number]>(
-        "SELECT seq, data FROM messages WHERE conversation_id = ? AND seq >= ? AND seq <= ? ORDER BY seq ASC LIMIT ?"),
-      rangeDesc: db.query<{ seq: number; data: Uint8Array }, [string, number, number, number]>(
-        "SELECT seq, data FROM messages WHERE conversation_id = ? AND seq >= ? AND seq <= ? ORDER BY seq DESC LIMIT ?"),
+      range: db.query<{ data: Uint8Array }, [string, number, number]>(
+        "SELECT data FROM messages WHERE conversation_id = ? AND seq >= ? AND seq <= ? ORDER BY seq ASC"),
       one: db.query<{ data: Uint8Array }, [string, number]>("SELECT data FROM messages WHERE conversation_id = ? AND seq = ?"),
       groupMembers: db.query<{ user_id: string }, [string]>("SELECT user_id FROM group_members WHERE group_id = ? ORDER BY user_id"),
       groups: db.query<{ group_id: string }, []>("SELECT DISTINCT group_id FROM group_members ORDER BY group_id"),
@@ -212,18 +210,13 @@ export class MessageStore implements ConversationStore {
     return { max, min };
   }
 
-  /** Messages of [begin, end] (clamped to what exists), at most `num`, in the given order. */
-  range(conversationID: string, begin: number, end: number, num: number, desc: boolean): { msgs: MsgData[]; isEnd: boolean; endSeq: number } {
-    const s = this.conv(conversationID);
-    const lo = Math.max(begin, s.minSeq, 1);
-    const hi = Math.min(end > 0 ? end : s.maxSeq, s.maxSeq);
-    const limit = num > 0 ? Math.min(num, 10_000) : 10_000;
-    if (hi < lo) return { msgs: [], isEnd: true, endSeq: 0 };
-    const rows = (desc ? this.q.rangeDesc : this.q.rangeAsc).all(conversationID, lo, hi, limit);
-    const msgs = rows.map((r) => fromBinary(MsgDataSchema, r.data));
-    const last = rows.at(-1)?.seq ?? 0;
-    const isEnd = desc ? rows.length === 0 || last <= s.minSeq : rows.length === 0 || last >= s.maxSeq;
-    return { msgs, isEnd, endSeq: last };
+  bounds(conversationID: string): { minSeq: number; maxSeq: number } {
+    const { minSeq, maxSeq } = this.conv(conversationID);
+    return { minSeq, maxSeq };
+  }
+
+  range(conversationID: string, lo: number, hi: number): MsgData[] {
+    return this.q.range.all(conversationID, lo, hi).map((r) => fromBinary(MsgDataSchema, r.data));
   }
 
   bySeqs(conversationID: string, seqs: number[]): MsgData[] {
