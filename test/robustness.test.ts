@@ -86,19 +86,38 @@ describe("bad frames", () => {
 });
 
 describe("deadlines", () => {
-  test("Web gets server pings; a silent client is closed after the read deadline", async () => {
-    const q = new URL(url({ port: n.wsPort, userID: "silent", platformID: 5, token: n.token("silent", 5), sdkType: "js" }));
-    const raw = await rawConnect(n.wsPort, q.pathname + q.search);
-    const started = Date.now();
-    await raw.closed;
-    const elapsed = Date.now() - started;
-    expect(elapsed).toBeGreaterThanOrEqual(2000);
-    expect(elapsed).toBeLessThan(4500);
-    expect(raw.frames.some((f) => f.opcode === Op.Ping)).toBe(true);
+  test("a silent client is pinged and, answering nothing, closed after the read deadline (Web and native alike)", async () => {
+    await Promise.all([5, 2].map(async (platformID) => {
+      const q = new URL(url({ port: n.wsPort, userID: `silent${platformID}`, platformID, token: n.token(`silent${platformID}`, platformID), sdkType: "js" }));
+      const raw = await rawConnect(n.wsPort, q.pathname + q.search);
+      const started = Date.now();
+      await raw.closed;
+      const elapsed = Date.now() - started;
+      expect(elapsed).toBeGreaterThanOrEqual(2000);
+      expect(elapsed).toBeLessThan(4500);
+      expect(raw.frames.some((f) => f.opcode === Op.Ping)).toBe(true);
+    }));
     await bystandersWork();
   });
 
-  test("a native client is not pinged but stays alive by sending pings itself", async () => {
+  test("a native client that only answers pings stays up over several read deadlines (the wasm Go core's case)", async () => {
+    const q = new URL(url({ port: n.wsPort, userID: "answerer", platformID: 1, token: n.token("answerer", 1) }));
+    const raw = await rawConnect(n.wsPort, q.pathname + q.search);
+    let answered = 0;
+    const timer = setInterval(() => {
+      for (; answered < raw.frames.length; answered++) {
+        const f = raw.frames[answered]!;
+        if (f.opcode === Op.Ping) raw.send(Op.Pong, f.payload);
+      }
+    }, 50);
+    await Bun.sleep(7000); // 3.5 read deadlines of 2 s
+    clearInterval(timer);
+    expect(n.node.registry.userConns("answerer")?.length).toBe(1);
+    expect(raw.frames.filter((f) => f.opcode === Op.Ping).length).toBeGreaterThanOrEqual(3);
+    raw.socket.destroy();
+  }, 15_000);
+
+  test("a client that pings on its own is not pinged by the server", async () => {
     const q = new URL(url({ port: n.wsPort, userID: "pinger", platformID: 2, token: n.token("pinger", 2) }));
     const raw = await rawConnect(n.wsPort, q.pathname + q.search);
     const timer = setInterval(() => raw.send(Op.Ping, new Uint8Array([1, 2])), 500);

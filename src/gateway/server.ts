@@ -246,14 +246,17 @@ export function startEdge(deps: EdgeDeps): Edge {
     },
   });
 
-  // One timer for every read deadline and Web ping instead of one per connection.
+  // One timer for every read deadline and ping instead of one per connection. OpenIM pings only Web (platform 5);
+  // we ping every connection that has been silent for the ping period, because OpenIM's own wasm Go core sends no
+  // heartbeat on the wire (its socket layer drops ping writes) and would otherwise be cut by the read deadline
+  // every ~31 s on any other platform. Every WebSocket stack answers control pings (docs/compatibility.md).
   const pongWait = ws.pongWaitSeconds * 1000;
   const pingPeriod = ws.pingPeriodSeconds * 1000;
   const sweeper = setInterval(() => {
     const now = Date.now();
     for (const conn of registry.allConns()) {
       if (now - conn.lastSeen > pongWait) closeProtocol(conn, Close.Idle, "read deadline passed");
-      else if (conn.platformID === Platform.Web && now - conn.lastPing >= pingPeriod) {
+      else if (now - conn.lastSeen >= pingPeriod && now - conn.lastPing >= pingPeriod) {
         conn.lastPing = now;
         conn.ws?.ping();
       }
