@@ -14,6 +14,7 @@ import { type TestNode, startTestNode } from "./support/node.js";
 import { type TestClient, connect } from "./support/client.js";
 import { msgGatewayClient } from "./support/grpcjs.js";
 import { mutate, rng } from "./support/fuzz.js";
+import { plainFrame, sdkFixtures } from "./support/sdk-fixtures.js";
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261127);
 const N = Number(process.env.FUZZ_N ?? 3000);
@@ -41,9 +42,14 @@ const enc = new TextEncoder();
 const sampleReq = { reqIdentifier: 1003, token: "t", sendID: "u1", operationID: "op", msgIncr: "u1_1", data: toBinary(MsgDataSchema, create(MsgDataSchema, { sendID: "u1", recvID: "u2", content: enc.encode("hi"), sessionType: 1 })) };
 
 describe("decoders", () => {
-  property("gob Req", [encodeGobReq(sampleReq), encodeGobReq({ ...sampleReq, data: undefined }, 200)], (b) => decodeGobReq(b), (e) => e instanceof GobError);
-  property("JSON Req", [encodeJsonReq(sampleReq), enc.encode('{"reqIdentifier":1001,"data":null,"x":[1,{"y":2}]}')], (b) => decodeJsonReq(b), (e) => e instanceof JsonEnvelopeError);
-  property("gzip", [Bun.gzipSync(encodeGobReq(sampleReq) as Uint8Array<ArrayBuffer>), Bun.gzipSync(new Uint8Array(5000) as Uint8Array<ArrayBuffer>)], (b) => gunzipBounded(b, 1 << 16), (e) => e instanceof InflateError);
+  // Seeds include the frames OpenIM's real SDKs sent (test/fixtures/sdk).
+  const recorded = sdkFixtures().flatMap((fx) => fx.frames.map((f) => ({ codec: fx.codec, f })));
+  property("gob Req", [encodeGobReq(sampleReq), encodeGobReq({ ...sampleReq, data: undefined }, 200),
+    ...recorded.filter((x) => x.codec === "gob").map((x) => plainFrame(x.f))], (b) => decodeGobReq(b), (e) => e instanceof GobError);
+  property("JSON Req", [encodeJsonReq(sampleReq), enc.encode('{"reqIdentifier":1001,"data":null,"x":[1,{"y":2}]}'),
+    ...recorded.filter((x) => x.codec === "json").map((x) => plainFrame(x.f))], (b) => decodeJsonReq(b), (e) => e instanceof JsonEnvelopeError);
+  property("gzip", [Bun.gzipSync(encodeGobReq(sampleReq) as Uint8Array<ArrayBuffer>), Bun.gzipSync(new Uint8Array(5000) as Uint8Array<ArrayBuffer>),
+    ...recorded.filter((x) => x.f.gzip).map((x) => x.f.bytes)], (b) => gunzipBounded(b, 1 << 16), (e) => e instanceof InflateError);
   property("text heartbeat", [enc.encode('{"type":"ping","body":{"a":[1,"x\\"y"]}}'), enc.encode('{"type":"pong"}')], (b) => {
     const r = handleTextFrame(new TextDecoder().decode(b));
     if (r.kind === "pong") JSON.parse(r.reply); // whatever we answer is valid JSON

@@ -1,0 +1,246 @@
+// OpenIM's own clients against imgate (embedded shape), driven as an app drives them, in headless Chromium:
+// the Go client core (openim-sdk-core compiled to wasm, @openim/wasm-client-sdk) on the Web and on a native
+// platform, and the pure-TypeScript JS SDK (@openim/client-sdk). Versions are pinned in package.json;
+// docs/compatibility.md says how to run this against a newer release. OpenIM's HTTP API (apiAddr) is a stand-in
+// (support/sdk/server.ts) that fails the run if an SDK calls a route it does not know.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { toBinary } from "@bufbuild/protobuf";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Browser } from "playwright-core";
+import { MsgDataSchema } from "../src/gen/openim/sdkws/sdkws_pb.js";
+import { conversationIDOf } from "../src/protocol/conversation.js";
+import { decodeReq } from "../src/gateway/codec/envelope.js";
+import { gunzipBounded } from "../src/gateway/codec/gzip.js";
+import { type TestNode, startTestNode } from "./support/node.js";
+import { connect } from "./support/client.js";
+import { textMsg } from "./support/pb.js";
+import { type Gate, startGate } from "./support/sdk/gate.js";
+import { type SdkServer, startSdkServer } from "./support/sdk/server.js";
+import { type SdkClient, type SdkKind, chromiumAvailable, CHROMIUM, launchBrowser, openClient } from "./support/sdk/clients.js";
+
+// CI installs chromium (.ci/run); there the test must run, never skip.
+if (!chromiumAvailable && process.env.CI) throw new Error(`${CHROMIUM} is missing on CI`);
+
+// A read deadline of 3 s (OpenIM: 30 s) and pings after 1 s of silence, so a client that could not keep its
+// connection alive would be cut several times during this file.
+const NODE_CONFIG = { "ws.pongWaitSeconds": 3, "ws.pingPeriodSeconds": 1, "multiLogin.policy": 0 };
+const GROUP = "sdkgroup";
+
+let dataDir: string;
+let n: TestNode;
+let api: SdkServer;
+let gate: Gate;
+let browser: Browser;
+const c: Record<"goWeb" | "goNative" | "js", SdkClient> = {} as never;
+
+async function startGateway(): Promise<TestNode> {
+  const node = await startTestNode(NODE_CONFIG, { dataDir });
+  node.store.setGroup(GROUP, ["gweb", "gnat", "jsweb"]);
+  gate.open(node.wsPort);
+  return node;
+}
+
+const open = (kind: SdkKind, userID: string, platformID: number) =>
+  openClient(browser, { kind, origin: api.origin, userID, platformID, token: n.token(userID, platformID), wsAddr: `ws://127.0.0.1:${gate.port}` });
+
+beforeAll(async () => {
+  if (!chromiumAvailable) return;
+  dataDir = mkdtempSync(join(tmpdir(), "imgate-sdk-"));
+  gate = await startGate();
+  n = await startGateway();
+  api = await startSdkServer(new Map([[GROUP, ["gweb", "gnat", "jsweb"]]]), (cid) => {
+    const last = n.store.last(cid);
+    return { last: last ? toBinary(MsgDataSchema, last) : undefined, maxSeq: n.store.bounds(cid).maxSeq };
+  });
+  browser = await launchBrowser();
+  [c.goWeb, c.goNative, c.js] = await Promise.all([open("wasm", "gweb", 5), open("wasm", "gnat", 2), open("js", "jsweb", 5)]);
+}, 90_000);
+
+afterAll(async () => {
+  await browser?.close();
+  api?.stop();
+  await n?.stop();
+  await gate?.stop();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+/** The seq imgate stored for a message, by its conversation and clientMsgID. */
+function storedSeq(m: { sendID: string; recvID?: string; groupID?: string; sessionType: number; clientMsgID: string }): number {
+  const cid = conversationIDOf({ sendID: m.sendID, recvID: m.recvID ?? "", groupID: m.groupID ?? "", sessionType: m.sessionType, options: {} });
+  const { minSeq, maxSeq } = n.store.bounds(cid);
+  const found = n.store.range(cid, minSeq, maxSeq).find((x) => x.clientMsgID === m.clientMsgID);
+  return Number(found?.seq ?? -1);
+}
+
+describe.skipIf(!chromiumAvailable)("OpenIM's real SDKs", () => {
+  test("each logs in and finishes its sync; imgate sees the Go core as gob and the JS SDK as JSON", async () => {
+    for (const k of [c.goWeb, c.goNative, c.js]) {
+      await k.waitFor("OnSyncServerFinish");
+      expect(await k.count("OnConnectSuccess")).toBe(1);
+      expect(await k.count("OnSyncServerFailed")).toBe(0);
+      const conns = n.node.registry.userConns(k.userID) ?? [];
+      expect(conns.map((x) => [x.platformID, x.sdkType, x.codec])).toEqual([[k.platformID, k.kind === "wasm" ? "go" : "js", k.kind === "wasm" ? "gob" : "json"]]);
+    }
+    expect(api.unexpected).toEqual([]);
+    // The SDKs authenticate to the API with the same token they gave the gateway.
+    expect(api.calls.every((x) => x.token !== null && x.token.length > 20)).toBe(true);
+  }, 60_000);
+
+  test("1:1 messages both ways between the Go core and the JS SDK: same content, serverMsgID and stored seq", async () => {
+    const pairs: [SdkClient, SdkClient][] = [[c.goWeb, c.js], [c.js, c.goWeb], [c.goNative, c.js], [c.js, c.goNative]];
+    for (const [from, to] of pairs) {
+      const text = `hello ${from.userID} → ${to.userID}`;
+      const sent = await from.send({ recvID: to.userID }, text);
+      expect(sent.serverMsgID).toMatch(/^[0-9a-f]{32}$/);
+      const [got] = (await to.waitForMessages([sent.clientMsgID])).filter((m) => m.clientMsgID === sent.clientMsgID);
+      expect(got).toMatchObject({ text, serverMsgID: sent.serverMsgID, sendID: from.userID, sessionType: 1 });
+      expect(got!.seq).toBe(storedSeq({ ...sent, recvID: to.userID }));
+      expect(got!.seq).toBeGreaterThan(0);
+    }
+  }, 60_000);
+
+  test("group messages both ways reach every other member with the same serverMsgID and seq", async () => {
+    for (const from of [c.goWeb, c.js]) {
+      const sent = await from.send({ groupID: GROUP }, `to the group from ${from.userID}`);
+      const seq = storedSeq({ ...sent, groupID: GROUP, sessionType: 3 });
+      expect(seq).toBeGreaterThan(0);
+      for (const to of [c.goWeb, c.goNative, c.js].filter((x) => x !== from)) {
+        const got = (await to.waitForMessages([sent.clientMsgID])).filter((m) => m.clientMsgID === sent.clientMsgID);
+        expect(got.length).toBe(1);
+        expect(got[0]).toMatchObject({ groupID: GROUP, serverMsgID: sent.serverMsgID, seq, text: `to the group from ${from.userID}` });
+      }
+    }
+  }, 60_000);
+
+  test("background mode (2004) reaches the gateway from the Go core (the JS SDK has no background call)", async () => {
+    for (const k of [c.goWeb, c.goNative]) {
+      expect(await k.background(true)).toBe(0);
+      await waitUntil(() => n.node.registry.userConns(k.userID)?.[0]?.isBackground === true);
+      expect(await k.background(false)).toBe(0);
+      await waitUntil(() => n.node.registry.userConns(k.userID)?.[0]?.isBackground === false);
+    }
+  }, 30_000);
+
+  test("the Go core on a native platform stays connected over several read deadlines (server pings)", async () => {
+    const conn = n.node.registry.userConns("gnat")?.[0];
+    expect(conn).toBeDefined();
+    const since = Date.now() - conn!.connectedAt;
+    if (since < 10_000) await Bun.sleep(10_000 - since); // ≥ 3 read deadlines of 3 s on one connection
+    expect(n.node.registry.userConns("gnat")?.[0]?.connID).toBe(conn!.connID);
+    expect(await c.goNative.count("OnConnecting")).toBe(1);
+  }, 30_000);
+
+  test("across a drain and restart, every message sent while they were away is in each SDK's history once; the Go core announces the newest", async () => {
+    // A conversation each already has (for a new one both SDKs fetch only its newest message by design).
+    const first = await connect({ port: n.wsPort, userID: "away", platformID: 1, token: n.token("away", 1), sdkType: "js" });
+    for (const k of [c.goWeb, c.goNative, c.js]) {
+      const clientMsgID = `before-${k.userID}`;
+      expect((await first.request(1003, textMsg("away", k.userID, "before the restart", { clientMsgID }))).errCode).toBe(0);
+      await k.waitForMessages([clientMsgID]);
+    }
+    first.close();
+    const before = new Map<SdkClient, number>();
+    const seen = new Map<SdkClient, Set<string>>();
+    for (const k of [c.goWeb, c.goNative, c.js]) {
+      before.set(k, await k.count("OnConnectSuccess"));
+      seen.set(k, new Set((await k.received()).map((m) => m.clientMsgID)));
+    }
+
+    // The Go core does not resync on a reconnect within ~5 s of its login (client behaviour, docs/compatibility.md).
+    const newest = Math.max(...[c.goWeb, c.goNative, c.js].map((k) => n.node.registry.userConns(k.userID)?.[0]?.connectedAt ?? 0));
+    if (Date.now() - newest < 6000) await Bun.sleep(6000 - (Date.now() - newest));
+    gate.close(); // the SDKs find no gateway until the restart is done
+    await n.stop(); // drain: every client gets 1012
+    n = await startGateway();
+    gate.close();
+    const sender = await connect({ port: n.wsPort, userID: "away", platformID: 1, token: n.token("away", 1), sdkType: "js" });
+    const sent = new Map<SdkClient, string[]>();
+    for (const k of [c.goWeb, c.goNative, c.js]) {
+      const ids: string[] = [];
+      for (let i = 1; i <= 20; i++) {
+        const clientMsgID = `away-${k.userID}-${i}`;
+        expect((await sender.request(1003, textMsg("away", k.userID, `while you were away ${i}`, { clientMsgID }))).errCode).toBe(0);
+        ids.push(clientMsgID);
+      }
+      sent.set(k, ids);
+    }
+    sender.close();
+    gate.open(n.wsPort);
+
+    for (const k of [c.goWeb, c.goNative, c.js]) {
+      const ids = sent.get(k)!;
+      await k.waitFor("OnConnectSuccess", before.get(k)!, 40_000).catch((e) => { throw new Error(`${k.userID} did not reconnect: ${e}`); });
+      // The Go core pulls the gap with 1001/1002 on its reconnect (num 1 per conversation) and announces the newest
+      // as new; with the oldest `num` of a range it would announce the oldest instead. The JS SDK 0.0.14 decides
+      // from 1006 whether to pull; in this harness it found no gap after the restart and announced nothing (an
+      // open finding, docs/compatibility.md): for it only the history below is checked.
+      if (k.kind === "wasm") {
+        await k.waitForMessages([ids.at(-1)!], 40_000).catch(async (e) => {
+          throw new Error(`${k.userID} did not announce the newest message: ${(await k.received()).map((m) => m.clientMsgID).join(" ")}: ${e}`);
+        });
+      }
+      await Bun.sleep(500); // anything announced twice would show by now
+      const announced = (await k.received()).filter((m) => !seen.get(k)!.has(m.clientMsgID)).map((m) => m.clientMsgID);
+      expect(new Set(announced).size).toBe(announced.length); // none twice
+      expect(ids.slice(ids.length - announced.length)).toEqual(announced); // only the newest ones, in order
+      // Everything sent while it was away is in the conversation once, in seq order, as the app reads it.
+      const history = await k.history(`si_${["away", k.userID].sort().join("_")}`, 40);
+      // (The SDKs order history by send time; sends in the same millisecond may come in either order.)
+      const mine = history.filter((m) => m.clientMsgID.startsWith("away-") || m.clientMsgID.startsWith("before-")).sort((a, b) => a.seq - b.seq);
+      expect(mine.map((m) => m.clientMsgID)).toEqual([`before-${k.userID}`, ...ids]);
+      expect(mine.map((m) => m.seq)).toEqual(Array.from({ length: 21 }, (_, i) => i + 1));
+    }
+  }, 150_000);
+
+  test("a kick (2002) reaches each SDK's kicked-offline callback and it stays offline", async () => {
+    for (const k of [c.goWeb, c.js]) {
+      const connects = await k.count("OnConnectSuccess");
+      expect(await n.node.dispatch.kickUser(k.userID, 0, "admin")).toBe(1);
+      await k.waitFor("OnKickedOffline");
+      await Bun.sleep(1000);
+      expect(await k.count("OnConnectSuccess")).toBe(connects);
+      expect(n.node.registry.userConns(k.userID)?.length ?? 0).toBe(0);
+    }
+  }, 40_000);
+
+  test("the frames the real SDKs sent decode with our codecs (IMGATE_RECORD_SDK=1 refreshes test/fixtures/sdk)", async () => {
+    const record = process.env.IMGATE_RECORD_SDK === "1";
+    const byKind = new Map<string, { path: string; frames: { reqIdentifier: number; gzip: boolean; hex: string }[] }>();
+    for (const conn of gate.captured()) {
+      const q = new URL(conn.path, "ws://x").searchParams;
+      const codec = q.get("sdkType") === "js" ? "json" : "gob";
+      const gzip = q.get("compression") === "gzip";
+      const kind = `${codec}-platform${q.get("platformID")}`;
+      const entry = byKind.get(kind) ?? { path: conn.path, frames: [] };
+      byKind.set(kind, entry);
+      for (const f of conn.frames.filter((x) => x.opcode === 2)) {
+        const body = gzip ? gunzipBounded(f.payload, 1 << 20) : f.payload;
+        const req = decodeReq(codec, body);
+        expect(req.sendID).toBe(q.get("sendID")!);
+        if (!entry.frames.some((x) => x.reqIdentifier === req.reqIdentifier))
+          entry.frames.push({ reqIdentifier: req.reqIdentifier, gzip, hex: Buffer.from(f.payload).toString("hex") });
+      }
+    }
+    // Both codecs were seen, and each SDK sent at least a send (1003) and its read-seq query (1006).
+    expect([...byKind.keys()].sort()).toEqual(["gob-platform2", "gob-platform5", "json-platform5"]);
+    for (const e of byKind.values()) expect(e.frames.map((f) => f.reqIdentifier)).toEqual(expect.arrayContaining([1003, 1006]));
+    if (record) {
+      const dir = join(import.meta.dir, "fixtures/sdk");
+      mkdirSync(dir, { recursive: true });
+      for (const [kind, e] of byKind) {
+        const token = new URL(e.path, "ws://x").searchParams.get("token") ?? "";
+        writeFileSync(join(dir, `${kind}.json`), JSON.stringify({ ...e, path: e.path.replace(token, "TOKEN") }, null, 2) + "\n");
+      }
+    }
+  });
+});
+
+async function waitUntil(cond: () => boolean, timeoutMs = 5000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await Bun.sleep(20);
+  }
+}
