@@ -7,7 +7,7 @@ import type { AuthPort } from "../backend/ports.js";
 import type { Config } from "../config/schema.js";
 import type { Logger } from "../observe/log.js";
 import { type Counters, bump } from "../observe/stats.js";
-import { Close, Platform, platformName } from "../protocol/constants.js";
+import { Close, platformName } from "../protocol/constants.js";
 import { CodeError, ErrCode, codeError, toCodeError } from "../protocol/errors.js";
 import type { Conn } from "../sessions/conn.js";
 import type { Registry } from "../sessions/registry.js";

@@ -221,6 +221,17 @@ function readCommonType(r: Reader): string {
   return name;
 }
 
+/** Reads a {CommonType, int, …} definition (arrayType, sliceType, mapType, gobEncoderType): its `count` ints. */
+function readIdsAfterCommon(r: Reader, what: string, count: number): number[] {
+  const ints: number[] = new Array(count).fill(0);
+  walkStruct(r, (f) => {
+    if (f === 0) readCommonType(r);
+    else if (f <= count) ints[f - 1] = r.int();
+    else throw new GobError(`gob: bad ${what}`);
+  });
+  return ints;
+}
+
 /** Reads a wireType struct: exactly one of ArrayT, SliceT, StructT, MapT, GobEncoderT, BinaryMarshalerT, TextMarshalerT. */
 function readWireType(r: Reader): WireType {
   let wire: WireType | undefined;
@@ -228,24 +239,13 @@ function readWireType(r: Reader): WireType {
     if (wire) throw new GobError("gob: type definition with more than one kind");
     switch (wireField) {
       case 0: { // ArrayT {CommonType, Elem, Len}
-        const a = { kind: "array" as const, elem: 0, len: 0 };
-        walkStruct(r, (f) => {
-          if (f === 0) readCommonType(r);
-          else if (f === 1) a.elem = r.int();
-          else if (f === 2) a.len = r.int();
-          else throw new GobError("gob: bad arrayType");
-        });
-        wire = a;
+        const [elem, len] = readIdsAfterCommon(r, "arrayType", 2);
+        wire = { kind: "array", elem: elem!, len: len! };
         return;
       }
       case 1: { // SliceT {CommonType, Elem}
-        const sl = { kind: "slice" as const, elem: 0 };
-        walkStruct(r, (f) => {
-          if (f === 0) readCommonType(r);
-          else if (f === 1) sl.elem = r.int();
-          else throw new GobError("gob: bad sliceType");
-        });
-        wire = sl;
+        const [elem] = readIdsAfterCommon(r, "sliceType", 1);
+        wire = { kind: "slice", elem: elem! };
         return;
       }
       case 2: { // StructT {CommonType, Field []fieldType{Name, Id}}
@@ -270,21 +270,12 @@ function readWireType(r: Reader): WireType {
         return;
       }
       case 3: { // MapT {CommonType, Key, Elem}
-        const m = { kind: "map" as const, key: 0, elem: 0 };
-        walkStruct(r, (f) => {
-          if (f === 0) readCommonType(r);
-          else if (f === 1) m.key = r.int();
-          else if (f === 2) m.elem = r.int();
-          else throw new GobError("gob: bad mapType");
-        });
-        wire = m;
+        const [key, elem] = readIdsAfterCommon(r, "mapType", 2);
+        wire = { kind: "map", key: key!, elem: elem! };
         return;
       }
       case 4: case 5: case 6: // GobEncoderT, BinaryMarshalerT, TextMarshalerT {CommonType}
-        walkStruct(r, (f) => {
-          if (f === 0) readCommonType(r);
-          else throw new GobError("gob: bad gobEncoderType");
-        });
+        readIdsAfterCommon(r, "gobEncoderType", 0);
         wire = { kind: "opaque" };
         return;
       default:

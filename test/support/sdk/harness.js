@@ -2,7 +2,6 @@
 // interface the tests drive with page.evaluate. Plain browser JavaScript, served as is.
 const events = [];
 let sdk;
-let kind;
 
 /** Event data arrives as objects from the JS SDK and as JSON text from the Go core. */
 const parse = (d) => {
@@ -19,7 +18,6 @@ const brief = (m) => ({
 window.im = {
   events,
   async start(which, params) {
-    kind = which;
     let mod;
     if (which === "wasm") {
       mod = await import("/wasm/index.es.js");
@@ -49,9 +47,6 @@ window.im = {
     const r = await sdk.getAdvancedHistoryMessageList({ conversationID, count, startClientMsgID: "", viewType: 0, lastMinSeq: 0 });
     return (parse(r.data)?.messageList ?? []).map(brief);
   },
-  async loginStatus() {
-    return (await sdk.getLoginStatus()).data;
-  },
   /** Every message announced as new, in order, from whichever event the SDK uses for it. */
   received() {
     const out = [];
@@ -64,6 +59,5 @@ window.im = {
   count(name) {
     return events.filter((e) => e.event === name).length;
   },
-  kind: () => kind,
 };
 window.imReady = true;
