@@ -10,7 +10,10 @@ import { dirname, join } from "node:path";
 const root = join(import.meta.dir, "../../..");
 const wasmLib = join(root, "node_modules/@openim/wasm-client-sdk/lib");
 const wasmAssets = join(root, "node_modules/@openim/wasm-client-sdk/assets");
-const jsSdkEntry = join(root, "node_modules/@openim/client-sdk/lib/index.es.js");
+// The JS SDK's modern build. Its ES5 builds (index.es.js, the `module` entry bundlers pick; index.js; index.umd.js)
+// compile `[...map.entries()]` to `[].concat(map.entries())`, so its reconnect gap fill throws before sending 1002
+// (a client bug, docs/compatibility.md); the modern build is the same code compiled correctly.
+const jsSdkEntry = join(root, "node_modules/@openim/client-sdk/lib/index.modern.mjs");
 
 export interface ApiCall {
   path: string;
