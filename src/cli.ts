@@ -87,6 +87,7 @@ config
   .description("print the effective config (defaults, file, IMGATE_* env), secrets masked")
   .addOption(configOpt())
   .option("--openim-config <dir>", "read OpenIM's config folder below the file")
+  .option("-i, --index <n>", "with --openim-config: which element of OpenIM's port lists (OpenIM's -i)")
   .addOption(dataDirOpt())
   .action(async (opts) => (await import("./cli/config.js")).configPrint(opts));
 

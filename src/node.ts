@@ -1,11 +1,13 @@
 // The Node owns the process-wide state: config, registry, backend, presence, the WebSocket edge, the admin
 // HTTP listener and the hub, and in the cluster shape the route table, node registry and bus. `startNode`
 // brings them up in order; `stop` drains and closes them.
-import { hostname, networkInterfaces } from "node:os";
+import { hostname } from "node:os";
 import { createClusterBackend } from "./backend/cluster/index.js";
 import { createEmbeddedBackend } from "./backend/embedded/index.js";
 import { createOpenIMBackend, createOpenIMStatusStore, type OpenIMAddresses } from "./backend/openim/index.js";
-import { createEtcd, keepRegistered, watchService } from "./discovery/etcd.js";
+import { createEtcd, keepRegistered, type Registration, watchService } from "./discovery/etcd.js";
+import { defaultRegisterIP, joinHostPort, registerProblem } from "./discovery/address.js";
+import { ConfigError } from "./config/errors.js";
 import type { Backend, DeliveryPort } from "./backend/ports.js";
 import type { Config } from "./config/schema.js";
 import { createBus, type Bus } from "./cluster/bus.js";
@@ -22,7 +24,7 @@ import { createPusher } from "./gateway/push.js";
 import { createRouter } from "./gateway/requests.js";
 import { createSubscriptions } from "./gateway/subscriptions.js";
 import { startAdminHttp, type AdminHttp } from "./admin/http.js";
-import { startHub, type Hub } from "./hub/server.js";
+import { listenHost, startHub, type Hub } from "./hub/server.js";
 import type { Logger } from "./observe/log.js";
 import { createCounters, type Counters } from "./observe/stats.js";
 import { createMetrics, type Metrics } from "./observe/metrics.js";
@@ -57,12 +59,16 @@ export interface Node {
   draining: boolean;
   /** Addresses actually bound (ports may be 0 in config). */
   ports: { ws: number; admin: number; rpc: number };
+  /** The openim shape's etcd registration, when discovery is etcd. */
+  registration?: Registration;
   stop(opts?: { reason?: string }): Promise<void>;
   /** Settles when the node has stopped, whoever asked (a signal, the admin API's Drain). */
   stopped: Promise<void>;
 }
 
 export async function startNode(config: Config, log: Logger, secret: string): Promise<Node> {
+  // Checked before anything starts: a registered address the hub does not answer on is a config error.
+  const registerAs = config.shape === "openim" && config.discovery.enable === "etcd" ? registerAddress(config) : undefined;
   const counters = createCounters();
   const nodeID = config.nodeID || `${hostname()}-${process.pid}`;
   const clustered = config.shape === "cluster";
@@ -222,7 +228,7 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
       }
       edge?.stop();
       // Leave discovery first, so OpenIM's push service stops sending here.
-      await registration?.stop();
+      await node.registration?.stop();
       for (const w of watchers.values()) w.stop();
       // Every local user goes offline in the store before we exit (the reference sends nothing, §9.2.9).
       const flushed = await presence.flushOffline(Math.max(1000, config.shutdown.graceSeconds * 1000 - 2000));
@@ -248,20 +254,21 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
   const metrics = createMetrics({
     counters, registry, batcher: presence.batcher, webhooks,
     redisUp: () => (redis ? (redis.client.status === "ready" ? 1 : 0) : undefined),
+    etcdRegistered: () => (node.registration ? (node.registration.state() === "registered" ? 1 : 0) : undefined),
     draining: () => node.draining,
   });
-  const sampler = createSampler({ counters, registry });
+  const ready = () => {
+    if (node.draining) return { ready: false, reason: "draining" };
+    if (!backend.ready()) return { ready: false, reason: "backend not ready" };
+    if (redis && redis.client.status !== "ready") return { ready: false, reason: `redis ${redis.client.status}` };
+    const reg = node.registration;
+    if (reg && reg.state() !== "registered")
+      return { ready: false, reason: `etcd registration ${reg.state()}${reg.lastError() ? ` (${reg.lastError()})` : ""}` };
+    return { ready: true };
+  };
+  const sampler = createSampler({ counters, registry, readiness: ready });
   node.metrics = metrics;
-  const admin = startAdminHttp({
-    config, log, metrics, sampler,
-    meta: () => ({ version: VERSION, shape: config.shape, nodeID }),
-    ready: () => {
-      if (node.draining) return { ready: false, reason: "draining" };
-      if (!backend.ready()) return { ready: false, reason: "backend not ready" };
-      if (redis && redis.client.status !== "ready") return { ready: false, reason: `redis ${redis.client.status}` };
-      return { ready: true };
-    },
-  });
+  const admin = startAdminHttp({ config, log, metrics, sampler, ready, meta: () => ({ version: VERSION, shape: config.shape, nodeID }) });
   node.admin = admin;
   node.ports.admin = admin.port;
   try {
@@ -280,9 +287,8 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
   node.ports.ws = edge.server.port ?? config.ws.port;
   node.ports.rpc = node.hub.port;
   // OpenIM's push, auth and api services find gateways in etcd (§8.4).
-  let registration: ReturnType<typeof keepRegistered> | undefined;
-  if (etcd && config.shape === "openim") {
-    const addr = `${config.rpc.registerIP || registerIP()}:${node.ports.rpc}`;
+  if (etcd && registerAs) {
+    const addr = joinHostPort(registerAs, node.ports.rpc);
     // Peer gateways hear about our logins through OpenIM's MultiTerminalLoginCheck, as the reference does.
     const peers = watchService(etcd, config.discovery.etcd.rootDirectory, config.discovery.rpcService.messageGateway, 5000);
     await peers.refresh();
@@ -297,25 +303,46 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
           return c.multiTerminalLoginCheck(req, { headers: { operationid: operationID }, timeoutMs: config.openim.callTimeoutMs });
         },
       });
-    const key = `${config.discovery.etcd.rootDirectory}/${config.discovery.rpcService.messageGateway}/${addr}`;
-    registration = keepRegistered(etcd, key, JSON.stringify({ Op: 0, Addr: addr, Metadata: null }), {
-      onError: (err) => log.warn("etcd registration failed; retrying", { err }),
+    const registration = keepRegistered(etcd, registrationEntries(config, addr, joinHostPort(registerAs, node.ports.admin)), {
+      onRegistered: ({ keys, again }) => log.info(again ? "registered in etcd again" : "registered in etcd", { keys, addr }),
+      onFailed: (err, { first, attempt }) => {
+        // The first failure and then one a minute: a long etcd outage must not flood the log.
+        if (first || attempt % 60 === 0) log.warn("etcd registration failed; not registered, retrying every second", { err, attempt });
+      },
     });
-    await registration.start().catch((err) => log.warn("etcd registration failed; retrying", { err }));
-    log.info("registered in etcd", { key });
+    node.registration = registration;
+    await registration.start();
   }
   log.info("imgate started", {
-    version: VERSION, shape: config.shape, node: nodeID, ws: `${config.ws.host}:${node.ports.ws}`, rpc: `${config.rpc.host}:${node.ports.rpc}`,
+    version: VERSION, shape: config.shape, node: nodeID, ws: joinHostPort(config.ws.host, node.ports.ws), rpc: joinHostPort(node.hub.host, node.ports.rpc),
+    ...(registerAs ? { registerAs: joinHostPort(registerAs, node.ports.rpc), etcd: node.registration!.state() } : {}),
     admin: `${config.admin.host}:${node.ports.admin}`, ...(clustered ? { redis: "shared state" } : { dataDir: config.dataDir }),
   });
   return node;
 }
 
-/** This machine's first non-internal IPv4 address (OpenIM's default for rpc.registerIP). */
-function registerIP(): string {
-  for (const list of Object.values(networkInterfaces()))
-    for (const a of list ?? []) if (a.family === "IPv4" && !a.internal) return a.address;
-  return "127.0.0.1";
+/** The address registered in etcd: rpc.registerIP, else OpenIM's default; refused if the hub would not answer there. */
+function registerAddress(config: Config): string {
+  const ip = config.rpc.registerIP || defaultRegisterIP();
+  if (!ip)
+    throw new ConfigError("rpc.registerIP (openim-msggateway.yml rpc.registerIP) is empty and this machine has no non-loopback IPv4 address to register; set it");
+  const host = listenHost(config.rpc.host);
+  const problem = registerProblem(host, ip, host === "::");
+  if (problem)
+    throw new ConfigError(`the hub would listen on ${config.rpc.host} (rpc.host; OpenIM's listenIP) but register ${ip} (rpc.registerIP) in etcd: ${problem}. ` +
+      `Set listenIP to 0.0.0.0 or ${ip}, or registerIP to ${config.rpc.host}`);
+  return ip;
+}
+
+/** The gateway's key as OpenIM's tools register it, and the Prometheus target OpenIM's API lists for Grafana. */
+function registrationEntries(config: Config, addr: string, metricsAddr: string): { key: string; value: string }[] {
+  const entries = [{
+    key: `${config.discovery.etcd.rootDirectory}/${config.discovery.rpcService.messageGateway}/${addr}`,
+    value: JSON.stringify({ Op: 0, Addr: addr, Metadata: null }),
+  }];
+  if (config.discovery.prometheusKey)
+    entries.push({ key: config.discovery.prometheusKey, value: JSON.stringify({ target: metricsAddr, labels: { namespace: "default" } }) });
+  return entries;
 }
 
 export type { Conn };

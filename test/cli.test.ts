@@ -48,7 +48,7 @@ describe("exit codes", () => {
   test("the openim shape needs the addresses of OpenIM's services", () => {
     const r = runCli(["serve", "--shape", "openim", "--data-dir", join(dir, "oi")]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe(`imgate: config: shape "openim" needs openim.auth (host:port of OpenIM's auth service) or discovery.enable: etcd\n`);
+    expect(r.stderr).toBe(`imgate: config: shape "openim" needs openim.auth (host:port of OpenIM's auth service) or discovery.enable: etcd (discovery.yml enable: etcd)\n`);
   });
 
   test("config check and print", () => {

@@ -49,8 +49,12 @@ test.skipIf(!available)("the gateway registers <root>/<messageGateway>/<ip>:<por
 
 test.skipIf(!available)("a lost lease is noticed and the key registered again", async () => {
   const etcd = createEtcd({ endpoints: [etcdServer.address] });
-  const reg = keepRegistered(etcd, "t/svc/10.0.0.1:1", "v", { ttlSeconds: 3 });
+  const events: string[] = [];
+  const reg = keepRegistered(etcd, [{ key: "t/svc/10.0.0.1:1", value: "v" }], {
+    ttlSeconds: 3, onRegistered: ({ again }) => events.push(again ? "again" : "registered"), onFailed: () => events.push("failed"),
+  });
   await reg.start();
+  expect(reg.state()).toBe("registered");
   expect((await etcd.list("t/svc/")).length).toBe(1);
   // Someone revokes every lease (an etcd restart, a long partition): the key disappears with its lease.
   const lease = await (await fetch(`http://${etcdServer.address}/v3/lease/leases`, { method: "POST", body: "{}" })).json() as any;
@@ -62,7 +66,10 @@ test.skipIf(!available)("a lost lease is noticed and the key registered again", 
     if (!back) await Bun.sleep(100);
   }
   expect(back).toBe(true);
+  expect(events).toEqual(["registered", "again"]);
+  expect(reg.state()).toBe("registered");
   await reg.stop();
+  expect(reg.state()).toBe("stopped");
   expect((await etcd.list("t/svc/")).length).toBe(0);
 }, 20_000);
 

@@ -36,7 +36,7 @@ export const dashboardHtml = `<!doctype html>
 </style>
 </head>
 <body>
-<header><h1>imgate</h1><span class="meta" id="meta"></span><span id="status">connecting…</span></header>
+<header><h1>imgate</h1><span class="meta" id="meta"></span><span class="meta" id="ready"></span><span id="status">connecting…</span></header>
 <main>
   <div class="card kpi"><div class="label">Connections</div><div class="value" id="k-conn">–</div></div>
   <div class="card kpi"><div class="label">Users online</div><div class="value" id="k-users">–</div></div>
@@ -89,6 +89,8 @@ function draw(id, series) {
 function render() {
   const s = hist[hist.length - 1];
   if (!s) return;
+  $("ready").textContent = "· " + s.readiness;
+  $("ready").style.color = s.readiness === "ready" ? "" : "var(--d)";
   $("k-conn").textContent = fmt(s.connections);
   $("k-users").textContent = fmt(s.users);
   $("k-rate").textContent = fmt(s.framesInPerSec) + " / " + fmt(s.framesOutPerSec);

@@ -22,6 +22,8 @@ export const flagPaths: Record<string, string> = {
 };
 
 export function configFrom(opts: Record<string, unknown>): Config {
+  const index = opts.index === undefined ? 0 : Number(opts.index);
+  if (!Number.isInteger(index) || index < 0) throw new CliError(`-i/--index must be a whole number >= 0, got "${opts.index}"`, 2);
   const flags: Record<string, unknown> = {};
   for (const [flag, path] of Object.entries(flagPaths)) if (opts[flag] !== undefined) flags[path] = opts[flag];
   try {
@@ -30,7 +32,7 @@ export function configFrom(opts: Record<string, unknown>): Config {
       env: process.env,
       flags,
       openimDir: opts.openimConfig as string | undefined,
-      openimIndex: opts.index === undefined ? 0 : Number(opts.index),
+      openimIndex: index,
     });
   } catch (e) {
     if (e instanceof ConfigError) throw new CliError(`config: ${e.message}`, 2);

@@ -1,3 +1,4 @@
+import { ConfigError } from "../config/errors.js";
 import { resolveSecret } from "../config/secret.js";
 import { startNode } from "../node.js";
 import { createLogger } from "../observe/log.js";
@@ -40,6 +41,7 @@ export async function serve(opts: Record<string, unknown>): Promise<void> {
     node = await startNode(config, log, secret);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
+    if (e instanceof ConfigError) throw new CliError(`config: ${err.message}`, 2);
     if (err.code === "EADDRINUSE") throw new CliError(`cannot listen: address in use (${err.message})`, 1);
     throw new CliError(`cannot start: ${err.message}`, 1);
   }

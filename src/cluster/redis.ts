@@ -7,7 +7,15 @@ import type { Config } from "../config/schema.js";
 export type RedisClient = Redis | Cluster;
 
 export function redisConfigured(cfg: Config): boolean {
-  return Boolean(cfg.redis.url || cfg.redis.address.length > 0);
+  const r = cfg.redis;
+  return Boolean(r.url || r.address.length > 0 || (r.redisMode === "sentinel" && r.sentinelMode.sentinelsAddrs.length > 0));
+}
+
+/** host:port, [v6]:port or a bare host → ioredis' {host, port}. */
+export function hostPort(addr: string, defaultPort: number): { host: string; port: number } {
+  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(addr) ?? /^([^:]*)(?::(\d+))?$/.exec(addr);
+  if (!m) return { host: addr, port: defaultPort };
+  return { host: m[1] || "127.0.0.1", port: Number(m[2]) || defaultPort };
 }
 
 export function createRedis(cfg: Config, purpose: string): RedisClient {
@@ -22,14 +30,20 @@ export function createRedis(cfg: Config, purpose: string): RedisClient {
   };
   const r = cfg.redis;
   if (r.url) return new Redis(r.url, common);
-  const nodes = r.address.map((a) => {
-    const [host, port] = a.split(":");
-    return { host: host || "127.0.0.1", port: Number(port) || 6379 };
-  });
+  const nodes = r.address.map((a) => hostPort(a, 6379));
   const auth = { username: r.username || undefined, password: r.password || undefined };
   if (r.redisMode === "cluster")
     return new Cluster(nodes, { redisOptions: { ...common, ...auth }, enableOfflineQueue: common.enableOfflineQueue, enableAutoPipelining: common.enableAutoPipelining });
-  if (r.redisMode === "sentinel") return new Redis({ ...common, ...auth, sentinels: nodes, name: "mymaster", db: r.db });
+  // OpenIM main's sentinelMode. Reads stay on the master even with routeByLatency/routeRandomly: a status
+  // read from a lagging replica could undo a change this node just wrote.
+  if (r.redisMode === "sentinel")
+    return new Redis({
+      ...common, ...auth, db: r.db, name: r.sentinelMode.masterName,
+      // Follow +switch-master at once instead of waiting for the old master's connection to drop.
+      failoverDetector: true,
+      // As OpenIM (go-redis FailoverOptions without SentinelPassword): the sentinels are asked without a password.
+      sentinels: r.sentinelMode.sentinelsAddrs.map((a) => hostPort(a, 26379)),
+    });
   return new Redis({ ...common, ...auth, host: nodes[0]?.host, port: nodes[0]?.port, db: r.db });
 }
 

@@ -1,12 +1,10 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { type Config, type KeySpec, defaultConfig, keys, openimKeys, secretPaths } from "./schema.js";
-import { fromOpenIMFolder } from "./openim.js";
+import { ConfigError } from "./errors.js";
+import { readOpenIMFolder } from "./openim.js";
 
-/** A configuration problem: the CLI prints its message on one line and exits 2. */
-export class ConfigError extends Error {
-  override name = "ConfigError";
-}
+export { ConfigError };
 
 export interface ConfigSources {
   /** Path of a YAML file; its keys are our own layout or OpenIM's names. */
@@ -43,9 +41,11 @@ export function loadConfig(src: ConfigSources = {}): Config {
   const cfg = defaultConfig();
   let fileSetShape = false;
   if (src.openimDir) {
-    for (const [path, v] of Object.entries(fromOpenIMFolder(src.openimDir, src.openimIndex ?? 0, src.env ?? {}))) {
+    const openim = readOpenIMFolder(src.openimDir, src.openimIndex ?? 0, src.env ?? {});
+    const from = new Map(openim.mapping.map((m) => [m.ours, m.openim]));
+    for (const [path, v] of Object.entries(openim.settings)) {
       const spec = byPath.get(path);
-      if (spec) set(cfg, path, checked(spec, v, `OpenIM setting ${path}`));
+      if (spec) set(cfg, path, checked(spec, v, `${from.get(path) ?? path} in ${src.openimDir} (imgate's ${path})`));
     }
   }
   if (src.file) fileSetShape = applyFile(cfg, src.file).has("shape");
@@ -64,7 +64,7 @@ export function loadConfig(src: ConfigSources = {}): Config {
   }
   // `--redis` alone means a cluster node, as operators start them; an explicit shape wins.
   const shapeSet = fileSetShape || src.openimDir !== undefined || src.flags?.shape !== undefined || src.env?.[envName("shape")] !== undefined;
-  if (!shapeSet && (cfg.redis.url || cfg.redis.address.length > 0)) cfg.shape = "cluster";
+  if (!shapeSet && hasRedis(cfg)) cfg.shape = "cluster";
   validate(cfg);
   return cfg;
 }
@@ -166,6 +166,10 @@ function set(cfg: Config, path: string, value: unknown): void {
   o[parts.at(-1)!] = value;
 }
 
+function hasRedis(cfg: Config): boolean {
+  return Boolean(cfg.redis.url || cfg.redis.address.length > 0 || cfg.redis.sentinelMode.sentinelsAddrs.length > 0);
+}
+
 function validate(cfg: Config): void {
   const ports = [
     ["ws.port", cfg.ws.port],
@@ -198,8 +202,11 @@ function validate(cfg: Config): void {
   if (cfg.shape === "openim" && !etcd)
     for (const svc of ["auth", "msg", "push", "user"] as const)
       if (!cfg.openim[svc])
-        throw new ConfigError(`shape "openim" needs openim.${svc} (host:port of OpenIM's ${svc} service) or discovery.enable: etcd`);
-  if (cfg.shape === "cluster" && !cfg.redis.url && cfg.redis.address.length === 0)
+        throw new ConfigError(`shape "openim" needs openim.${svc} (host:port of OpenIM's ${svc} service) or discovery.enable: etcd (discovery.yml enable: etcd)`);
+  const s = cfg.redis.sentinelMode;
+  if (cfg.redis.redisMode === "sentinel" && !cfg.redis.url && (!s.masterName || s.sentinelsAddrs.length === 0))
+    throw new ConfigError(`redis.redisMode "sentinel" needs redis.sentinelMode.masterName and redis.sentinelMode.sentinelsAddrs (redis.yml sentinelMode.*)`);
+  if (cfg.shape === "cluster" && !hasRedis(cfg))
     throw new ConfigError(`shape "cluster" needs redis.url (or --redis)`);
 }
 

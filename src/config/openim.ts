@@ -1,23 +1,40 @@
-// Reading OpenIM's own config folder (§8.1): openim-msggateway.yml, share.yml, redis.yml, webhooks.yml and
-// discovery.yml, with OpenIM's IMENV_<FILE>_<KEY_PATH> environment overrides, mapped onto our keys. Keys of
-// these files that the gateway does not use are ignored (the files serve every OpenIM service).
-import { existsSync, readFileSync } from "node:fs";
+// Reading OpenIM's own config folder (§8.1), as OpenIM's msggateway reads it: the five files it loads
+// (openim-msggateway.yml, share.yml, redis.yml, webhooks.yml, discovery.yml), each key overridable by
+// IMENV_<FILE>_<KEY_PATH>, weakly typed as viper decodes them. Both release lines are understood:
+//   main (tools v0.0.50-alpha.117): service names in discovery.yml rpcService.*, admins in share.yml
+//     imAdminUser.userIDs, Sentinel in redis.yml sentinelMode.*;
+//   v3.8.3-patch (tools v0.0.50-alpha.113): service names in share.yml rpcRegisterName.*, admins in a flat
+//     share.yml imAdminUserID, no rpcService and no sentinelMode.
+// A key of one line is used where the other line's key is absent; both present with different values is an error.
+// Keys the gateway does not use are ignored (the files serve every OpenIM service).
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { ConfigError } from "./load.js";
+import { ConfigError } from "./errors.js";
 
 type Doc = Record<string, unknown>;
+type Kind = "string" | "int" | "bool" | "strings" | "ints";
 
-/** Case-insensitive lookup of a dotted path, as viper does. */
-function get(doc: Doc | undefined, path: string): unknown {
-  let cur: unknown = doc;
-  for (const part of path.split(".")) {
-    if (typeof cur !== "object" || cur === null) return undefined;
-    const key = Object.keys(cur).find((k) => k.toLowerCase() === part.toLowerCase());
-    if (key === undefined) return undefined;
-    cur = (cur as Doc)[key];
-  }
-  return cur;
+export const OPENIM_FILES = ["openim-msggateway", "share", "redis", "webhooks", "discovery"] as const;
+type OpenIMFile = (typeof OPENIM_FILES)[number];
+
+export type OpenIMLine = "main" | "v3.8.3" | "mixed";
+
+/** One OpenIM key (or IMENV variable) that set one of our settings: what `imgate doctor` prints. */
+export interface MappingRow {
+  openim: string;
+  ours: string;
+  value: unknown;
+  note?: string;
+}
+
+export interface OpenIMReading {
+  dir: string;
+  index: number;
+  line: OpenIMLine;
+  /** Our dotted keys → values. */
+  settings: Record<string, unknown>;
+  mapping: MappingRow[];
 }
 
 /** IMENV_OPENIM_MSGGATEWAY_LONGCONNSVR_PORTS for file "openim-msggateway", path "longConnSvr.ports". */
@@ -25,88 +42,230 @@ export function imenvName(file: string, path: string): string {
   return `IMENV_${file.replace(/-/g, "_")}_${path.replace(/\./g, "_")}`.toUpperCase();
 }
 
-/** Our key → [OpenIM file, key path, kind]. */
-const MAP: [string, string, string, "int" | "string" | "bool" | "list" | "firstInt"][] = [
-  ["ws.port", "openim-msggateway", "longConnSvr.ports", "firstInt"],
-  ["ws.maxConnections", "openim-msggateway", "longConnSvr.websocketMaxConnNum", "int"],
-  ["ws.maxFrameBytes", "openim-msggateway", "longConnSvr.websocketMaxMsgLen", "int"],
-  ["ws.handshakeTimeoutSeconds", "openim-msggateway", "longConnSvr.websocketTimeout", "int"],
-  ["rpc.registerIP", "openim-msggateway", "rpc.registerIP", "string"],
-  ["rpc.host", "openim-msggateway", "rpc.listenIP", "string"],
-  ["secret", "share", "secret", "string"],
-  ["imAdminUser.userIDs", "share", "imAdminUser.userIDs", "list"],
-  ["multiLogin.policy", "share", "multiLogin.policy", "int"],
-  ["redis.address", "redis", "address", "list"],
-  ["redis.username", "redis", "username", "string"],
-  ["redis.password", "redis", "password", "string"],
-  ["redis.redisMode", "redis", "redisMode", "string"],
-  ["redis.db", "redis", "db", "int"],
-  ["webhooks.url", "webhooks", "url", "string"],
-  ...(["afterUserOnline", "afterUserOffline", "afterUserKickOff"] as const).flatMap((h) => [
-    [`webhooks.${h}.enable`, "webhooks", `${h}.enable`, "bool"],
-    [`webhooks.${h}.timeout`, "webhooks", `${h}.timeout`, "int"],
-  ] as [string, string, string, "bool" | "int"][]),
-  ["discovery.enable", "discovery", "enable", "string"],
-  ["discovery.etcd.rootDirectory", "discovery", "etcd.rootDirectory", "string"],
-  ["discovery.etcd.address", "discovery", "etcd.address", "list"],
-  ["discovery.etcd.username", "discovery", "etcd.username", "string"],
-  ["discovery.etcd.password", "discovery", "etcd.password", "string"],
-  ...(["auth", "msg", "push", "user", "messageGateway"] as const).map((k) =>
-    [`discovery.rpcService.${k}`, "discovery", `rpcService.${k}`, "string"] as [string, string, string, "string"]),
-];
+/** Case-insensitive lookup of a dotted path, as viper does; `has` tells a present-but-empty key from a missing one. */
+function lookup(doc: Doc | undefined, path: string): { has: boolean; value: unknown } {
+  let cur: unknown = doc;
+  for (const part of path.split(".")) {
+    if (typeof cur !== "object" || cur === null || Array.isArray(cur)) return { has: false, value: undefined };
+    const key = Object.keys(cur).find((k) => k.toLowerCase() === part.toLowerCase());
+    if (key === undefined) return { has: false, value: undefined };
+    cur = (cur as Doc)[key];
+  }
+  return { has: true, value: cur };
+}
+
+const want: Record<Kind, string> = {
+  string: "a string", int: "an integer", bool: "true or false", strings: "a list of strings", ints: "a list of integers",
+};
+
+/** Converts as viper's weak decoding does (numbers from strings, lists from comma-separated env values). */
+function convert(kind: Kind, v: unknown, where: string): unknown {
+  const bad = () => new ConfigError(`${where} must be ${want[kind]}, got ${JSON.stringify(v)}`);
+  const scalar = (x: unknown) => typeof x === "string" || typeof x === "number" || typeof x === "boolean";
+  const int = (x: unknown) => {
+    if (typeof x === "number" && Number.isSafeInteger(x)) return x;
+    if (typeof x === "string" && /^\s*-?\d+\s*$/.test(x)) return Number(x);
+    throw bad();
+  };
+  const list = (x: unknown): unknown[] => {
+    if (x === null) return [];
+    if (Array.isArray(x)) return x;
+    if (typeof x === "string") return x.split(/[,\s]+/).filter(Boolean);
+    if (scalar(x)) return [x];
+    throw bad();
+  };
+  switch (kind) {
+    case "string":
+      if (v === null) return "";
+      if (!scalar(v)) throw bad();
+      return String(v);
+    case "int":
+      return int(v);
+    case "bool": {
+      if (typeof v === "boolean") return v;
+      const s = String(v).trim().toLowerCase();
+      if (["true", "t", "1"].includes(s)) return true;
+      if (["false", "f", "0"].includes(s)) return false;
+      throw bad();
+    }
+    case "strings":
+      return list(v).map((x) => {
+        if (!scalar(x)) throw bad();
+        return String(x);
+      });
+    case "ints":
+      return list(v).map(int);
+  }
+}
+
+/** The files of one folder, with IMENV_* overrides, read key by key. */
+function openFolder(dir: string, env: Record<string, string | undefined>) {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new ConfigError(`OpenIM config folder ${dir} does not exist`);
+  const docs = new Map<OpenIMFile, Doc>();
+  for (const file of OPENIM_FILES) {
+    const path = join(dir, `${file}.yml`);
+    if (!existsSync(path))
+      throw new ConfigError(`${path} is missing: OpenIM's msggateway reads ${OPENIM_FILES.map((f) => f + ".yml").join(", ")} at start, and so does imgate (copy it from OpenIM's config/ folder)`);
+    let doc: unknown;
+    try {
+      doc = parseYaml(readFileSync(path, "utf8"));
+    } catch (e) {
+      throw new ConfigError(`${path} is not valid YAML: ${(e as Error).message.split("\n")[0]}`);
+    }
+    if (doc != null && (typeof doc !== "object" || Array.isArray(doc))) throw new ConfigError(`${path} must hold a mapping of keys`);
+    docs.set(file, (doc ?? {}) as Doc);
+  }
+  return {
+    /** A key's value (undefined when absent) and where it came from, for messages and the mapping table. */
+    read(file: OpenIMFile, path: string, kind: Kind): { value: any; where: string } | undefined {
+      const name = imenvName(file, path);
+      const fromEnv = env[name];
+      if (fromEnv !== undefined) return { value: convert(kind, fromEnv, `environment variable ${name}`), where: name };
+      const { has, value } = lookup(docs.get(file), path);
+      if (!has) return undefined;
+      const where = `${file}.yml ${path}`;
+      // A present-but-empty key ("registerIP:") is "" for text, [] for lists, and absent for numbers and switches.
+      if (value === null && (kind === "int" || kind === "bool")) return undefined;
+      return { value: convert(kind, value, `${join(dir, file + ".yml")}: ${path}`), where };
+    },
+    has(file: OpenIMFile, path: string): boolean {
+      return lookup(docs.get(file), path).has || env[imenvName(file, path)] !== undefined;
+    },
+  };
+}
+
+const SERVICES = ["auth", "msg", "push", "user", "messageGateway"] as const;
+const REDIS_MODES = ["standalone", "cluster", "sentinel"];
 
 /** Our settings from an OpenIM config folder; `index` picks the element of port lists (OpenIM's -i). */
-export function fromOpenIMFolder(dir: string, index: number, env: Record<string, string | undefined>): Record<string, unknown> {
-  const docs = new Map<string, Doc>();
-  for (const file of new Set(MAP.map((m) => m[1]))) {
-    const path = join(dir, `${file}.yml`);
-    if (!existsSync(path)) continue;
-    try {
-      docs.set(file, (parseYaml(readFileSync(path, "utf8")) ?? {}) as Doc);
-    } catch (e) {
-      throw new ConfigError(`OpenIM config ${path} is not valid YAML: ${(e as Error).message.split("\n")[0]}`);
-    }
+export function readOpenIMFolder(dir: string, index: number, env: Record<string, string | undefined>): OpenIMReading {
+  const f = openFolder(dir, env);
+  const settings: Record<string, unknown> = { shape: "openim" };
+  const mapping: MappingRow[] = [];
+  const put = (ours: string, from: { value: unknown; where: string } | string, value?: unknown, note?: string) => {
+    const v = typeof from === "string" ? value : value === undefined ? from.value : value;
+    settings[ours] = v;
+    mapping.push({ openim: typeof from === "string" ? from : from.where, ours, value: v, ...(note ? { note } : {}) });
+  };
+  const file = (name: OpenIMFile) => join(dir, `${name}.yml`);
+  /** ports[index], as OpenIM's datautil.GetElemByIndex: past the end is an error, not the first port. */
+  const pick = (r: { value: number[]; where: string }, fileName: OpenIMFile, path: string): number => {
+    const p = r.value[index];
+    if (p === undefined)
+      throw new ConfigError(`${file(fileName)}: ${path} has ${r.value.length} entr${r.value.length === 1 ? "y" : "ies"}, so -i ${index} has no port (OpenIM refuses this index too)`);
+    if (p < 0 || p > 65535) throw new ConfigError(`${file(fileName)}: ${path}[${index}] must be a port number, got ${p}`);
+    return p;
+  };
+
+  // ---- WebSocket edge: longConnSvr.* -------------------------------------------------------------------
+  const wsPorts = f.read("openim-msggateway", "longConnSvr.ports", "ints");
+  if (!wsPorts || wsPorts.value.length === 0) throw new ConfigError(`${file("openim-msggateway")}: longConnSvr.ports must list the WebSocket ports`);
+  put("ws.port", wsPorts, pick(wsPorts, "openim-msggateway", "longConnSvr.ports"), `element ${index} (-i ${index})`);
+  for (const [path, ours] of [
+    ["longConnSvr.websocketMaxConnNum", "ws.maxConnections"],
+    ["longConnSvr.websocketMaxMsgLen", "ws.maxFrameBytes"],
+    ["longConnSvr.websocketTimeout", "ws.handshakeTimeoutSeconds"],
+  ] as const) {
+    const r = f.read("openim-msggateway", path, "int");
+    if (r) put(ours, r);
   }
-  if (docs.size === 0) throw new ConfigError(`no OpenIM config files (openim-msggateway.yml, share.yml, …) in ${dir}`);
-  const out: Record<string, unknown> = {};
-  for (const [ours, file, path, kind] of MAP) {
-    const fromEnv = env[imenvName(file, path)];
-    let v: unknown = fromEnv !== undefined ? fromEnv : get(docs.get(file), path);
-    if (v === undefined) continue;
-    // A key present but empty ("listenIP:") is the empty string for text settings, absent otherwise.
-    if (v === null) {
-      if (kind !== "string") continue;
-      v = "";
-    }
-    const where = fromEnv !== undefined ? imenvName(file, path) : `${path} in ${join(dir, file + ".yml")}`;
-    const list = (x: unknown) => (Array.isArray(x) ? x : String(x).split(/[,\s]+/).filter(Boolean));
-    switch (kind) {
-      case "firstInt": {
-        const ports = list(v).map(Number);
-        v = ports[index] ?? ports[0];
-        if (!Number.isInteger(v)) throw new ConfigError(`${where} must list ports, got ${JSON.stringify(ports)}`);
-        break;
-      }
-      case "int":
-        v = Number(v);
-        if (!Number.isInteger(v)) throw new ConfigError(`${where} must be an integer`);
-        break;
-      case "bool":
-        v = typeof v === "boolean" ? v : String(v).toLowerCase() === "true";
-        break;
-      case "list":
-        v = list(v).map(String);
-        break;
-      case "string":
-        v = String(v);
-        break;
-    }
-    // OpenIM's empty listen IP means all interfaces; ours is an explicit address.
-    if (ours === "rpc.host" && v === "") v = "0.0.0.0";
-    out[ours] = v;
+
+  // ---- discovery.yml -----------------------------------------------------------------------------------
+  const enable = f.read("discovery", "enable", "string");
+  const mode = enable?.value ?? "";
+  if (mode === "etcd") put("discovery.enable", enable!);
+  else if (["k8s", "kubernetes", ""].includes(mode))
+    mapping.push({ openim: enable?.where ?? "discovery.yml enable", ours: "discovery.enable", value: "", note: `"${mode}": imgate registers only in etcd; give openim.auth/msg/push/user addresses instead` });
+  else throw new ConfigError(`${file("discovery")}: enable "${mode}" is not a discovery OpenIM supports (etcd, or kubernetes)`);
+  for (const [path, kind] of [["etcd.rootDirectory", "string"], ["etcd.address", "strings"], ["etcd.username", "string"], ["etcd.password", "string"]] as const) {
+    const r = f.read("discovery", path, kind);
+    if (r) put(`discovery.${path}`, r, undefined);
   }
-  // Kubernetes discovery is OpenIM's other mode; without etcd we fall back to static addresses.
-  if (out["discovery.enable"] !== "etcd") delete out["discovery.enable"];
-  out.shape = "openim";
-  return out;
+  const etcd = mode === "etcd";
+
+  // ---- service names and admins: main's keys, else the release line's --------------------------------
+  const either = (ours: string, mainKey: [OpenIMFile, string], oldKey: [OpenIMFile, string], kind: Kind) => {
+    const a = f.read(mainKey[0], mainKey[1], kind);
+    const b = f.read(oldKey[0], oldKey[1], kind);
+    if (a && b && JSON.stringify(a.value) !== JSON.stringify(b.value))
+      throw new ConfigError(`${a.where} (${JSON.stringify(a.value)}, OpenIM main) and ${b.where} (${JSON.stringify(b.value)}, v3.8.3) disagree: keep the one your OpenIM release reads`);
+    const r = a ?? b;
+    if (r) put(ours, r);
+  };
+  for (const s of SERVICES) either(`discovery.rpcService.${s}`, ["discovery", `rpcService.${s}`], ["share", `rpcRegisterName.${s}`], "string");
+  either("imAdminUser.userIDs", ["share", "imAdminUser.userIDs"], ["share", "imAdminUserID"], "strings");
+  const hasMain = f.has("discovery", "rpcService") || f.has("share", "imAdminUser");
+  const hasOld = f.has("share", "rpcRegisterName") || f.has("share", "imAdminUserID");
+  const line: OpenIMLine = hasOld && !hasMain ? "v3.8.3" : hasMain && hasOld ? "mixed" : "main";
+
+  // ---- hub: where it listens, what it registers, which ports -------------------------------------------
+  // v3.8.3 passes the top-level listenIP to its RPC server; main's file has only the top-level key too.
+  const listen = f.read("openim-msggateway", "listenIP", "string") ?? f.read("openim-msggateway", "rpc.listenIP", "string");
+  const host = listen?.value ? listen.value : "0.0.0.0";
+  if (listen) put("rpc.host", listen, host, listen.value ? undefined : "empty: all interfaces");
+  else mapping.push({ openim: "listenIP (absent)", ours: "rpc.host", value: (settings["rpc.host"] = host), note: "all interfaces, as OpenIM" });
+  const registerIP = f.read("openim-msggateway", "rpc.registerIP", "string");
+  if (registerIP) put("rpc.registerIP", registerIP, undefined, registerIP.value ? undefined : "empty: this machine's first private IPv4, as OpenIM");
+  const auto = f.read("openim-msggateway", "rpc.autoSetPorts", "bool");
+  const promEnable = f.read("openim-msggateway", "prometheus.enable", "bool");
+  const prometheus = promEnable?.value !== false;
+  if (auto?.value) {
+    if (!etcd) throw new ConfigError(`${file("openim-msggateway")}: rpc.autoSetPorts: true needs discovery.yml enable: etcd (free ports are found only through etcd; OpenIM refuses this too)`);
+    put("rpc.port", auto, 0, "a free port, registered in etcd");
+    put("admin.port", auto, 0, "a free port for /metrics, registered under prometheus_discovery");
+  } else {
+    const rpcPorts = f.read("openim-msggateway", "rpc.ports", "ints");
+    if (!rpcPorts || rpcPorts.value.length === 0)
+      throw new ConfigError(`${file("openim-msggateway")}: rpc.autoSetPorts is false, so rpc.ports must list the hub ports`);
+    put("rpc.port", rpcPorts, pick(rpcPorts, "openim-msggateway", "rpc.ports"), `element ${index}`);
+    const promPorts = f.read("openim-msggateway", "prometheus.ports", "ints");
+    if (prometheus && promPorts && promPorts.value.length > 0)
+      put("admin.port", promPorts, pick(promPorts, "openim-msggateway", "prometheus.ports"), `element ${index}: /metrics, /healthz, /readyz`);
+  }
+  // OpenIM's Prometheus is scraped from other hosts: the metrics port listens where the hub does.
+  if (prometheus) mapping.push({ openim: "listenIP", ours: "admin.host", value: (settings["admin.host"] = host), note: "OpenIM's prometheus listener" });
+  if (etcd && prometheus) {
+    const gw = (settings["discovery.rpcService.messageGateway"] as string | undefined) ?? "messagegateway-rpc-service";
+    const root = (settings["discovery.etcd.rootDirectory"] as string | undefined) ?? "openim";
+    // tools alpha.113 (v3.8.3) writes the literal "openim/…" key; alpha.117 (main) puts it under rootDirectory.
+    const key = `${line === "v3.8.3" ? "openim" : root}/prometheus_discovery/${gw}/${index}`;
+    put("discovery.prometheusKey", promEnable ?? "prometheus.enable (absent)", key, "target = registerIP:admin port");
+  }
+
+  // ---- share.yml ----------------------------------------------------------------------------------------
+  const secret = f.read("share", "secret", "string");
+  if (secret) put("secret", secret);
+  const policy = f.read("share", "multiLogin.policy", "int");
+  if (policy) put("multiLogin.policy", policy);
+
+  // ---- redis.yml -------------------------------------------------------------------------------------------
+  for (const [path, ours, kind] of [
+    ["address", "redis.address", "strings"], ["username", "redis.username", "string"], ["password", "redis.password", "string"],
+    ["db", "redis.db", "int"], ["sentinelMode.masterName", "redis.sentinelMode.masterName", "string"],
+    ["sentinelMode.sentinelsAddrs", "redis.sentinelMode.sentinelsAddrs", "strings"],
+    ["sentinelMode.routeByLatency", "redis.sentinelMode.routeByLatency", "bool"],
+    ["sentinelMode.routeRandomly", "redis.sentinelMode.routeRandomly", "bool"],
+  ] as const) {
+    const r = f.read("redis", path, kind);
+    if (r) put(ours, r);
+  }
+  const redisMode = f.read("redis", "redisMode", "string");
+  if (redisMode) {
+    const m = redisMode.value || "standalone";
+    if (!REDIS_MODES.includes(m)) throw new ConfigError(`${file("redis")}: redisMode "${m}" is not one of ${REDIS_MODES.join(", ")}`);
+    put("redis.redisMode", redisMode, m);
+    if (m === "sentinel" && (!settings["redis.sentinelMode.masterName"] || !(settings["redis.sentinelMode.sentinelsAddrs"] as string[] | undefined)?.length))
+      throw new ConfigError(`${file("redis")}: redisMode "sentinel" needs sentinelMode.masterName and sentinelMode.sentinelsAddrs (OpenIM main's keys; v3.8.3 has no Sentinel support and would connect to address[0] directly: use redisMode: standalone there)`);
+  }
+
+  // ---- webhooks.yml -------------------------------------------------------------------------------------------
+  const url = f.read("webhooks", "url", "string");
+  if (url) put("webhooks.url", url);
+  for (const h of ["afterUserOnline", "afterUserOffline", "afterUserKickOff"] as const) {
+    const en = f.read("webhooks", `${h}.enable`, "bool");
+    if (en) put(`webhooks.${h}.enable`, en);
+    const t = f.read("webhooks", `${h}.timeout`, "int");
+    if (t) put(`webhooks.${h}.timeout`, t);
+  }
+  return { dir, index, line, settings, mapping };
 }

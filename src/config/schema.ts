@@ -53,7 +53,16 @@ export interface Config {
   admin: { host: string; port: number };
   multiLogin: { policy: number };
   imAdminUser: { userIDs: string[] };
-  redis: { url: string; address: string[]; username: string; password: string; redisMode: string; db: number };
+  redis: {
+    url: string;
+    address: string[];
+    username: string;
+    password: string;
+    redisMode: string;
+    db: number;
+    /** OpenIM main's redis.yml sentinelMode: the master's name and the sentinels (redisMode "sentinel"). */
+    sentinelMode: { masterName: string; sentinelsAddrs: string[]; routeByLatency: boolean; routeRandomly: boolean };
+  };
   log: { level: LogLevel; format: "auto" | "json" | "pretty" };
   messages: { retentionDays: number; maxPerConversation: number };
   presence: { shards: number; batchSize: number; mergeIntervalMs: number; renewIntervalSeconds: number; ttlSeconds: number };
@@ -73,6 +82,8 @@ export interface Config {
     enable: string;
     etcd: { rootDirectory: string; address: string[]; username: string; password: string };
     rpcService: { auth: string; msg: string; push: string; user: string; messageGateway: string };
+    /** Where OpenIM's Prometheus discovery finds this gateway's metrics (written with the registration); empty = none. */
+    prometheusKey: string;
   };
 }
 
@@ -109,7 +120,10 @@ export function defaultConfig(): Config {
     admin: { host: "127.0.0.1", port: 12140 },
     multiLogin: { policy: 1 },
     imAdminUser: { userIDs: ["imAdmin"] },
-    redis: { url: "", address: [], username: "", password: "", redisMode: "standalone", db: 0 },
+    redis: {
+      url: "", address: [], username: "", password: "", redisMode: "standalone", db: 0,
+      sentinelMode: { masterName: "", sentinelsAddrs: [], routeByLatency: false, routeRandomly: false },
+    },
     log: { level: "info", format: "auto" },
     messages: { retentionDays: 0, maxPerConversation: 0 },
     presence: { shards: 4, batchSize: 100, mergeIntervalMs: 1000, renewIntervalSeconds: 600, ttlSeconds: 1800 },
@@ -127,6 +141,7 @@ export function defaultConfig(): Config {
       enable: "",
       etcd: { rootDirectory: "openim", address: [], username: "", password: "" },
       rpcService: { auth: "auth-rpc-service", msg: "msg-rpc-service", push: "push-rpc-service", user: "user-rpc-service", messageGateway: "messagegateway-rpc-service" },
+      prometheusKey: "",
     },
   };
 }
@@ -191,6 +206,10 @@ export const keys: KeySpec[] = [
   { path: "redis.password", kind: "string", secret: true },
   { path: "redis.redisMode", kind: "string", check: oneOf("standalone", "cluster", "sentinel") },
   { path: "redis.db", kind: "int", check: nonNegative },
+  { path: "redis.sentinelMode.masterName", kind: "string" },
+  { path: "redis.sentinelMode.sentinelsAddrs", kind: "string[]" },
+  { path: "redis.sentinelMode.routeByLatency", kind: "bool" },
+  { path: "redis.sentinelMode.routeRandomly", kind: "bool" },
   { path: "log.level", kind: "string", check: oneOf("debug", "info", "warn", "error") },
   { path: "log.format", kind: "string", check: oneOf("auto", "json", "pretty") },
   { path: "messages.retentionDays", kind: "int", check: nonNegative },
@@ -208,6 +227,7 @@ export const keys: KeySpec[] = [
   { path: "discovery.etcd.username", kind: "string" },
   { path: "discovery.etcd.password", kind: "string", secret: true },
   ...(["auth", "msg", "push", "user", "messageGateway"] as const).map((k): KeySpec => ({ path: `discovery.rpcService.${k}`, kind: "string" })),
+  { path: "discovery.prometheusKey", kind: "string" },
   { path: "presence.shards", kind: "int", check: positive },
   { path: "presence.batchSize", kind: "int", check: positive },
   { path: "presence.mergeIntervalMs", kind: "int", check: positive },

@@ -91,42 +91,80 @@ export function createEtcd(opts: EtcdOptions) {
 
 export type Etcd = ReturnType<typeof createEtcd>;
 
-/** Registers `key` → `value` under a lease kept alive every ttl/3; re-registers (1 s retry) when the lease is lost. */
-export function keepRegistered(etcd: Etcd, key: string, value: string, opts: { ttlSeconds?: number; onError?: (e: unknown) => void } = {}) {
+export type RegistrationState = "starting" | "registered" | "retrying" | "stopped";
+
+export interface RegistrationEvents {
+  /** After the put and a confirmed lease: the keys are really in etcd. */
+  onRegistered?: (info: { keys: string[]; lease: string; again: boolean }) => void;
+  /** A failed attempt; `first` is true on the first failure after a success (or at start). */
+  onFailed?: (err: unknown, info: { first: boolean; attempt: number }) => void;
+}
+
+/**
+ * Keeps `entries` in etcd under one lease, refreshed every ttl/3; when the lease is lost (an etcd restart, a
+ * partition longer than the TTL) or an attempt fails, registers again every second. `state()` is what /readyz
+ * and the dashboard show: "registered" only after the put and a keep-alive both succeeded.
+ */
+export function keepRegistered(etcd: Etcd, entries: { key: string; value: string }[], opts: { ttlSeconds?: number } & RegistrationEvents = {}) {
   const ttl = opts.ttlSeconds ?? 30;
   let lease: string | undefined;
-  let stopped = false;
+  let state: RegistrationState = "starting";
+  let lastError: string | undefined;
+  let failures = 0;
+  let registeredOnce = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
 
   const register = async () => {
-    lease = await etcd.grant(ttl);
-    await etcd.put(key, value, lease);
+    const id = await etcd.grant(ttl);
+    lease = id;
+    for (const e of entries) await etcd.put(e.key, e.value, id);
+    if ((await etcd.keepAlive(id)) <= 0) throw new Error(`etcd lease ${id} expired right after the put`);
+    state = "registered";
+    lastError = undefined;
+    failures = 0;
+    opts.onRegistered?.({ keys: entries.map((e) => e.key), lease: id, again: registeredOnce });
+    registeredOnce = true;
+  };
+  const attempt = async (): Promise<number> => {
+    try {
+      if (!lease || state !== "registered" || (await etcd.keepAlive(lease)) <= 0) {
+        if (lease && state === "registered") state = "retrying"; // lost: say so before trying again
+        await register();
+      }
+      return (ttl * 1000) / 3;
+    } catch (e) {
+      const stale = lease;
+      lease = undefined;
+      if (stale) etcd.revoke(stale).catch(() => {});
+      state = "retrying";
+      lastError = (e as Error)?.message ?? String(e);
+      opts.onFailed?.(e, { first: failures++ === 0, attempt: failures });
+      return 1000;
+    }
   };
   const loop = async () => {
-    if (stopped) return;
-    let delay = (ttl * 1000) / 3;
-    try {
-      if (!lease || (await etcd.keepAlive(lease)) <= 0) await register();
-    } catch (e) {
-      lease = undefined;
-      delay = 1000;
-      opts.onError?.(e);
-    }
-    if (!stopped) timer = setTimeout(loop, delay);
+    if (state === "stopped") return;
+    const delay = await attempt();
+    if ((state as RegistrationState) !== "stopped") timer = setTimeout(loop, delay);
   };
   return {
+    /** Makes the first attempt and keeps going; resolves after that attempt whatever its outcome. */
     async start() {
-      await register();
-      timer = setTimeout(loop, (ttl * 1000) / 3);
+      const delay = await attempt();
+      if ((state as RegistrationState) !== "stopped") timer = setTimeout(loop, delay);
     },
+    state: () => state,
+    lastError: () => lastError,
     async stop() {
-      stopped = true;
+      state = "stopped";
       clearTimeout(timer);
       if (lease) await etcd.revoke(lease).catch(() => {});
-      await etcd.del(key).catch(() => {});
+      for (const e of entries) await etcd.del(e.key).catch(() => {});
     },
   };
 }
+
+export type Registration = ReturnType<typeof keepRegistered>;
 
 /** Addresses of a service, from keys `<root>/<name>/<host:port>`, refreshed every `everyMs`. */
 export function watchService(etcd: Etcd, root: string, name: string, everyMs = 5000, onError?: (e: unknown) => void) {

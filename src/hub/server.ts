@@ -12,9 +12,18 @@ import { adminService } from "./admin.js";
 import { callerKey } from "./context.js";
 import { toConnectError } from "./errors.js";
 import { msgGatewayService } from "./msggateway.js";
+import { isWildcard, localAddresses } from "../discovery/address.js";
+
+/** OpenIM's services dial the registered address over IPv4 or IPv6; a wildcard listens on both where it can. */
+export function listenHost(configured: string): string {
+  if (!isWildcard(configured)) return configured;
+  return localAddresses().some((a) => a.family === "IPv6") ? "::" : "0.0.0.0";
+}
 
 export interface Hub {
   port: number;
+  /** The address bound: "::" (dual-stack) for a wildcard when this machine has IPv6, as Go's 0.0.0.0 is. */
+  host: string;
   close(): Promise<void>;
 }
 
@@ -69,15 +78,17 @@ export async function startHub(node: Node): Promise<Hub> {
   const server: Http2Server | Http2SecureServer = tlsCert
     ? createSecureServer({ cert: readFileSync(tlsCert), key: readFileSync(tlsKey), allowHTTP1: true }, handler)
     : createServer(handler);
+  const host = listenHost(node.config.rpc.host);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen({ port: node.config.rpc.port, host: node.config.rpc.host, reusePort: process.env.IMGATE_WORKER !== undefined } as any, () => {
+    server.listen({ port: node.config.rpc.port, host, reusePort: process.env.IMGATE_WORKER !== undefined } as any, () => {
       server.off("error", reject);
       resolve();
     });
   });
   const addr = server.address();
   return {
+    host,
     port: typeof addr === "object" && addr ? addr.port : node.config.rpc.port,
     close: () =>
       new Promise<void>((resolve) => {

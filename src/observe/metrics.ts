@@ -14,6 +14,8 @@ export interface MetricsSources {
   batcher: StatusBatcher;
   webhooks: Webhooks;
   redisUp: () => number | undefined;
+  /** 1 registered in etcd, 0 not (yet, or lost); undefined without etcd. */
+  etcdRegistered?: () => number | undefined;
   draining: () => boolean;
 }
 
@@ -73,6 +75,10 @@ export function createMetrics(src: MetricsSources) {
   gauge("imgate_draining", "1 while the node drains.", (g) => g.set(src.draining() ? 1 : 0));
   gauge("imgate_redis_up", "1 when the Redis connection is ready, 0 when not; absent without Redis.", (g) => {
     const v = src.redisUp();
+    if (v !== undefined) g.set(v);
+  });
+  gauge("imgate_etcd_registered", "1 while this gateway's key is in etcd under a live lease, 0 when not; absent without etcd.", (g) => {
+    const v = src.etcdRegistered?.();
     if (v !== undefined) g.set(v);
   });
   mirror("imgate_handshakes_total", "WebSocket handshakes by result (ok or OpenIM errCode).", (set) => {

@@ -16,9 +16,17 @@ export interface Snapshot {
   deliveryMs: { p50: number; p99: number; count: number };
   platforms: { platform: string; connections: number }[];
   busiest: { userID: string; requests: number }[];
+  /** "ready", or why not (draining, Redis down, not registered in etcd): what /readyz answers. */
+  readiness: string;
 }
 
-export function createSampler(opts: { counters: Counters; registry: Registry; everyMs?: number; keep?: number }) {
+export function createSampler(opts: {
+  counters: Counters;
+  registry: Registry;
+  readiness?: () => { ready: boolean; reason?: string };
+  everyMs?: number;
+  keep?: number;
+}) {
   const { counters: c, registry } = opts;
   const every = opts.everyMs ?? 1000;
   const keep = opts.keep ?? 300;
@@ -47,6 +55,7 @@ export function createSampler(opts: { counters: Counters; registry: Registry; ev
       deliveryMs: { p50: pct(0.5), p99: pct(0.99), count: lat.length },
       platforms: ALL_PLATFORMS.map((p) => ({ platform: platformName(p), connections: per[p] ?? 0 })).filter((p) => p.connections > 0),
       busiest,
+      readiness: readinessText(opts.readiness?.()),
     };
     last = { t: now, in: c.messagesIn, out: c.messagesOut, pushes };
     return s;
@@ -71,3 +80,8 @@ export function createSampler(opts: { counters: Counters; registry: Registry; ev
 }
 
 export type Sampler = ReturnType<typeof createSampler>;
+
+function readinessText(r: { ready: boolean; reason?: string } | undefined): string {
+  if (!r || r.ready) return "ready";
+  return `not ready: ${r.reason ?? "unknown"}`;
+}

@@ -4,8 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, waitHttp } from "./proc.js";
 
-export async function startEtcd() {
-  const [client, peer] = [await freePort(), await freePort()];
+/** `clientPort`: listen there (a test that starts imgate before etcd picks the port first). */
+export async function startEtcd(opts: { clientPort?: number } = {}) {
+  const [client, peer] = [opts.clientPort ?? await freePort(), await freePort()];
   const dir = mkdtempSync(join(tmpdir(), "imgate-etcd-"));
   const url = `http://127.0.0.1:${client}`;
   const proc = Bun.spawn(["etcd", "--data-dir", join(dir, "d"), "--listen-client-urls", url, "--advertise-client-urls", url,

@@ -88,3 +88,48 @@ export async function serveProcess(dataDir: string, extra: string[] = [], cmd: s
   }
   return { proc, ws, rpc, admin, output: () => out };
 }
+
+export interface Spawned {
+  proc: ReturnType<typeof Bun.spawn>;
+  output(): string;
+  /** Resolves with the first match of `re` in the output; rejects if the process exits first or after `ms`. */
+  waitFor(re: RegExp, ms?: number): Promise<RegExpMatchArray>;
+  /** SIGTERM and wait. */
+  stop(): Promise<number>;
+}
+
+/** `imgate <args>` exactly as given (no added flags), with extra environment (OpenIM's IMENV_* overrides). */
+export function spawnImgate(args: string[], env: Record<string, string> = {}, cwd?: string): Spawned {
+  const proc = Bun.spawn([BUN, CLI, ...args], { cwd, env: { ...process.env, IMGATE_CONFIG: "", ...env }, stdout: "pipe", stderr: "pipe" });
+  let out = "";
+  let exited = false;
+  void proc.exited.then(() => (exited = true));
+  const pump = async (s: ReadableStream<Uint8Array>) => {
+    for await (const c of s) out += new TextDecoder().decode(c);
+  };
+  void pump(proc.stdout as ReadableStream<Uint8Array>);
+  void pump(proc.stderr as ReadableStream<Uint8Array>);
+  return {
+    proc,
+    output: () => out,
+    async waitFor(re, ms = 15_000) {
+      const end = Date.now() + ms;
+      for (;;) {
+        const m = out.match(re);
+        if (m) return m;
+        if (exited) {
+          await Bun.sleep(50); // let the pumps finish
+          const late = out.match(re);
+          if (late) return late;
+          throw new Error(`imgate exited (${proc.exitCode}) before ${re}; output:\n${out}`);
+        }
+        if (Date.now() > end) throw new Error(`no ${re} within ${ms} ms; output:\n${out}`);
+        await Bun.sleep(25);
+      }
+    },
+    async stop() {
+      if (!exited) proc.kill("SIGTERM");
+      return await proc.exited;
+    },
+  };
+}

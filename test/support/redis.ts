@@ -11,7 +11,7 @@ export interface TestRedis {
   stop(): Promise<void>;
 }
 
-export async function startRedis(): Promise<TestRedis> {
+export async function startRedis(extra: string[] = []): Promise<TestRedis> {
   const port = await freePort();
   let proc: ReturnType<typeof Bun.spawn> | undefined;
   const r: TestRedis = {
@@ -19,7 +19,7 @@ export async function startRedis(): Promise<TestRedis> {
     url: `redis://127.0.0.1:${port}`,
     pid: 0,
     async start() {
-      proc = Bun.spawn(["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"], {
+      proc = Bun.spawn(["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no", ...extra], {
         stdout: "ignore", stderr: "inherit",
       });
       r.pid = proc.pid;
@@ -46,4 +46,60 @@ export async function startRedis(): Promise<TestRedis> {
 
 export function redisCli(port: number, ...args: string[]): string {
   return Bun.spawnSync(["redis-cli", "-p", String(port), ...args]).stdout.toString().trim();
+}
+
+/**
+ * A master, one replica and one redis-sentinel (Debian's redis-sentinel) watching them as `masterName`, each on
+ * its own port. `failover()` asks the sentinel to promote the replica and waits until it names the new master.
+ */
+export async function startSentinel(masterName: string) {
+  const { mkdtempSync, writeFileSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const master = await startRedis();
+  const replica = await startRedis(["--replicaof", "127.0.0.1", String(master.port)]);
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), "imgate-sentinel-"));
+  const conf = join(dir, "sentinel.conf");
+  writeFileSync(conf, [
+    `port ${port}`, "bind 127.0.0.1", `dir ${dir}`,
+    `sentinel monitor ${masterName} 127.0.0.1 ${master.port} 1`,
+    `sentinel down-after-milliseconds ${masterName} 2000`,
+    `sentinel failover-timeout ${masterName} 10000`,
+  ].join("\n") + "\n");
+  const proc = Bun.spawn(["redis-sentinel", conf], { stdout: "ignore", stderr: "inherit" });
+  const masterPort = () => Number(redisCli(port, "SENTINEL", "get-master-addr-by-name", masterName).split("\n")[1] ?? 0);
+  const until = async (ok: () => boolean, what: string, ms = 20_000) => {
+    const end = Date.now() + ms;
+    while (!ok()) {
+      if (Date.now() > end) throw new Error(`sentinel: ${what} did not happen`);
+      await Bun.sleep(100);
+    }
+  };
+  // The sentinel must know the master and have found the replica before it can fail over.
+  await until(() => masterPort() === master.port, "monitoring the master");
+  await until(() => redisCli(port, "SENTINEL", "replicas", masterName).includes(String(replica.port)), "finding the replica");
+  await until(() => redisCli(replica.port, "INFO", "replication").includes("master_link_status:up"), "replica in sync");
+  return {
+    port,
+    address: `127.0.0.1:${port}`,
+    master,
+    replica,
+    /** The port of the instance the sentinel names as master now. */
+    masterPort,
+    async failover(): Promise<number> {
+      const before = masterPort();
+      const r = redisCli(port, "SENTINEL", "FAILOVER", masterName);
+      if (r !== "OK") throw new Error(`SENTINEL FAILOVER: ${r}`);
+      await until(() => masterPort() !== before && redisCli(masterPort(), "ROLE").startsWith("master"), "the failover");
+      return masterPort();
+    },
+    async stop() {
+      proc.kill("SIGTERM");
+      await proc.exited;
+      await replica.stop();
+      await master.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
