@@ -21,27 +21,34 @@ const rpcOpts = (cmd: Command) =>
     .option("--json", "machine-readable JSON output")
     .addOption(configOpt());
 
-program
-  .command("serve")
-  .description("run the gateway")
-  .addOption(configOpt())
-  .option("--ws-port <n>", "WebSocket port (default 10001)")
-  .option("--rpc-port <n>", "gRPC hub port (default 10140)")
-  .option("--admin-port <n>", "admin HTTP port (default 12140)")
-  .option("--host <addr>", "WebSocket listen address (default 0.0.0.0)")
-  .addOption(secretOpt())
-  .addOption(dataDirOpt())
-  .option("--shape <shape>", "embedded, cluster or openim (default: cluster when Redis is configured, else embedded)")
-  .option("--redis <url>", "Redis URL: shared state for a cluster of nodes")
-  .option("--node-id <id>", "this node's ID in a cluster")
-  .option("--multi-login-policy <n>", "OpenIM multiLogin.policy: 0, 1, 4 or 5 (default 1)")
-  .option("--log-level <level>", "debug, info, warn or error")
-  .option("--log-format <format>", "auto, json or pretty")
-  .option("--rpc-token <token>", "require this bearer token on the hub and admin API")
-  .option("--openim-config <dir>", "read OpenIM's config folder (openim-msggateway.yml, share.yml, redis.yml, webhooks.yml, discovery.yml; IMENV_* apply)")
-  .option("-i, --index <n>", "with --openim-config: which element of OpenIM's port lists (OpenIM's -i)")
+/** The options `serve` and `doctor` share: doctor checks exactly what serve would run. */
+const serveOpts = (cmd: Command) =>
+  cmd
+    .addOption(configOpt())
+    .option("--ws-port <n>", "WebSocket port (default 10001)")
+    .option("--rpc-port <n>", "gRPC hub port (default 10140)")
+    .option("--admin-port <n>", "admin HTTP port (default 12140)")
+    .option("--host <addr>", "WebSocket listen address (default 0.0.0.0)")
+    .addOption(secretOpt())
+    .addOption(dataDirOpt())
+    .option("--shape <shape>", "embedded, cluster or openim (default: cluster when Redis is configured, else embedded)")
+    .option("--redis <url>", "Redis URL: shared state for a cluster of nodes")
+    .option("--node-id <id>", "this node's ID in a cluster")
+    .option("--multi-login-policy <n>", "OpenIM multiLogin.policy: 0, 1, 4 or 5 (default 1)")
+    .option("--log-level <level>", "debug, info, warn or error")
+    .option("--log-format <format>", "auto, json or pretty")
+    .option("--rpc-token <token>", "require this bearer token on the hub and admin API")
+    .option("--openim-config <dir>", "read OpenIM's config folder (openim-msggateway.yml, share.yml, redis.yml, webhooks.yml, discovery.yml; IMENV_* apply)")
+    .option("-i, --index <n>", "with --openim-config: which element of OpenIM's port lists (OpenIM's -i)");
+
+serveOpts(program.command("serve").description("run the gateway"))
   .option("--workers <n>", "run N worker processes sharing the ports (needs --redis; worker i serves admin on admin-port + i)")
   .action(async (opts) => (await import("./cli/serve.js")).serve(opts));
+
+serveOpts(program.command("doctor").description("check a setup before serving: config, ports, etcd and OpenIM's services, Redis, data dir (exit 0 ok, 1 unreachable, 2 config)"))
+  .option("--timeout <ms>", "deadline of each network check", "3000")
+  .option("--json", "machine-readable JSON output")
+  .action(async (opts) => (await import("./cli/doctor.js")).doctor(opts));
 
 program
   .command("token")

@@ -6,8 +6,7 @@ import { createClusterBackend } from "./backend/cluster/index.js";
 import { createEmbeddedBackend } from "./backend/embedded/index.js";
 import { createOpenIMBackend, createOpenIMStatusStore, type OpenIMAddresses } from "./backend/openim/index.js";
 import { createEtcd, keepRegistered, type Registration, watchService } from "./discovery/etcd.js";
-import { defaultRegisterIP, joinHostPort, registerProblem } from "./discovery/address.js";
-import { ConfigError } from "./config/errors.js";
+import { joinHostPort, registerAddress } from "./discovery/address.js";
 import type { Backend, DeliveryPort } from "./backend/ports.js";
 import type { Config } from "./config/schema.js";
 import { createBus, type Bus } from "./cluster/bus.js";
@@ -24,7 +23,7 @@ import { createPusher } from "./gateway/push.js";
 import { createRouter } from "./gateway/requests.js";
 import { createSubscriptions } from "./gateway/subscriptions.js";
 import { startAdminHttp, type AdminHttp } from "./admin/http.js";
-import { listenHost, startHub, type Hub } from "./hub/server.js";
+import { startHub, type Hub } from "./hub/server.js";
 import type { Logger } from "./observe/log.js";
 import { createCounters, type Counters } from "./observe/stats.js";
 import { createMetrics, type Metrics } from "./observe/metrics.js";
@@ -319,19 +318,6 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
     admin: `${config.admin.host}:${node.ports.admin}`, ...(clustered ? { redis: "shared state" } : { dataDir: config.dataDir }),
   });
   return node;
-}
-
-/** The address registered in etcd: rpc.registerIP, else OpenIM's default; refused if the hub would not answer there. */
-function registerAddress(config: Config): string {
-  const ip = config.rpc.registerIP || defaultRegisterIP();
-  if (!ip)
-    throw new ConfigError("rpc.registerIP (openim-msggateway.yml rpc.registerIP) is empty and this machine has no non-loopback IPv4 address to register; set it");
-  const host = listenHost(config.rpc.host);
-  const problem = registerProblem(host, ip, host === "::");
-  if (problem)
-    throw new ConfigError(`the hub would listen on ${config.rpc.host} (rpc.host; OpenIM's listenIP) but register ${ip} (rpc.registerIP) in etcd: ${problem}. ` +
-      `Set listenIP to 0.0.0.0 or ${ip}, or registerIP to ${config.rpc.host}`);
-  return ip;
 }
 
 /** The gateway's key as OpenIM's tools register it, and the Prometheus target OpenIM's API lists for Grafana. */

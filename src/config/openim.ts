@@ -203,7 +203,7 @@ export function readOpenIMFolder(dir: string, index: number, env: Record<string,
   const listen = f.read("openim-msggateway", "listenIP", "string") ?? f.read("openim-msggateway", "rpc.listenIP", "string");
   const host = listen?.value ? listen.value : "0.0.0.0";
   if (listen) put("rpc.host", listen, host, listen.value ? undefined : "empty: all interfaces");
-  else mapping.push({ openim: "listenIP (absent)", ours: "rpc.host", value: (settings["rpc.host"] = host), note: "all interfaces, as OpenIM" });
+  else mapping.push({ openim: "openim-msggateway.yml listenIP (absent)", ours: "rpc.host", value: (settings["rpc.host"] = host), note: "all interfaces, as OpenIM" });
   const registerIP = f.read("openim-msggateway", "rpc.registerIP", "string");
   if (registerIP) put("rpc.registerIP", registerIP, undefined, registerIP.value ? undefined : "empty: this machine's first private IPv4, as OpenIM");
   const auto = f.read("openim-msggateway", "rpc.autoSetPorts", "bool");
@@ -223,7 +223,8 @@ export function readOpenIMFolder(dir: string, index: number, env: Record<string,
       put("admin.port", promPorts, pick(promPorts, "openim-msggateway", "prometheus.ports"), `element ${index}: /metrics, /healthz, /readyz`);
   }
   // OpenIM's Prometheus is scraped from other hosts: the metrics port listens where the hub does.
-  if (prometheus) mapping.push({ openim: "listenIP", ours: "admin.host", value: (settings["admin.host"] = host), note: "OpenIM's prometheus listener" });
+  if (prometheus)
+    mapping.push({ openim: listen?.where ?? "openim-msggateway.yml listenIP (absent)", ours: "admin.host", value: (settings["admin.host"] = host), note: "where OpenIM's metrics listen" });
   if (etcd && prometheus) {
     const gw = (settings["discovery.rpcService.messageGateway"] as string | undefined) ?? "messagegateway-rpc-service";
     const root = (settings["discovery.etcd.rootDirectory"] as string | undefined) ?? "openim";

@@ -4,6 +4,8 @@
 // would leave OpenIM's push and api services dialling a closed port, so that mismatch is refused up front.
 import { isIP } from "node:net";
 import { networkInterfaces } from "node:os";
+import { ConfigError } from "../config/errors.js";
+import type { Config } from "../config/schema.js";
 
 export function joinHostPort(host: string, port: number): string {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
@@ -29,6 +31,11 @@ export function defaultRegisterIP(addrs = localAddresses()): string | undefined 
   return (v4.find((a) => isPrivateV4(a.address)) ?? v4[0])?.address;
 }
 
+/** An address of this machine: an interface's, or any of 127.0.0.0/8 (all of it routes to lo). */
+export function isLocalAddress(ip: string, addrs = localAddresses()): boolean {
+  return ip.startsWith("127.") || addrs.some((a) => a.address === ip);
+}
+
 function isLoopback(ip: string): boolean {
   return ip.startsWith("127.") || ip === "::1";
 }
@@ -46,6 +53,25 @@ export function registerProblem(listenHost: string, registerIP: string, dualStac
   }
   if (registerIP === listenHost) return undefined;
   if (isLoopback(listenHost)) return `a hub bound to the loopback address ${listenHost} is reachable only at ${listenHost}`;
-  if (addrs.some((a) => a.address === registerIP)) return `${registerIP} is another address of this machine; the hub accepts connections only at ${listenHost}`;
+  if (isLocalAddress(registerIP, addrs)) return `${registerIP} is another address of this machine; the hub accepts connections only at ${listenHost}`;
   return undefined;
+}
+
+/** OpenIM's services dial the registered address over IPv4 or IPv6; a wildcard listens on both where it can. */
+export function listenHost(configured: string): string {
+  if (!isWildcard(configured)) return configured;
+  return localAddresses().some((a) => a.family === "IPv6") ? "::" : "0.0.0.0";
+}
+
+/** The address registered in etcd: rpc.registerIP, else OpenIM's default; a ConfigError if the hub would not answer there. */
+export function registerAddress(config: Config): string {
+  const ip = config.rpc.registerIP || defaultRegisterIP();
+  if (!ip)
+    throw new ConfigError("rpc.registerIP (openim-msggateway.yml rpc.registerIP) is empty and this machine has no non-loopback IPv4 address to register; set it");
+  const host = listenHost(config.rpc.host);
+  const problem = registerProblem(host, ip, host === "::");
+  if (problem)
+    throw new ConfigError(`the hub would listen on ${config.rpc.host} (rpc.host; OpenIM's listenIP) but register ${ip} (rpc.registerIP) in etcd: ${problem}. ` +
+      `Set listenIP to 0.0.0.0 or ${ip}, or registerIP to ${config.rpc.host}`);
+  return ip;
 }

@@ -12,13 +12,7 @@ import { adminService } from "./admin.js";
 import { callerKey } from "./context.js";
 import { toConnectError } from "./errors.js";
 import { msgGatewayService } from "./msggateway.js";
-import { isWildcard, localAddresses } from "../discovery/address.js";
-
-/** OpenIM's services dial the registered address over IPv4 or IPv6; a wildcard listens on both where it can. */
-export function listenHost(configured: string): string {
-  if (!isWildcard(configured)) return configured;
-  return localAddresses().some((a) => a.family === "IPv6") ? "::" : "0.0.0.0";
-}
+import { listenHost } from "../discovery/address.js";
 
 export interface Hub {
   port: number;
