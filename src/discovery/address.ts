@@ -71,7 +71,8 @@ export function registerAddress(config: Config): string {
   const host = listenHost(config.rpc.host);
   const problem = registerProblem(host, ip, host === "::");
   if (problem)
-    throw new ConfigError(`the hub would listen on ${config.rpc.host} (rpc.host; OpenIM's listenIP) but register ${ip} (rpc.registerIP) in etcd: ${problem}. ` +
+    throw new ConfigError(`the hub would listen on ${config.rpc.host} (openim-msggateway.yml listenIP; imgate's rpc.host) but register ${ip} ` +
+      `(openim-msggateway.yml rpc.registerIP) in etcd: ${problem}. ` +
       `Set listenIP to 0.0.0.0 or ${ip}, or registerIP to ${config.rpc.host}`);
   return ip;
 }
