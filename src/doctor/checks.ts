@@ -49,8 +49,15 @@ export async function diagnose(config: Config, opts: { timeoutMs: number }): Pro
   const t = opts.timeoutMs;
   await listeners(config, out);
   if (config.shape === "openim" && config.discovery.enable === "etcd") await hubAddress(config, out, t);
-  if (!config.rpc.token && !isLoopbackHost(config.rpc.host))
-    out.push({ area: "hub token", status: "warn", text: `the hub on ${config.rpc.host} takes calls without a bearer token (as OpenIM's gateway does); set rpc.token to require one from everyone but OpenIM's services` });
+  const open = [
+    !isLoopbackHost(config.rpc.host) && `the hub on ${config.rpc.host}`,
+    !isLoopbackHost(config.admin.host) && `the dashboard and /metrics on ${config.admin.host} (the dashboard lists the busiest user IDs)`,
+  ].filter(Boolean);
+  if (!config.rpc.token && open.length)
+    out.push({
+      area: "token", status: "warn",
+      text: `${open.join(" and ")} answer without a bearer token, as OpenIM's do; set rpc.token to require one from everyone but OpenIM's services (Prometheus then sends it as a bearer)`,
+    });
   if (config.shape === "openim") {
     if (config.discovery.enable === "etcd") await etcdServices(config, out, t);
     for (const svc of SERVICES) if (config.openim[svc]) await dial(svc, config.openim[svc], `openim.${svc}`, out, t);
