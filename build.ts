@@ -12,7 +12,8 @@ const args = [
   "build", "--compile", "--minify", "--bytecode", "--format=esm", "--sourcemap",
   "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig",
   ...target,
-  "src/cli.ts", "--outfile", outfile,
+  // The store worker is an entrypoint of its own: workers are not followed by the bundler (store-client.ts).
+  "src/cli.ts", "src/backend/embedded/store-worker.ts", "--outfile", outfile,
 ];
 const p = Bun.spawnSync([process.execPath, ...args], { stdout: "inherit", stderr: "inherit" });
 if (p.exitCode !== 0) process.exit(p.exitCode ?? 1);

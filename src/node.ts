@@ -148,8 +148,8 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
     ? createClusterBackend({
       redis: redis!.client, secret, adminUserIDs: config.imAdminUser.userIDs, delivery, maxPerConversation: config.messages.maxPerConversation,
     })
-    : createEmbeddedBackend({
-      dataDir: config.dataDir, secret, adminUserIDs: config.imAdminUser.userIDs, log, delivery,
+    : await createEmbeddedBackend({
+      dataDir: config.dataDir, secret, adminUserIDs: config.imAdminUser.userIDs, log, delivery, maxQueue: config.messages.storeQueueSize,
       retention: { maxAgeMs: config.messages.retentionDays * 86_400_000, maxPerConversation: config.messages.maxPerConversation },
     });
 
@@ -258,7 +258,7 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
   });
   const ready = () => {
     if (node.draining) return { ready: false, reason: "draining" };
-    if (!backend.ready()) return { ready: false, reason: "backend not ready" };
+    if (!backend.ready()) return { ready: false, reason: backend.notReady?.() ?? "backend not ready" };
     if (redis && redis.client.status !== "ready") return { ready: false, reason: `redis ${redis.client.status}` };
     const reg = node.registration;
     if (reg && reg.state() !== "registered")

@@ -5,6 +5,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "./support/client.js";
+import { textMsg } from "./support/pb.js";
 import { serveProcess } from "./support/proc.js";
 
 const dir = mkdtempSync(join(tmpdir(), "imgate-bin-"));
@@ -36,6 +37,8 @@ test("build, copy alone, run --version, token and serve", async () => {
   const tok = Bun.spawnSync([bin, "token", "-u", "u", "-p", "5", "--data-dir", join(run, "data")], { cwd: run, env }).stdout.toString().trim();
   const c = await connect({ port: s.ws, userID: "u", platformID: 5, token: tok, sdkType: "js", isMsgResp: true });
   expect((await c.request(1001)).errCode).toBe(0);
+  // A send commits on the store worker, which travels inside the binary as its second entrypoint.
+  expect((await c.request(1003, textMsg("u", "v", "from the binary"))).errCode).toBe(0);
   // The dashboard and metrics come from inside the binary: no files beside it.
   const page = await fetch(`http://127.0.0.1:${s.admin}/`);
   expect(page.status).toBe(200);

@@ -103,7 +103,7 @@ describe("history", () => {
     expect(got.Msgs.map(text)).toEqual(["m4", "m2"]);
     expect([got.isEnd, got.endSeq]).toEqual([true, 5n]);
 
-    n.store.setHasReadSeq("ha", conv, 3);
+    await n.store.setHasReadSeq("ha", conv, 3);
     const hr = await a.request(1006, toBinary(GetConversationsHasReadAndMaxSeqReqSchema, create(GetConversationsHasReadAndMaxSeqReqSchema, { userID: "ha" })));
     const seqs = fromBinary(GetConversationsHasReadAndMaxSeqRespSchema, hr.data!).seqs[conv]!;
     expect([seqs.maxSeq, seqs.hasReadSeq]).toEqual([5n, 3n]);
@@ -119,7 +119,7 @@ describe("history", () => {
 
 describe("groups", () => {
   test("a group of three: one push each, the sender's echo after its reply; non-members refused", async () => {
-    n.store.setGroup("g3", ["ga", "gb", "gc"]);
+    await n.store.setGroup("g3", ["ga", "gb", "gc"]);
     const [a, b, c, out] = await Promise.all(["ga", "gb", "gc", "gout"].map((u) => login(u)));
     const sent = await a!.request(1003, groupMsg("ga", "g3", "hi all"), { operationID: "g-op" });
     expect(sent.errCode).toBe(0);
@@ -143,7 +143,7 @@ describe("groups", () => {
 
   test("many senders into one conversation get seqs 1..N exactly", async () => {
     const members = Array.from({ length: 12 }, (_, i) => `cc${i}`);
-    n.store.setGroup("busy", members);
+    await n.store.setGroup("busy", members);
     const clients = await Promise.all(members.map((u) => login(u)));
     const per = 40;
     await Promise.all(clients.map((c, i) =>

@@ -37,7 +37,7 @@ const c: Record<"goWeb" | "goNative" | "js", SdkClient> = {} as never;
 
 async function startGateway(): Promise<TestNode> {
   const node = await startTestNode(NODE_CONFIG, { dataDir });
-  node.store.setGroup(GROUP, ["gweb", "gnat", "jsweb"]);
+  await node.store.setGroup(GROUP, ["gweb", "gnat", "jsweb"]);
   gate.open(node.wsPort);
   return node;
 }
@@ -50,9 +50,9 @@ beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), "imgate-sdk-"));
   gate = await startGate();
   n = await startGateway();
-  api = await startSdkServer(new Map([[GROUP, ["gweb", "gnat", "jsweb"]]]), (cid) => {
-    const last = n.store.last(cid);
-    return { last: last ? toBinary(MsgDataSchema, last) : undefined, maxSeq: n.store.bounds(cid).maxSeq };
+  api = await startSdkServer(new Map([[GROUP, ["gweb", "gnat", "jsweb"]]]), async (cid) => {
+    const last = await n.store.last(cid);
+    return { last: last ? toBinary(MsgDataSchema, last) : undefined, maxSeq: (await n.store.bounds(cid)).maxSeq };
   });
   browser = await launchBrowser();
   [c.goWeb, c.goNative, c.js] = await Promise.all([open("wasm", "gweb", 5), open("wasm", "gnat", 2), open("js", "jsweb", 5)]);
@@ -67,10 +67,10 @@ afterAll(async () => {
 });
 
 /** The seq imgate stored for a message, by its conversation and clientMsgID. */
-function storedSeq(m: { sendID: string; recvID?: string; groupID?: string; sessionType: number; clientMsgID: string }): number {
+async function storedSeq(m: { sendID: string; recvID?: string; groupID?: string; sessionType: number; clientMsgID: string }): Promise<number> {
   const cid = conversationIDOf({ sendID: m.sendID, recvID: m.recvID ?? "", groupID: m.groupID ?? "", sessionType: m.sessionType, options: {} });
-  const { minSeq, maxSeq } = n.store.bounds(cid);
-  const found = n.store.range(cid, minSeq, maxSeq).find((x) => x.clientMsgID === m.clientMsgID);
+  const { minSeq, maxSeq } = await n.store.bounds(cid);
+  const found = (await n.store.range(cid, minSeq, maxSeq)).find((x) => x.clientMsgID === m.clientMsgID);
   return Number(found?.seq ?? -1);
 }
 
@@ -96,7 +96,7 @@ describe.skipIf(!chromiumAvailable)("OpenIM's real SDKs", () => {
       expect(sent.serverMsgID).toMatch(/^[0-9a-f]{32}$/);
       const [got] = (await to.waitForMessages([sent.clientMsgID])).filter((m) => m.clientMsgID === sent.clientMsgID);
       expect(got).toMatchObject({ text, serverMsgID: sent.serverMsgID, sendID: from.userID, sessionType: 1 });
-      expect(got!.seq).toBe(storedSeq({ ...sent, recvID: to.userID }));
+      expect(got!.seq).toBe(await storedSeq({ ...sent, recvID: to.userID }));
       expect(got!.seq).toBeGreaterThan(0);
     }
   }, 60_000);
@@ -104,7 +104,7 @@ describe.skipIf(!chromiumAvailable)("OpenIM's real SDKs", () => {
   test("group messages both ways reach every other member with the same serverMsgID and seq", async () => {
     for (const from of [c.goWeb, c.js]) {
       const sent = await from.send({ groupID: GROUP }, `to the group from ${from.userID}`);
-      const seq = storedSeq({ ...sent, groupID: GROUP, sessionType: 3 });
+      const seq = await storedSeq({ ...sent, groupID: GROUP, sessionType: 3 });
       expect(seq).toBeGreaterThan(0);
       for (const to of [c.goWeb, c.goNative, c.js].filter((x) => x !== from)) {
         const got = (await to.waitForMessages([sent.clientMsgID])).filter((m) => m.clientMsgID === sent.clientMsgID);

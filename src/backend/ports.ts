@@ -54,5 +54,7 @@ export interface Backend {
   pushTokens: PushTokenPort;
   /** True while the backend can serve requests (readiness). */
   ready(): boolean;
+  /** Why it cannot, for /readyz. */
+  notReady?(): string | undefined;
   close(): Promise<void>;
 }

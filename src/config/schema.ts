@@ -64,7 +64,12 @@ export interface Config {
     sentinelMode: { masterName: string; sentinelsAddrs: string[]; routeByLatency: boolean; routeRandomly: boolean };
   };
   log: { level: LogLevel; format: "auto" | "json" | "pretty" };
-  messages: { retentionDays: number; maxPerConversation: number };
+  messages: {
+    retentionDays: number;
+    maxPerConversation: number;
+    /** Embedded store: calls waiting for the store worker beyond which a new one fails at once (500). */
+    storeQueueSize: number;
+  };
   presence: { shards: number; batchSize: number; mergeIntervalMs: number; renewIntervalSeconds: number; ttlSeconds: number };
   webhooks: {
     url: string;
@@ -125,7 +130,7 @@ export function defaultConfig(): Config {
       sentinelMode: { masterName: "", sentinelsAddrs: [], routeByLatency: false, routeRandomly: false },
     },
     log: { level: "info", format: "auto" },
-    messages: { retentionDays: 0, maxPerConversation: 0 },
+    messages: { retentionDays: 0, maxPerConversation: 0, storeQueueSize: 10_000 },
     presence: { shards: 4, batchSize: 100, mergeIntervalMs: 1000, renewIntervalSeconds: 600, ttlSeconds: 1800 },
     webhooks: {
       url: "",
@@ -214,6 +219,7 @@ export const keys: KeySpec[] = [
   { path: "log.format", kind: "string", check: oneOf("auto", "json", "pretty") },
   { path: "messages.retentionDays", kind: "int", check: nonNegative },
   { path: "messages.maxPerConversation", kind: "int", check: nonNegative },
+  { path: "messages.storeQueueSize", kind: "int", check: positive },
   { path: "shutdown.graceSeconds", kind: "int", check: positive },
   { path: "openim.auth", kind: "string" },
   { path: "openim.msg", kind: "string" },

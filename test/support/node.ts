@@ -7,15 +7,15 @@ import { loadConfig } from "../../src/config/load.js";
 import type { Config } from "../../src/config/schema.js";
 import { startNode, type Node } from "../../src/node.js";
 import type { EmbeddedBackend } from "../../src/backend/embedded/index.js";
-import type { MessageStore } from "../../src/backend/embedded/store.js";
+import type { RemoteStore } from "../../src/backend/embedded/remote-store.js";
 import { createLogger, silentLogger, type Logger } from "../../src/observe/log.js";
 
 export const SECRET = "test-secret-0123456789";
 
 export interface TestNode {
   node: Node;
-  /** The embedded backend's message store (groups, has-read seqs). */
-  store: MessageStore;
+  /** The embedded backend's message store (groups, has-read seqs): calls to the store worker. */
+  store: RemoteStore;
   config: Config;
   dataDir: string;
   wsPort: number;

@@ -1,6 +1,8 @@
 // Embedded auth service: OpenIM-compatible JWTs plus a persisted token-state table, so a kicked token stays
 // kicked across restarts. Tokens minted offline (`imgate token`) are unknown until first used: an unknown
 // token with a valid signature counts as normal (OpenIM would say 1507; there is no issuing service here).
+// The signature is checked on the event loop (CPU only); the token states live with the database, on the
+// store worker (tokenStatesOn runs there).
 import type { Database } from "bun:sqlite";
 import type { AuthPort } from "../ports.js";
 import { ErrCode, codeError } from "../../protocol/errors.js";
@@ -8,7 +10,19 @@ import { verifyToken } from "./jwt.js";
 
 const NORMAL = 0, KICKED = 2;
 
-export function createEmbeddedAuth(db: Database, secret: string): AuthPort {
+/** The token-state table, as the auth service uses it. */
+export interface TokenStates {
+  /** The token's state, or undefined when it was never seen. */
+  state(token: string): Promise<number | undefined>;
+  /** Records a first-seen token as normal (no change if known). */
+  remember(token: string, userID: string, platformID: number): Promise<void>;
+  /** Keeps `preservedToken` normal and kicks the user's other tokens on that platform, in one transaction. */
+  invalidateOthers(preservedToken: string, userID: string, platformID: number): Promise<void>;
+  kick(tokens: string[]): Promise<void>;
+}
+
+/** The SQLite side of TokenStates (synchronous: it runs on the store worker's thread). */
+export function tokenStatesOn(db: Database) {
   const getState = db.query<{ state: number }, [string]>("SELECT state FROM token_state WHERE token = ?");
   const remember = db.query("INSERT OR IGNORE INTO token_state (token, user_id, platform_id, state) VALUES (?, ?, ?, 0)");
   const kickOthers = db.query(
@@ -19,24 +33,35 @@ export function createEmbeddedAuth(db: Database, secret: string): AuthPort {
     "INSERT INTO token_state (token, user_id, platform_id, state) VALUES (?, ?, ?, 0) ON CONFLICT(token) DO NOTHING",
   );
   return {
-    async parseToken(token) {
-      const claims = verifyToken(secret, token);
-      const state = getState.get(token)?.state;
-      if (state === KICKED) throw codeError(ErrCode.TokenKicked, "token is kicked");
-      if (state !== undefined && state !== NORMAL) throw codeError(ErrCode.TokenUnknown, `token state ${state}`);
-      if (state === undefined) remember.run(token, claims.UserID, claims.PlatformID);
-      return { userID: claims.UserID, platformID: claims.PlatformID, expireTimeSeconds: BigInt(claims.exp) };
-    },
-    async invalidateToken({ preservedToken, userID, platformID }) {
+    state: (token: string) => getState.get(token)?.state,
+    remember: (token: string, userID: string, platformID: number) => void remember.run(token, userID, platformID),
+    invalidateOthers: (preservedToken: string, userID: string, platformID: number) =>
       db.transaction(() => {
         keep.run(preservedToken, userID, platformID);
         kickOthers.run(userID, platformID, preservedToken);
-      })();
-    },
-    async kickTokens(tokens) {
+      })(),
+    kick: (tokens: string[]) =>
       db.transaction(() => {
         for (const t of tokens) kick.run(t);
-      })();
+      })(),
+  };
+}
+
+export function createEmbeddedAuth(states: TokenStates, secret: string): AuthPort {
+  return {
+    async parseToken(token) {
+      const claims = verifyToken(secret, token);
+      const state = await states.state(token);
+      if (state === KICKED) throw codeError(ErrCode.TokenKicked, "token is kicked");
+      if (state !== undefined && state !== NORMAL) throw codeError(ErrCode.TokenUnknown, `token state ${state}`);
+      if (state === undefined) await states.remember(token, claims.UserID, claims.PlatformID);
+      return { userID: claims.UserID, platformID: claims.PlatformID, expireTimeSeconds: BigInt(claims.exp) };
+    },
+    async invalidateToken({ preservedToken, userID, platformID }) {
+      await states.invalidateOthers(preservedToken, userID, platformID);
+    },
+    async kickTokens(tokens) {
+      await states.kick(tokens);
     },
   };
 }

@@ -1,36 +1,38 @@
 // The embedded shape: OpenIM's auth, msg, push and user services as in-process adapters over one SQLite
-// file, so `imgate serve` alone is a working IM core.
-import type { Database } from "bun:sqlite";
+// file, so `imgate serve` alone is a working IM core. The database belongs to a worker thread (the store
+// worker); the event loop only sends it requests, so a lock wait, an fsync or a large read never stalls sockets.
+import { join } from "node:path";
 import { createMessageService } from "../conversations.js";
 import type { Backend, DeliveryPort } from "../ports.js";
 import type { Logger } from "../../observe/log.js";
 import { createEmbeddedAuth } from "./auth.js";
 import { startCheckpointer } from "./checkpointer.js";
-import { openDatabase } from "./db.js";
-import { MessageStore } from "./store.js";
+import { RemoteStore, remoteTokenStates } from "./remote-store.js";
+import { type StoreClient, startStoreClient } from "./store-client.js";
 
 export interface EmbeddedBackend extends Backend {
-  store: MessageStore;
-  db: Database;
+  store: RemoteStore;
+  storeClient: StoreClient;
 }
 
-export function createEmbeddedBackend(opts: {
+export async function createEmbeddedBackend(opts: {
   dataDir: string;
   secret: string;
   adminUserIDs: string[];
   delivery: () => DeliveryPort | undefined;
   retention?: { maxAgeMs: number; maxPerConversation: number; everyMs?: number };
+  /** Store calls in flight beyond which new ones fail at once with 500. */
+  maxQueue?: number;
   log?: Logger;
-}): EmbeddedBackend {
-  const db = openDatabase(opts.dataDir);
-  const store = new MessageStore(db);
-  const checkpointer = startCheckpointer(db.filename, 500, (err) => opts.log?.warn("WAL checkpoint failed", { err }));
+}): Promise<EmbeddedBackend> {
+  const client = await startStoreClient({ dataDir: opts.dataDir, maxQueue: opts.maxQueue ?? 10_000, log: opts.log });
+  const store = new RemoteStore(client);
+  const checkpointer = startCheckpointer(join(opts.dataDir, "imgate.db"), 500, (err) => opts.log?.warn("WAL checkpoint failed", { err }));
   const r = opts.retention;
-  const pruner = r && (r.maxAgeMs > 0 || r.maxPerConversation > 0)
-    ? setInterval(() => store.prune(r.maxAgeMs, r.maxPerConversation), r.everyMs ?? 3_600_000)
-    : undefined;
+  const prune = () => r && store.prune(r.maxAgeMs, r.maxPerConversation).catch((err) => opts.log?.warn("retention prune failed", { err }));
+  const pruner = r && (r.maxAgeMs > 0 || r.maxPerConversation > 0) ? setInterval(prune, r.everyMs ?? 3_600_000) : undefined;
   pruner?.unref();
-  if (r && pruner) store.prune(r.maxAgeMs, r.maxPerConversation);
+  if (pruner) await prune();
   store.onCommitted = (results) => {
     const d = opts.delivery();
     if (!d) return;
@@ -39,19 +41,19 @@ export function createEmbeddedBackend(opts: {
 
   return {
     store,
-    db,
-    auth: createEmbeddedAuth(db, opts.secret),
+    storeClient: client,
+    auth: createEmbeddedAuth(remoteTokenStates(client), opts.secret),
     messages: createMessageService(store, opts.adminUserIDs),
     pushTokens: {
       // No offline push service in the embedded shape: nothing holds device push tokens.
       async delUserPushToken() {},
     },
-    ready: () => true,
+    ready: () => client.notReady() === undefined,
+    notReady: () => client.notReady(),
     async close() {
       clearInterval(pruner);
-      store.flush();
+      await client.close();
       await checkpointer.close();
-      db.close();
     },
   };
 }

@@ -216,23 +216,36 @@ export class MessageStore implements ConversationStore {
   }
 
   range(conversationID: string, lo: number, hi: number): MsgData[] {
-    return this.q.range.all(conversationID, lo, hi).map((r) => fromBinary(MsgDataSchema, r.data));
+    return this.rangeRaw(conversationID, lo, hi).map((d) => fromBinary(MsgDataSchema, d));
   }
 
   bySeqs(conversationID: string, seqs: number[]): MsgData[] {
-    const out: MsgData[] = [];
+    return this.bySeqsRaw(conversationID, seqs).map((d) => fromBinary(MsgDataSchema, d));
+  }
+
+  last(conversationID: string): MsgData | undefined {
+    const d = this.lastRaw(conversationID);
+    return d ? fromBinary(MsgDataSchema, d) : undefined;
+  }
+
+  // The same reads as stored bytes: what the store worker hands to the event loop (decoded there, once).
+  rangeRaw(conversationID: string, lo: number, hi: number): Uint8Array[] {
+    return this.q.range.all(conversationID, lo, hi).map((r) => r.data);
+  }
+
+  bySeqsRaw(conversationID: string, seqs: number[]): Uint8Array[] {
+    const out: Uint8Array[] = [];
     for (const seq of seqs) {
       const row = this.q.one.get(conversationID, seq);
-      if (row) out.push(fromBinary(MsgDataSchema, row.data));
+      if (row) out.push(row.data);
     }
     return out;
   }
 
-  last(conversationID: string): MsgData | undefined {
+  lastRaw(conversationID: string): Uint8Array | undefined {
     const s = this.conv(conversationID);
     if (s.maxSeq === 0) return undefined;
-    const row = this.q.one.get(conversationID, s.maxSeq);
-    return row ? fromBinary(MsgDataSchema, row.data) : undefined;
+    return this.q.one.get(conversationID, s.maxSeq)?.data;
   }
 
   seqInfo(userID: string, conversationID: string): { maxSeq: number; hasReadSeq: number; maxSeqTime: number } {

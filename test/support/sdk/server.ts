@@ -23,7 +23,7 @@ export interface ApiCall {
 }
 
 /** What the stand-in knows of a conversation: its newest stored message (protobuf MsgData) and max seq. */
-export type ConversationFacts = (conversationID: string) => { last?: Uint8Array; maxSeq: number };
+export type ConversationFacts = (conversationID: string) => Promise<{ last?: Uint8Array; maxSeq: number }>;
 
 export interface SdkServer {
   origin: string;
@@ -108,12 +108,12 @@ function routes(groups: Map<string, string[]>): Record<string, (body: any) => un
  * The JS SDK's conversation routes (/jssdk/*) take a protobuf body and answer base64 protobuf in `data`
  * (OpenIM's jssdk.proto). A conversation it asks for is described from its ID and the gateway's store.
  */
-function jssdkRoute(path: string, body: Uint8Array, facts: ConversationFacts): string | undefined {
-  const conversationMsg = (owner: string, conversationID: string) => {
+async function jssdkRoute(path: string, body: Uint8Array, facts: ConversationFacts): Promise<string | undefined> {
+  const conversationMsg = async (owner: string, conversationID: string) => {
     const [prefix, ...rest] = conversationID.split("_");
     const group = prefix === "sg" || prefix === "g";
     const peer = group ? "" : rest.find((u) => u !== owner) ?? owner;
-    const f = facts(conversationID);
+    const f = await facts(conversationID);
     // The coders want every field: start from each message's defaults (a decode of nothing).
     const none = new Uint8Array(0);
     return {
@@ -128,7 +128,7 @@ function jssdkRoute(path: string, body: Uint8Array, facts: ConversationFacts): s
   };
   if (path === "/jssdk/get_conversations") {
     const req = PbCoder.GetConversationsReq.decode(body);
-    const resp = { unreadCount: 0, conversations: req.conversationIDs.map((id) => conversationMsg(req.ownerUserID, id)) };
+    const resp = { unreadCount: 0, conversations: await Promise.all(req.conversationIDs.map((id) => conversationMsg(req.ownerUserID, id))) };
     return Buffer.from(PbCoder.GetConversationsResp.encode(resp as any).finish()).toString("base64");
   }
   if (path === "/jssdk/get_active_conversations") {
@@ -152,7 +152,7 @@ const isolation = {
 };
 
 export async function startSdkServer(
-  groups = new Map<string, string[]>(), facts: ConversationFacts = () => ({ maxSeq: 0 }),
+  groups = new Map<string, string[]>(), facts: ConversationFacts = async () => ({ maxSeq: 0 }),
 ): Promise<SdkServer> {
   if (!existsSync(wasmLib) || !existsSync(jsSdkEntry)) throw new Error("the OpenIM SDK packages are not installed (npm install)");
   const js = await jsSdkBundle();
@@ -182,7 +182,7 @@ export async function startSdkServer(
       if (pathname.startsWith("/jssdk/")) {
         const raw = new Uint8Array(await req.arrayBuffer());
         calls.push({ path: pathname, body: Buffer.from(raw).toString("base64"), token: req.headers.get("token") });
-        const data = jssdkRoute(pathname, raw, facts);
+        const data = await jssdkRoute(pathname, raw, facts);
         if (data === undefined) unexpected.push(pathname);
         return Response.json(data === undefined ? { errCode: 404, errMsg: `unknown ${pathname}`, errDlt: "" } : { errCode: 0, errMsg: "", errDlt: "", data }, { headers: isolation });
       }

@@ -1,0 +1,97 @@
+// The embedded conversation store as the event loop sees it: every operation is a call to the store worker
+// (store-worker.ts), so none of them blocks the loop. Messages cross as their stored bytes and are decoded here.
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { type MsgData, MsgDataSchema } from "../../gen/openim/sdkws/sdkws_pb.js";
+import type { ConversationStore, SendResult } from "../conversations.js";
+import type { TokenStates } from "./auth.js";
+import type { StoreClient } from "./store-client.js";
+
+const decode = (d: Uint8Array) => fromBinary(MsgDataSchema, d);
+
+export class RemoteStore implements ConversationStore {
+  /** Called with the sends committed in one turn, after their replies went out (next macrotask). */
+  onCommitted: (results: SendResult[]) => void = () => {};
+  private committed: SendResult[] = [];
+  private scheduled = false;
+
+  constructor(private readonly client: StoreClient) {}
+
+  async send(msg: MsgData, opUserID: string, operationID: string): Promise<SendResult> {
+    const r = await this.client.call("send", { data: toBinary(MsgDataSchema, msg), opUserID, operationID });
+    const result: SendResult = { ...r, sendTime: BigInt(r.sendTime), seq: BigInt(r.seq), msg: decode(r.msg) };
+    // Deliveries of one committed batch go out together, after the replies (which run in this continuation).
+    this.committed.push(result);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        this.onCommitted(this.committed.splice(0));
+      });
+    }
+    return result;
+  }
+
+  async maxSeqs(userID: string) {
+    const r = await this.client.call("maxSeqs", { userID });
+    const big = (l: [string, number][]) => new Map(l.map(([k, v]) => [k, BigInt(v)] as const));
+    return { max: big(r.max), min: big(r.min) };
+  }
+
+  bounds(conversationID: string) {
+    return this.client.call("bounds", { conversationID });
+  }
+
+  async range(conversationID: string, lo: number, hi: number) {
+    return (await this.client.call("range", { conversationID, lo, hi })).map(decode);
+  }
+
+  async bySeqs(conversationID: string, seqs: number[]) {
+    return (await this.client.call("bySeqs", { conversationID, seqs })).map(decode);
+  }
+
+  async last(conversationID: string) {
+    const d = await this.client.call("last", { conversationID });
+    return d ? decode(d) : undefined;
+  }
+
+  seqInfo(userID: string, conversationID: string) {
+    return this.client.call("seqInfo", { userID, conversationID });
+  }
+
+  userConversationIDs(userID: string) {
+    return this.client.call("userConversationIDs", { userID });
+  }
+
+  isMember(userID: string, conversationID: string) {
+    return this.client.call("isMember", { userID, conversationID });
+  }
+
+  async setHasReadSeq(userID: string, conversationID: string, seq: number) {
+    await this.client.call("setHasReadSeq", { userID, conversationID, seq });
+  }
+
+  groupMembers(groupID: string) {
+    return this.client.call("groupMembers", { groupID });
+  }
+
+  async setGroup(groupID: string, userIDs: string[]) {
+    await this.client.call("setGroup", { groupID, userIDs });
+  }
+
+  listGroups() {
+    return this.client.call("listGroups", {});
+  }
+
+  prune(maxAgeMs: number, maxPerConversation: number) {
+    return this.client.call("prune", { maxAgeMs, maxPerConversation });
+  }
+}
+
+export function remoteTokenStates(client: StoreClient): TokenStates {
+  return {
+    state: async (token) => (await client.call("tokenState", { token })) ?? undefined,
+    remember: async (token, userID, platformID) => void (await client.call("rememberToken", { token, userID, platformID })),
+    invalidateOthers: async (preservedToken, userID, platformID) => void (await client.call("invalidateOthers", { preservedToken, userID, platformID })),
+    kick: async (tokens) => void (await client.call("kickTokens", { tokens })),
+  };
+}

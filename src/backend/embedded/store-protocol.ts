@@ -1,0 +1,57 @@
+// What the event loop and the store worker say to each other: one typed request per store operation, answered
+// by id. Both sides batch what one turn produces into one postMessage ({requests} / {replies}). Only plain data
+// crosses (strings, numbers, Uint8Array): messages travel as their stored protobuf bytes.
+
+/** A committed send, as the worker reports it (bigints as numbers: seqs and ms timestamps fit in 2^53). */
+export interface WireSend {
+  serverMsgID: string;
+  clientMsgID: string;
+  sendTime: number;
+  seq: number;
+  conversationID: string;
+  /** The stored MsgData (seq, serverMsgID and sendTime set). */
+  msg: Uint8Array;
+  recipients: string[];
+  duplicate: boolean;
+  operationID: string;
+}
+
+/** Operation → [arguments, result]. */
+export interface StoreOps {
+  send: [{ data: Uint8Array; opUserID: string; operationID: string }, WireSend];
+  maxSeqs: [{ userID: string }, { max: [string, number][]; min: [string, number][] }];
+  bounds: [{ conversationID: string }, { minSeq: number; maxSeq: number }];
+  range: [{ conversationID: string; lo: number; hi: number }, Uint8Array[]];
+  bySeqs: [{ conversationID: string; seqs: number[] }, Uint8Array[]];
+  last: [{ conversationID: string }, Uint8Array | null];
+  seqInfo: [{ userID: string; conversationID: string }, { maxSeq: number; hasReadSeq: number; maxSeqTime: number }];
+  userConversationIDs: [{ userID: string }, string[]];
+  isMember: [{ userID: string; conversationID: string }, boolean];
+  setHasReadSeq: [{ userID: string; conversationID: string; seq: number }, null];
+  groupMembers: [{ groupID: string }, string[]];
+  setGroup: [{ groupID: string; userIDs: string[] }, null];
+  listGroups: [{}, { groupID: string; userIDs: string[] }[]];
+  prune: [{ maxAgeMs: number; maxPerConversation: number }, number];
+  tokenState: [{ token: string }, number | null];
+  rememberToken: [{ token: string; userID: string; platformID: number }, null];
+  invalidateOthers: [{ preservedToken: string; userID: string; platformID: number }, null];
+  kickTokens: [{ tokens: string[] }, null];
+}
+
+export type StoreOp = keyof StoreOps;
+export type Args<K extends StoreOp> = StoreOps[K][0];
+export type Result<K extends StoreOp> = StoreOps[K][1];
+
+export interface StoreRequest<K extends StoreOp = StoreOp> {
+  id: number;
+  op: K;
+  args: Args<K>;
+}
+
+/** An error carries OpenIM's business code (500 when the store itself failed). */
+export type StoreReply = { id: number; ok: true; value: unknown } | { id: number; ok: false; code: number; msg: string; detail?: string };
+
+/** Event loop → worker. */
+export type ToWorker = { open: { dataDir: string } } | { requests: StoreRequest[] } | { close: true };
+/** Worker → event loop. */
+export type FromWorker = { opened: true } | { fatal: string } | { replies: StoreReply[] } | { closed: true };

@@ -1,0 +1,108 @@
+// The store worker: a thread that owns the embedded shape's SQLite connection. Every commit, read, lock wait
+// and fsync of the message store and the token states happens here, so none of them can stall the event loop
+// that serves the sockets. Requests run in arrival order; sends of one turn still commit together (MessageStore's
+// group commit), and a send is answered only after its transaction committed.
+// Built into the single binary as a second entrypoint (build.ts); started by store-client.ts.
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { MsgDataSchema } from "../../gen/openim/sdkws/sdkws_pb.js";
+import { CodeError } from "../../protocol/errors.js";
+import { tokenStatesOn } from "./auth.js";
+import { openDatabase } from "./db.js";
+import { MessageStore } from "./store.js";
+import type { Args, FromWorker, Result, StoreOp, StoreReply, StoreRequest, ToWorker } from "./store-protocol.js";
+
+declare const self: Worker;
+
+type Handlers = { [K in StoreOp]: (a: Args<K>) => Result<K> | Promise<Result<K>> };
+
+function handlersFor(store: MessageStore, tokens: ReturnType<typeof tokenStatesOn>): Handlers {
+  return {
+    async send({ data, opUserID, operationID }) {
+      const r = await store.send(fromBinary(MsgDataSchema, data), opUserID, operationID);
+      return {
+        serverMsgID: r.serverMsgID, clientMsgID: r.clientMsgID, sendTime: Number(r.sendTime), seq: Number(r.seq),
+        conversationID: r.conversationID, msg: toBinary(MsgDataSchema, r.msg), recipients: r.recipients, duplicate: r.duplicate,
+        operationID: r.operationID,
+      };
+    },
+    maxSeqs({ userID }) {
+      const { max, min } = store.maxSeqs(userID);
+      return { max: [...max].map(([k, v]) => [k, Number(v)]), min: [...min].map(([k, v]) => [k, Number(v)]) };
+    },
+    bounds: ({ conversationID }) => store.bounds(conversationID),
+    range: ({ conversationID, lo, hi }) => store.rangeRaw(conversationID, lo, hi),
+    bySeqs: ({ conversationID, seqs }) => store.bySeqsRaw(conversationID, seqs),
+    last: ({ conversationID }) => store.lastRaw(conversationID) ?? null,
+    seqInfo: ({ userID, conversationID }) => store.seqInfo(userID, conversationID),
+    userConversationIDs: ({ userID }) => store.userConversationIDs(userID),
+    isMember: ({ userID, conversationID }) => store.isMember(userID, conversationID),
+    setHasReadSeq: ({ userID, conversationID, seq }) => (store.setHasReadSeq(userID, conversationID, seq), null),
+    groupMembers: ({ groupID }) => store.groupMembers(groupID),
+    setGroup: ({ groupID, userIDs }) => (store.setGroup(groupID, userIDs), null),
+    listGroups: () => store.listGroups(),
+    prune: ({ maxAgeMs, maxPerConversation }) => store.prune(maxAgeMs, maxPerConversation),
+    tokenState: ({ token }) => tokens.state(token) ?? null,
+    rememberToken: ({ token, userID, platformID }) => (tokens.remember(token, userID, platformID), null),
+    invalidateOthers: ({ preservedToken, userID, platformID }) => (tokens.invalidateOthers(preservedToken, userID, platformID), null),
+    kickTokens: ({ tokens: list }) => (tokens.kick(list), null),
+  };
+}
+
+let db: ReturnType<typeof openDatabase> | undefined;
+let store: MessageStore | undefined;
+let handlers: Handlers | undefined;
+const outbox: StoreReply[] = [];
+let posting = false;
+
+const post = (m: FromWorker) => self.postMessage(m);
+
+/** One postMessage for everything answered in this turn (a committed batch answers all its sends at once). */
+function reply(r: StoreReply) {
+  outbox.push(r);
+  if (posting) return;
+  posting = true;
+  queueMicrotask(() => {
+    posting = false;
+    post({ replies: outbox.splice(0) });
+  });
+}
+
+function fail(id: number, e: unknown) {
+  if (e instanceof CodeError) reply({ id, ok: false, code: e.code, msg: e.msg, detail: e.detail });
+  else reply({ id, ok: false, code: 500, msg: `store: ${(e as Error)?.message ?? String(e)}` });
+}
+
+function run(req: StoreRequest) {
+  try {
+    const h = handlers![req.op] as (a: unknown) => unknown;
+    const v = h(req.args);
+    if (v instanceof Promise) v.then((value) => reply({ id: req.id, ok: true, value }), (e) => fail(req.id, e));
+    else reply({ id: req.id, ok: true, value: v });
+  } catch (e) {
+    fail(req.id, e);
+  }
+}
+
+self.onmessage = (e: MessageEvent<ToWorker>) => {
+  const m = e.data;
+  if ("requests" in m) {
+    for (const r of m.requests) run(r);
+  } else if ("open" in m) {
+    try {
+      db = openDatabase(m.open.dataDir);
+      store = new MessageStore(db);
+      handlers = handlersFor(store, tokenStatesOn(db));
+      post({ opened: true });
+    } catch (err) {
+      post({ fatal: (err as Error)?.message ?? String(err) });
+    }
+  } else if ("close" in m) {
+    try {
+      store?.flush();
+      db?.close();
+    } finally {
+      // After the replies of the last batch (posted from microtasks).
+      setImmediate(() => post({ closed: true }));
+    }
+  }
+};
