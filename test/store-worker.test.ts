@@ -1,0 +1,154 @@
+// The store on its worker thread, seen from the sockets: another connection holds SQLite's write lock and the
+// event loop keeps answering heartbeats and hub pushes; sends wait for the lock and are answered after it,
+// never lost; a full queue answers 500 at once and recovers; a dead worker is replaced and the node says so.
+import { afterEach, describe, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
+import { create } from "@bufbuild/protobuf";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { join } from "node:path";
+import { msgGateway } from "../src/gen/openim/msggateway/msggateway_pb.js";
+import { MsgDataSchema } from "../src/gen/openim/sdkws/sdkws_pb.js";
+import type { EmbeddedBackend } from "../src/backend/embedded/index.js";
+import { type TestNode, startTestNode } from "./support/node.js";
+import { type TestClient, connect, until } from "./support/client.js";
+import { pushedMsg, text, textMsg } from "./support/pb.js";
+
+let n: TestNode | undefined;
+afterEach(async () => {
+  await n?.stop();
+  n = undefined;
+});
+
+const login = (node: TestNode, userID: string) => connect({ port: node.wsPort, userID, platformID: 5, token: node.token(userID, 5), sdkType: "js", isMsgResp: true });
+
+/** Another process's connection taking the write lock (BEGIN IMMEDIATE) and holding it. */
+function holdWriteLock(dataDir: string) {
+  const db = new Database(join(dataDir, "imgate.db"));
+  db.exec("BEGIN IMMEDIATE");
+  return () => {
+    db.exec("COMMIT");
+    db.close();
+  };
+}
+
+/** Heartbeat round trips, one every 20 ms, until stopped: the event loop's responsiveness as a client sees it. */
+function heartbeats(c: TestClient) {
+  const rtts: number[] = [];
+  let sentAt = 0;
+  let seen = c.texts.length;
+  const timer = setInterval(() => {
+    const pong = c.texts.slice(seen).find((t) => t.includes('"pong"'));
+    if (sentAt && pong) {
+      rtts.push(performance.now() - sentAt);
+      sentAt = 0;
+    }
+    seen = c.texts.length;
+    if (!sentAt) {
+      sentAt = performance.now();
+      c.sendRaw('{"type":"ping"}');
+    }
+  }, 5);
+  return {
+    stop() {
+      clearInterval(timer);
+      return rtts;
+    },
+  };
+}
+
+describe("a database write lock held by another connection", () => {
+  test("for 500 ms: heartbeats and hub pushes keep flowing, sends are answered after the lock and none is lost", async () => {
+    n = await startTestNode();
+    const [a, b, hb] = await Promise.all([login(n, "lock-a"), login(n, "lock-b"), login(n, "lock-hb")]);
+    const hub = createClient(msgGateway, createGrpcTransport({ baseUrl: `http://127.0.0.1:${n.rpcPort}` }));
+    const beat = heartbeats(hb);
+    await Bun.sleep(100);
+
+    const release = holdWriteLock(n.dataDir);
+    const lockedAt = performance.now();
+    const sends = Array.from({ length: 5 }, (_, i) => a.request(1003, textMsg("lock-a", "lock-b", `during the lock ${i}`)).then((r) => ({ r, at: performance.now() })));
+    // Pushes from the hub (OpenIM's push service) reach b while the lock is held.
+    const pushLatencies: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const t = performance.now();
+      await hub.superGroupOnlineBatchPushOneMsg(
+        { msgData: create(MsgDataSchema, { sendID: "sys", recvID: "lock-b", sessionType: 1, contentType: 101, content: new TextEncoder().encode(JSON.stringify({ content: `hub ${i}` })), seq: BigInt(1000 + i) }), pushToUserIDs: ["lock-b"] },
+        { headers: { operationid: `hub${i}` } },
+      );
+      await until(() => b.frames.some((f) => f.reqIdentifier === 2001 && text(pushedMsg(f.data).msg) === `hub ${i}`), 1000, `hub push ${i}`);
+      pushLatencies.push(performance.now() - t);
+      await Bun.sleep(50);
+    }
+    await Bun.sleep(Math.max(0, 500 - (performance.now() - lockedAt)));
+    const releasedAt = performance.now();
+    release();
+
+    const replies = await Promise.all(sends);
+    const rtts = beat.stop();
+    // The loop never waited for the lock: every heartbeat came back within a fifth of it.
+    expect(rtts.length).toBeGreaterThan(20);
+    expect(Math.max(...rtts)).toBeLessThan(100);
+    expect(Math.max(...pushLatencies)).toBeLessThan(100);
+    // Sends were answered after the lock, all of them stored and delivered.
+    for (const { r, at } of replies) {
+      expect(r.errCode).toBe(0);
+      expect(at).toBeGreaterThanOrEqual(releasedAt);
+    }
+    await until(() => b.frames.filter((f) => f.reqIdentifier === 2001 && text(pushedMsg(f.data).msg).startsWith("during the lock")).length === 5, 2000, "deliveries");
+    const conv = "si_lock-a_lock-b";
+    expect((await n.store.range(conv, 1, 10)).map((m) => text(m))).toEqual([0, 1, 2, 3, 4].map((i) => `during the lock ${i}`));
+    for (const c of [a, b, hb]) c.close();
+  }, 20_000);
+
+  test("with the queue bound reached: 500 at once for the excess, the rest committed after the lock, then business as usual", async () => {
+    n = await startTestNode({ "messages.storeQueueSize": 4 });
+    const a = await login(n, "q-a");
+    const release = holdWriteLock(n.dataDir);
+    const started = performance.now();
+    const sends = Array.from({ length: 10 }, (_, i) =>
+      a.request(1003, textMsg("q-a", "q-b", `q ${i}`)).then((r) => ({ i, r, after: performance.now() - started })));
+    await Bun.sleep(300);
+    release();
+    const replies = await Promise.all(sends);
+    const refused = replies.filter((x) => x.r.errCode !== 0);
+    const stored = replies.filter((x) => x.r.errCode === 0);
+    expect(stored.map((x) => x.i)).toEqual([0, 1, 2, 3]);
+    expect(refused.map((x) => x.r.errCode)).toEqual([500, 500, 500, 500, 500, 500]);
+    expect(refused[0]!.r.errMsg).toBe("ServerInternalError");
+    // Refused at once, not after the lock.
+    for (const x of refused) expect(x.after).toBeLessThan(200);
+    // What was acknowledged is stored; what was refused is not (the client resends it).
+    expect((await n.store.range("si_q-a_q-b", 1, 20)).map((m) => text(m))).toEqual(["q 0", "q 1", "q 2", "q 3"]);
+    // And the store takes sends again.
+    expect((await a.request(1003, textMsg("q-a", "q-b", "after"))).errCode).toBe(0);
+    expect((n.node.backend as EmbeddedBackend).storeClient.stats().rejectedFull).toBe(6);
+    a.close();
+  }, 20_000);
+});
+
+describe("a store worker that dies", () => {
+  test("is replaced: /readyz says why meanwhile, later sends work and earlier messages are all there", async () => {
+    const lines: string[] = [];
+    const { createLogger } = await import("../src/observe/log.js");
+    const log = createLogger({ level: "info", format: "json", write: (l: string) => void lines.push(l) });
+    n = await startTestNode({}, { log });
+    const a = await login(n, "crash-a");
+    expect((await a.request(1003, textMsg("crash-a", "crash-b", "before"))).errCode).toBe(0);
+    const backend = n.node.backend as EmbeddedBackend;
+    const old = backend.storeClient.worker()!;
+    old.terminate();
+    // Unready with the reason until the new worker has opened the database.
+    await until(() => !backend.ready(), 2000, "the exit noticed");
+    const ready = await fetch(`http://127.0.0.1:${n.adminPort}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(await ready.text()).toContain("store worker exited");
+    await until(() => backend.storeClient.worker() !== undefined && backend.storeClient.worker() !== old && backend.ready(), 5000, "a new worker");
+    expect((await fetch(`http://127.0.0.1:${n.adminPort}/readyz`)).status).toBe(200);
+    expect(lines.some((l) => l.includes("store worker exited"))).toBe(true);
+    expect(lines.some((l) => l.includes("store worker restarted"))).toBe(true);
+    expect((await a.request(1003, textMsg("crash-a", "crash-b", "after"))).errCode).toBe(0);
+    expect((await n.store.range("si_crash-a_crash-b", 1, 10)).map((m) => [Number(m.seq), text(m)])).toEqual([[1, "before"], [2, "after"]]);
+    a.close();
+  }, 20_000);
+});
