@@ -28,6 +28,7 @@ import type { Logger } from "./observe/log.js";
 import { createCounters, type Counters } from "./observe/stats.js";
 import { createMetrics, type Metrics } from "./observe/metrics.js";
 import { createSampler } from "./observe/sampler.js";
+import { startLoopLag } from "./observe/loop-lag.js";
 import { createPresence, type Presence } from "./presence/presence.js";
 import { createMemoryStatusStore } from "./presence/store.js";
 import { createRedisStatusStore } from "./presence/redis-store.js";
@@ -235,6 +236,7 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
       presence.stop();
       sampler.stop();
       metrics.stop();
+      loopLag.stop();
       if (clustered) {
         await routes!.clear().catch((err) => log.warn("could not clear routes", { err }));
         await nodes!.leave();
@@ -250,8 +252,9 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
   };
 
   // ---- observability and listeners ---------------------------------------------------------------------
+  const loopLag = startLoopLag();
   const metrics = createMetrics({
-    counters, registry, batcher: presence.batcher, webhooks,
+    counters, registry, batcher: presence.batcher, webhooks, loopLag,
     redisUp: () => (redis ? (redis.client.status === "ready" ? 1 : 0) : undefined),
     etcdRegistered: () => (node.registration ? (node.registration.state() === "registered" ? 1 : 0) : undefined),
     draining: () => node.draining,
@@ -265,7 +268,7 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
       return { ready: false, reason: `etcd registration ${reg.state()}${reg.lastError() ? ` (${reg.lastError()})` : ""}` };
     return { ready: true };
   };
-  const sampler = createSampler({ counters, registry, readiness: ready });
+  const sampler = createSampler({ counters, registry, readiness: ready, loopLag });
   node.metrics = metrics;
   const admin = startAdminHttp({ config, log, metrics, sampler, ready, meta: () => ({ version: VERSION, shape: config.shape, nodeID }) });
   node.admin = admin;

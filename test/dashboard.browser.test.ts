@@ -54,6 +54,8 @@ test.skipIf(!available)("the dashboard shows live numbers and charts", async () 
   expect(await page.textContent("#k-conn")).toBe("8");
   expect(await page.textContent("#k-users")).toBe("5");
   expect(first).toMatch(/^\d+(\.\d+k)? \/ \d+(\.\d+k)?$/);
+  // The event-loop lag of the last second, p99 and max, from the 10 ms probe.
+  expect(await page.textContent("#k-loop")).toMatch(/^\d+(\.\d)? \/ \d+(\.\d)? ms$/);
   // Something was drawn on the message-rate chart: its pixels are not all one colour.
   // (Runs in the page; written as a string because this file is type-checked without the DOM library.)
   const distinct = await page.evaluate<number>(`(() => {

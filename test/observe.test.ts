@@ -66,7 +66,22 @@ describe("metrics", () => {
     expect(after.get("online_user_num")).toBe(0);
     expect(d("imgate_frames_total{direction=\"in\"}")).toBe(6);
     expect(after.get("process_resident_memory_bytes")).toBeGreaterThan(0);
-    expect(after.has("imgate_event_loop_lag_seconds")).toBe(true);
+    expect(after.get("imgate_event_loop_lag_seconds_count")).toBeGreaterThan(0);
+  });
+
+  test("an event-loop stall shows in the lag histogram and the max gauge", async () => {
+    const scrape = async () => new Map((await (await fetch(`http://127.0.0.1:${n.adminPort}/metrics`)).text()).split("\n")
+      .filter((l) => l && !l.startsWith("#")).map((l) => [l.slice(0, l.lastIndexOf(" ")), Number(l.slice(l.lastIndexOf(" ") + 1))] as const));
+    await scrape(); // resets the max window
+    await Bun.sleep(50);
+    const before = await scrape();
+    const stallUntil = performance.now() + 150;
+    while (performance.now() < stallUntil) {} // the node runs in this process: its loop stalls too
+    await Bun.sleep(50);
+    const after = await scrape();
+    expect(after.get("imgate_event_loop_lag_max_seconds")).toBeGreaterThanOrEqual(0.12);
+    const over = (m: Map<string, number>) => m.get("imgate_event_loop_lag_seconds_count")! - m.get('imgate_event_loop_lag_seconds_bucket{le="0.1"}')!;
+    expect(over(after) - over(before)).toBe(1);
   });
 
   test("no token or secret appears in metrics", async () => {

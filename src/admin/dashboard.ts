@@ -19,7 +19,7 @@ export const dashboardHtml = `<!doctype html>
   #status.live::before { content:"\\25CF"; color:var(--c); margin-right:6px; }
   main { padding:16px 20px; display:grid; gap:16px; grid-template-columns: repeat(12, 1fr); }
   .card { background:var(--panel); border:1px solid var(--line); border-radius:8px; padding:12px 14px; }
-  .kpi { grid-column: span 3; }
+  .kpi { grid-column: span 2; }
   .kpi .label { color:var(--dim); font-size:12px; text-transform:uppercase; letter-spacing:.6px; }
   .kpi .value { font-size:28px; font-variant-numeric: tabular-nums; margin-top:2px; }
   .chart { grid-column: span 6; }
@@ -32,7 +32,7 @@ export const dashboardHtml = `<!doctype html>
   td, th { text-align:left; padding:4px 6px; border-bottom:1px solid var(--line); }
   th { color:var(--dim); font-weight:500; }
   .bar { height:8px; background:var(--a); border-radius:4px; }
-  @media (max-width: 1000px) { .kpi { grid-column: span 6; } .chart, .table { grid-column: span 12; } }
+  @media (max-width: 1000px) { .kpi { grid-column: span 4; } .chart, .table { grid-column: span 12; } }
 </style>
 </head>
 <body>
@@ -42,12 +42,16 @@ export const dashboardHtml = `<!doctype html>
   <div class="card kpi"><div class="label">Users online</div><div class="value" id="k-users">–</div></div>
   <div class="card kpi"><div class="label">Frames in / out per s</div><div class="value" id="k-rate">–</div></div>
   <div class="card kpi"><div class="label">Delivery p50 / p99</div><div class="value" id="k-lat">–</div></div>
+  <div class="card kpi"><div class="label">Pushes per s</div><div class="value" id="k-push">–</div></div>
+  <div class="card kpi"><div class="label">Event-loop lag p99 / max</div><div class="value" id="k-loop">–</div></div>
   <div class="card chart"><h2>Connections and users</h2><canvas id="c-conn"></canvas>
     <div class="legend"><span><i style="background:var(--a)"></i>connections</span><span><i style="background:var(--b)"></i>users</span></div></div>
   <div class="card chart"><h2>Messages per second</h2><canvas id="c-rate"></canvas>
     <div class="legend"><span><i style="background:var(--a)"></i>frames in</span><span><i style="background:var(--b)"></i>frames out</span><span><i style="background:var(--c)"></i>pushes</span></div></div>
   <div class="card chart"><h2>Delivery latency (ms, store commit &rarr; push)</h2><canvas id="c-lat"></canvas>
     <div class="legend"><span><i style="background:var(--c)"></i>p50</span><span><i style="background:var(--d)"></i>p99</span></div></div>
+  <div class="card chart"><h2>Event-loop lag (ms, each second: how late a 10 ms timer fired)</h2><canvas id="c-loop"></canvas>
+    <div class="legend"><span><i style="background:var(--c)"></i>p99</span><span><i style="background:var(--d)"></i>max</span></div></div>
   <div class="card chart"><h2>Slow-consumer closes and kicks (total)</h2><canvas id="c-slow"></canvas>
     <div class="legend"><span><i style="background:var(--d)"></i>slow consumers</span><span><i style="background:var(--b)"></i>kicks</span></div></div>
   <div class="card table"><h2>Connections per platform</h2><table id="t-plat"><tbody></tbody></table></div>
@@ -95,9 +99,12 @@ function render() {
   $("k-users").textContent = fmt(s.users);
   $("k-rate").textContent = fmt(s.framesInPerSec) + " / " + fmt(s.framesOutPerSec);
   $("k-lat").textContent = s.deliveryMs.count ? s.deliveryMs.p50 + " / " + s.deliveryMs.p99 + " ms" : "–";
+  $("k-push").textContent = fmt(s.pushesPerSec);
+  $("k-loop").textContent = s.loopLagMs.p99 + " / " + s.loopLagMs.max + " ms";
   draw("c-conn", [{ color: "--a", get: (p) => p.connections }, { color: "--b", get: (p) => p.users }]);
   draw("c-rate", [{ color: "--a", get: (p) => p.framesInPerSec }, { color: "--b", get: (p) => p.framesOutPerSec }, { color: "--c", get: (p) => p.pushesPerSec }]);
   draw("c-lat", [{ color: "--c", get: (p) => p.deliveryMs.p50 }, { color: "--d", get: (p) => p.deliveryMs.p99 }]);
+  draw("c-loop", [{ color: "--c", get: (p) => p.loopLagMs.p99 }, { color: "--d", get: (p) => p.loopLagMs.max }]);
   draw("c-slow", [{ color: "--d", get: (p) => p.slowConsumerCloses }, { color: "--b", get: (p) => p.kicks }]);
   const total = Math.max(1, ...s.platforms.map((p) => p.connections));
   $("t-plat").tBodies[0].innerHTML = s.platforms.map((p) =>

@@ -6,6 +6,7 @@ import { platformName } from "../protocol/constants.js";
 import type { Registry as SessionRegistry } from "../sessions/registry.js";
 import type { StatusBatcher } from "../presence/batcher.js";
 import type { Webhooks } from "../presence/webhooks.js";
+import type { LoopLag } from "./loop-lag.js";
 import type { Counters } from "./stats.js";
 
 export interface MetricsSources {
@@ -17,25 +18,7 @@ export interface MetricsSources {
   /** 1 registered in etcd, 0 not (yet, or lost); undefined without etcd. */
   etcdRegistered?: () => number | undefined;
   draining: () => boolean;
-}
-
-/** Event-loop lag measured by timer drift: Bun lacks perf_hooks' monitorEventLoopDelay. */
-function lagProbe(intervalMs = 100) {
-  let max = 0, last = performance.now();
-  const t = setInterval(() => {
-    const now = performance.now();
-    max = Math.max(max, now - last - intervalMs);
-    last = now;
-  }, intervalMs);
-  t.unref?.();
-  return {
-    takeMaxMs: () => {
-      const m = max;
-      max = 0;
-      return Math.max(0, m);
-    },
-    stop: () => clearInterval(t),
-  };
+  loopLag: LoopLag;
 }
 
 export function createMetrics(src: MetricsSources) {
@@ -43,7 +26,6 @@ export function createMetrics(src: MetricsSources) {
   client.collectDefaultMetrics({ register: registry });
   // prom-client's event-loop metrics read perf_hooks histograms Bun does not fill (NaN): ours replace them.
   for (const name of registry.getMetricsAsArray().map((m) => m.name)) if (name.startsWith("nodejs_eventloop_lag")) registry.removeSingleMetric(name);
-  const lag = lagProbe();
   const { counters: c } = src;
   const reg = { registers: [registry] };
 
@@ -126,7 +108,12 @@ export function createMetrics(src: MetricsSources) {
     for (const [hook, v] of Object.entries(s.failed)) set({ hook, result: "failed" }, v);
     set({ hook: "any", result: "dropped" }, s.dropped);
   }, ["hook", "result"]);
-  gauge("imgate_event_loop_lag_seconds", "Largest event-loop delay since the last scrape.", (g) => g.set(lag.takeMaxMs() / 1000));
+  const lagSeconds = new client.Histogram({
+    name: "imgate_event_loop_lag_seconds", help: "Event-loop delay, sampled every 10 ms (how late a timer fires).",
+    buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5], ...reg,
+  });
+  src.loopLag.onSample((s) => lagSeconds.observe(s));
+  gauge("imgate_event_loop_lag_max_seconds", "Largest event-loop delay since the last scrape.", (g) => g.set(src.loopLag.takeMaxMs() / 1000));
 
   const requestSeconds = new client.Histogram({
     name: "imgate_request_duration_seconds", help: "Client request handling time by reqIdentifier.", labelNames: ["req"],
@@ -144,7 +131,7 @@ export function createMetrics(src: MetricsSources) {
     countRpc: (path: string, code: number) => rpcCount.inc({ name: "messagegateway-rpc-service", path, code: String(code) }),
     render: () => registry.metrics(),
     contentType: registry.contentType,
-    stop: () => lag.stop(),
+    stop: () => {},
   };
 }
 

@@ -2,6 +2,7 @@
 // percentiles, per-platform split and the busiest users. Keeps the last five minutes.
 import { ALL_PLATFORMS, platformName } from "../protocol/constants.js";
 import type { Registry } from "../sessions/registry.js";
+import type { LoopLag } from "./loop-lag.js";
 import { type Counters, sum } from "./stats.js";
 
 export interface Snapshot {
@@ -16,6 +17,8 @@ export interface Snapshot {
   deliveryMs: { p50: number; p99: number; count: number };
   platforms: { platform: string; connections: number }[];
   busiest: { userID: string; requests: number }[];
+  /** Event-loop lag over this sample's second (ms). */
+  loopLagMs: { p50: number; p99: number; max: number };
   /** "ready", or why not (draining, Redis down, not registered in etcd): what /readyz answers. */
   readiness: string;
 }
@@ -24,6 +27,7 @@ export function createSampler(opts: {
   counters: Counters;
   registry: Registry;
   readiness?: () => { ready: boolean; reason?: string };
+  loopLag?: LoopLag;
   everyMs?: number;
   keep?: number;
 }) {
@@ -55,6 +59,7 @@ export function createSampler(opts: {
       deliveryMs: { p50: pct(0.5), p99: pct(0.99), count: lat.length },
       platforms: ALL_PLATFORMS.map((p) => ({ platform: platformName(p), connections: per[p] ?? 0 })).filter((p) => p.connections > 0),
       busiest,
+      loopLagMs: opts.loopLag?.takeWindow() ?? { p50: 0, p99: 0, max: 0 },
       readiness: readinessText(opts.readiness?.()),
     };
     last = { t: now, in: c.messagesIn, out: c.messagesOut, pushes };
