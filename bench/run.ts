@@ -1,4 +1,5 @@
 // npm run bench -- <scenario> [--quick] [--seconds N (soak)]
+import { burst } from "./burst.js";
 import { chat } from "./chat.js";
 import { cluster } from "./cluster.js";
 import { fanout } from "./fanout.js";
@@ -7,7 +8,7 @@ import { presence } from "./presence.js";
 import { slow } from "./slow.js";
 import { soak } from "./soak.js";
 
-const scenarios: Record<string, (quick: boolean) => Promise<void>> = { chat, cluster, fanout, idle, presence, slow, soak };
+const scenarios: Record<string, (quick: boolean) => Promise<void>> = { burst, chat, cluster, fanout, idle, presence, slow, soak };
 const args = process.argv.slice(2);
 // Positional: the scenario (a value following --seconds is not one).
 const [name] = args.filter((a, i) => !a.startsWith("--") && args[i - 1] !== "--seconds");

@@ -19,6 +19,7 @@ export interface ImgateProc {
   rpc: number;
   admin: number;
   pid: number;
+  dataDir: string;
   rssKB(): number;
   stop(): Promise<void>;
 }
@@ -40,7 +41,7 @@ export async function startImgate(extra: string[] = [], env: Record<string, stri
   // Wait for every worker's admin endpoint.
   for (let i = 0; i < processes; i++) await waitHttp(`http://127.0.0.1:${admin + i}/healthz`);
   return {
-    ws, rpc, admin, pid: proc.pid,
+    ws, rpc, admin, pid: proc.pid, dataDir,
     rssKB: () => treeRssKB(proc.pid),
     async stop() {
       proc.kill("SIGTERM");
