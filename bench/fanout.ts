@@ -53,6 +53,8 @@ export async function fanout(quick: boolean) {
   const hasNginx = Boolean(Bun.which("nginx"));
   // One round of every server on the same client load: the ceiling, the peers, then imgate.
   const oneOfEach = async () => {
+    // BENCH_ONLY=imgate measures imgate alone (for profiling it); the result file is left alone then.
+    if (process.env.BENCH_ONLY === "imgate") return { rawBun: undefined, nodeWs: undefined, socketIO: undefined, nginxNchan: undefined, imgate: await imgateRun() };
     const raw = await startRawBun();
     const ceiling = await measure("raw-bun", `ws://127.0.0.1:${raw.port}/`, true, () => raw.publish(rounds, frameSize));
     await raw.stop();
@@ -65,6 +67,9 @@ export async function fanout(quick: boolean) {
     const nchan = hasNginx ? await startNchan().catch((e) => (progress(`nchan unavailable: ${e.message}`), undefined)) : undefined;
     const nchanResult = nchan ? await measure("nginx-nchan", `ws://127.0.0.1:${nchan.port}/sub`, true, () => nchan.publish(rounds, frameSize)) : undefined;
     await nchan?.stop();
+    return { rawBun: ceiling, nodeWs: peer, socketIO: socketio, nginxNchan: nchanResult, imgate: await imgateRun() };
+  };
+  const imgateRun = async () => {
     const server = await startImgate();
     const hub = createClient(msgGateway, createGrpcTransport({ baseUrl: `http://127.0.0.1:${server.rpc}` }));
     // A push service keeps several pushes in flight, as OpenIM's does (one call per message, concurrently).
@@ -77,7 +82,7 @@ export async function fanout(quick: boolean) {
       }));
     });
     await server.stop();
-    return { rawBun: ceiling, nodeWs: peer, socketIO: socketio, nginxNchan: nchanResult, imgate };
+    return imgate;
   };
   // Runs on this shared machine vary by ±20%: every server is measured `repeats` times, interleaved, and the
   // median run of each is reported (all runs are kept in the result).
@@ -92,6 +97,10 @@ export async function fanout(quick: boolean) {
     const mid = xs[Math.floor(xs.length / 2)];
     return mid && { ...mid, runs: xs.map((x) => x!.deliveriesPerSec) };
   };
+  if (process.env.BENCH_ONLY) {
+    progress(`BENCH_ONLY: imgate ${JSON.stringify(runs.map((r) => r.imgate))}, rpc ms ${JSON.stringify(rpcMs.map((x) => Math.round(x)))}`);
+    return;
+  }
   const ceiling = median("rawBun")!, peer = median("nodeWs")!, socketio = median("socketIO")!, nchanResult = median("nginxNchan"), imgate = median("imgate")!;
   writeResult("fanout", {
     quick, users: n, rounds, frameBytes: frameSize, repeats,

@@ -12,10 +12,8 @@ const NORMAL = 0, KICKED = 2;
 
 /** The token-state table, as the auth service uses it. */
 export interface TokenStates {
-  /** The token's state, or undefined when it was never seen. */
-  state(token: string): Promise<number | undefined>;
-  /** Records a first-seen token as normal (no change if known). */
-  remember(token: string, userID: string, platformID: number): Promise<void>;
+  /** The token's state; a token never seen is recorded as normal and reported undefined (one round trip). */
+  checkIn(token: string, userID: string, platformID: number): Promise<number | undefined>;
   /** Keeps `preservedToken` normal and kicks the user's other tokens on that platform, in one transaction. */
   invalidateOthers(preservedToken: string, userID: string, platformID: number): Promise<void>;
   kick(tokens: string[]): Promise<void>;
@@ -33,8 +31,11 @@ export function tokenStatesOn(db: Database) {
     "INSERT INTO token_state (token, user_id, platform_id, state) VALUES (?, ?, ?, 0) ON CONFLICT(token) DO NOTHING",
   );
   return {
-    state: (token: string) => getState.get(token)?.state,
-    remember: (token: string, userID: string, platformID: number) => void remember.run(token, userID, platformID),
+    checkIn: (token: string, userID: string, platformID: number) => {
+      const state = getState.get(token)?.state;
+      if (state === undefined) remember.run(token, userID, platformID);
+      return state;
+    },
     invalidateOthers: (preservedToken: string, userID: string, platformID: number) =>
       db.transaction(() => {
         keep.run(preservedToken, userID, platformID);
@@ -51,10 +52,9 @@ export function createEmbeddedAuth(states: TokenStates, secret: string): AuthPor
   return {
     async parseToken(token) {
       const claims = verifyToken(secret, token);
-      const state = await states.state(token);
+      const state = await states.checkIn(token, claims.UserID, claims.PlatformID);
       if (state === KICKED) throw codeError(ErrCode.TokenKicked, "token is kicked");
       if (state !== undefined && state !== NORMAL) throw codeError(ErrCode.TokenUnknown, `token state ${state}`);
-      if (state === undefined) await states.remember(token, claims.UserID, claims.PlatformID);
       return { userID: claims.UserID, platformID: claims.PlatformID, expireTimeSeconds: BigInt(claims.exp) };
     },
     async invalidateToken({ preservedToken, userID, platformID }) {

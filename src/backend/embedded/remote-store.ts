@@ -89,8 +89,7 @@ export class RemoteStore implements ConversationStore {
 
 export function remoteTokenStates(client: StoreClient): TokenStates {
   return {
-    state: async (token) => (await client.call("tokenState", { token })) ?? undefined,
-    remember: async (token, userID, platformID) => void (await client.call("rememberToken", { token, userID, platformID })),
+    checkIn: async (token, userID, platformID) => (await client.call("checkInToken", { token, userID, platformID })) ?? undefined,
     invalidateOthers: async (preservedToken, userID, platformID) => void (await client.call("invalidateOthers", { preservedToken, userID, platformID })),
     kick: async (tokens) => void (await client.call("kickTokens", { tokens })),
   };

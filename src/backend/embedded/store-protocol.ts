@@ -32,8 +32,7 @@ export interface StoreOps {
   setGroup: [{ groupID: string; userIDs: string[] }, null];
   listGroups: [{}, { groupID: string; userIDs: string[] }[]];
   prune: [{ maxAgeMs: number; maxPerConversation: number }, number];
-  tokenState: [{ token: string }, number | null];
-  rememberToken: [{ token: string; userID: string; platformID: number }, null];
+  checkInToken: [{ token: string; userID: string; platformID: number }, number | null];
   invalidateOthers: [{ preservedToken: string; userID: string; platformID: number }, null];
   kickTokens: [{ tokens: string[] }, null];
 }

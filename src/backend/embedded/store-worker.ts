@@ -42,8 +42,7 @@ function handlersFor(store: MessageStore, tokens: ReturnType<typeof tokenStatesO
     setGroup: ({ groupID, userIDs }) => (store.setGroup(groupID, userIDs), null),
     listGroups: () => store.listGroups(),
     prune: ({ maxAgeMs, maxPerConversation }) => store.prune(maxAgeMs, maxPerConversation),
-    tokenState: ({ token }) => tokens.state(token) ?? null,
-    rememberToken: ({ token, userID, platformID }) => (tokens.remember(token, userID, platformID), null),
+    checkInToken: ({ token, userID, platformID }) => tokens.checkIn(token, userID, platformID) ?? null,
     invalidateOthers: ({ preservedToken, userID, platformID }) => (tokens.invalidateOthers(preservedToken, userID, platformID), null),
     kickTokens: ({ tokens: list }) => (tokens.kick(list), null),
   };
