@@ -157,7 +157,7 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
   // ---- sessions, pushes, requests ---------------------------------------------------------------------
   const sessions = createSessions({ registry, outbound, auth: backend.auth, policy: () => config.multiLogin.policy, counters, log });
   sessions.onKicked = (conn) => presence.onKicked(conn);
-  const pusher = createPusher({ registry, outbound, counters, observeFanout: (n) => node.metrics?.observeFanout(n) });
+  const pusher = createPusher({ registry, outbound, counters, observeFanout: (n) => node.metrics?.observeFanout(n), slice: config.ws.pushSliceUsers });
   subscriptions = createSubscriptions({ outbound, lookup: (ids) => presence.lookup(ids), maxPerConn: () => config.ws.maxSubscriptionsPerConn });
   const handlers = createRouter({
     backend,

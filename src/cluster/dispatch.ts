@@ -44,7 +44,7 @@ export function localDispatch(opts: { registry: Registry; pusher: Pusher; sessio
       return opts.pusher.pushToUsers(msg, userIDs, op);
     },
     async deliver(msg, userIDs, op) {
-      opts.pusher.pushToUsers(msg, userIDs, op);
+      await opts.pusher.pushToUsers(msg, userIDs, op);
     },
     async kickUser(userID, platformID, reason) {
       return opts.sessions.kickUser(userID, platformID, reason);
@@ -120,8 +120,7 @@ export function clusterDispatch(opts: {
 
   return {
     async pushToUsers(msg, userIDs, op) {
-      const results = opts.pusher.pushToUsers(msg, userIDs, op);
-      const perNode = await positionsByNode(userIDs);
+      const [results, perNode] = await Promise.all([opts.pusher.pushToUsers(msg, userIDs, op), positionsByNode(userIDs)]);
       if (perNode.size === 0) return results;
       const encoded = encode(msg);
       await Promise.all([...perNode].map(async ([n, positions]) => {
@@ -141,8 +140,7 @@ export function clusterDispatch(opts: {
       return results;
     },
     async deliver(msg, userIDs, op) {
-      opts.pusher.pushToUsers(msg, userIDs, op);
-      const perNode = await positionsByNode(userIDs);
+      const [, perNode] = await Promise.all([opts.pusher.pushToUsers(msg, userIDs, op), positionsByNode(userIDs)]);
       if (perNode.size === 0) return;
       const encoded = encode(msg);
       // One-way: the other node pushes without answering (no reply publish, nothing waits on it). A publish

@@ -27,6 +27,8 @@ export interface Config {
     /** Requests one connection may have in flight; more close it (clients wait for replies). */
     maxInflightPerConn: number;
     maxSubscriptionsPerConn: number;
+    /** Users a large push handles per event-loop turn before letting other traffic through. */
+    pushSliceUsers: number;
     /** PEM files; both set = wss:// (TLS) on the WebSocket port. */
     tlsCert: string;
     tlsKey: string;
@@ -113,6 +115,7 @@ export function defaultConfig(): Config {
       requestTimeoutMs: 10_000,
       maxInflightPerConn: 64,
       maxSubscriptionsPerConn: 3000,
+      pushSliceUsers: 1024,
       tlsCert: "",
       tlsKey: "",
       maxConnsPerUser: 0,
@@ -188,6 +191,7 @@ export const keys: KeySpec[] = [
   { path: "ws.requestTimeoutMs", kind: "int", check: positive },
   { path: "ws.maxInflightPerConn", kind: "int", check: positive },
   { path: "ws.maxSubscriptionsPerConn", kind: "int", check: nonNegative },
+  { path: "ws.pushSliceUsers", kind: "int", check: positive },
   { path: "ws.tlsCert", kind: "string" },
   { path: "ws.tlsKey", kind: "string" },
   { path: "ws.maxConnsPerUser", kind: "int", check: nonNegative },

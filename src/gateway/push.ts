@@ -10,7 +10,7 @@ import { Platform, Req, isPushTerminal } from "../protocol/constants.js";
 import { ErrCode } from "../protocol/errors.js";
 import { type Counters, bump } from "../observe/stats.js";
 import type { Registry } from "../sessions/registry.js";
-import { resp } from "./codec/envelope.js";
+import { type Variant, resp } from "./codec/envelope.js";
 import type { Outbound } from "./outbound.js";
 
 export interface PlatformResult {
@@ -33,15 +33,33 @@ export function pushMessagesPayload(msg: MsgData): Uint8Array {
   return toBinary(PushMessagesSchema, pm);
 }
 
-export function createPusher(opts: { registry: Registry; outbound: Outbound; counters: Counters; observeFanout?: (users: number) => void }) {
-  const { registry, outbound, counters } = opts;
+/** Users handled per event-loop turn by a large push: a 10k-user push yields 9 times, so other sockets' traffic interleaves. */
+export const PUSH_SLICE = 1024;
 
-  /** Pushes one message to users, in request order, duplicates included (§5.3). */
-  function pushToUsers(msg: MsgData, userIDs: readonly string[], operationID: string): UserPushResult[] {
+const nextTurn = () => new Promise<void>((r) => setImmediate(r));
+
+export function createPusher(opts: { registry: Registry; outbound: Outbound; counters: Counters; observeFanout?: (users: number) => void; slice?: number }) {
+  const { registry, outbound, counters } = opts;
+  const slice = opts.slice ?? PUSH_SLICE;
+
+  /**
+   * Pushes one message to users, in request order, duplicates included (§5.3), `slice` users per event-loop
+   * turn: one large push never holds the loop for all its recipients. The frame is encoded once for all slices.
+   */
+  async function pushToUsers(msg: MsgData, userIDs: readonly string[], operationID: string): Promise<UserPushResult[]> {
     opts.observeFanout?.(userIDs.length);
     const frame = outbound.encodeOnce(resp(Req.PushMsg, { operationID, data: pushMessagesPayload(msg) }));
     const results: UserPushResult[] = [];
-    for (const userID of userIDs) {
+    for (let i = 0; i < userIDs.length; i += slice) {
+      if (i > 0) await nextTurn();
+      pushSlice(frame, userIDs, i, Math.min(userIDs.length, i + slice), results);
+    }
+    return results;
+  }
+
+  function pushSlice(frame: (v: Variant) => Uint8Array, userIDs: readonly string[], from: number, to: number, results: UserPushResult[]) {
+    for (let k = from; k < to; k++) {
+      const userID = userIDs[k]!;
       const conns = registry.userConns(userID);
       const r: UserPushResult = { userID, resp: [], onlinePush: false };
       results.push(r);
@@ -58,7 +76,6 @@ export function createPusher(opts: { registry: Registry; outbound: Outbound; cou
         r.resp.push({ resultCode: code, recvPlatformID: c.platformID });
       }
     }
-    return results;
   }
 
   return { pushToUsers };
