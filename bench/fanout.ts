@@ -7,7 +7,7 @@ import { msgGateway } from "../src/gen/openim/msggateway/msggateway_pb.js";
 import { MsgDataSchema } from "../src/gen/openim/sdkws/sdkws_pb.js";
 import { encodeResp, resp } from "../src/gateway/codec/envelope.js";
 import { pushMessagesPayload } from "../src/gateway/push.js";
-import { progress, round, startImgate, startWorker, users, writeResult, type Worker } from "./lib/harness.js";
+import { percentile, progress, round, startImgate, startWorker, users, writeResult, type Worker } from "./lib/harness.js";
 import { startNodeWs, startRawBun, startSocketIO } from "./lib/peers.js";
 import { startNchan } from "./lib/nchan.js";
 
@@ -97,6 +97,7 @@ export async function fanout(quick: boolean) {
     const mid = xs[Math.floor(xs.length / 2)];
     return mid && { ...mid, runs: xs.map((x) => x!.deliveriesPerSec) };
   };
+  const mixed = await chatDuringFanout(quick, list, ids, msgData);
   if (process.env.BENCH_ONLY) {
     progress(`BENCH_ONLY: imgate ${JSON.stringify(runs.map((r) => r.imgate))}, rpc ms ${JSON.stringify(rpcMs.map((x) => Math.round(x)))}`);
     return;
@@ -109,5 +110,45 @@ export async function fanout(quick: boolean) {
     ratioToNodeWs: round(imgate.deliveriesPerSec / peer.deliveriesPerSec, 3),
     ratioToSocketIO: round(imgate.deliveriesPerSec / socketio.deliveriesPerSec, 3),
     ...(nchanResult ? { ratioToNginxNchan: round(imgate.deliveriesPerSec / nchanResult.deliveriesPerSec, 3) } : {}),
+    chatDuringFanout: mixed,
   });
+}
+
+/**
+ * A 1:1 chat (50 pairs, 1,000 msg/s) on the same imgate while the push service sends 10k-user pushes back to
+ * back: the chat's send→push p99 with and without the fan-outs running (large pushes are written in slices).
+ */
+async function chatDuringFanout(quick: boolean, list: ReturnType<typeof users>, ids: string[], msgData: ReturnType<typeof create<typeof MsgDataSchema>>) {
+  const seconds = quick ? 3 : 6;
+  const server = await startImgate();
+  const hub = createClient(msgGateway, createGrpcTransport({ baseUrl: `http://127.0.0.1:${server.rpc}` }));
+  const fanWorkers = await Promise.all(Array.from({ length: Math.ceil(list.length / 5000) }, startWorker));
+  await Promise.all(fanWorkers.map((w, i) => w.call({ cmd: "connect", url: `ws://127.0.0.1:${server.ws}/`, users: list.slice(i * 5000, (i + 1) * 5000), concurrency: 100, raw: false })));
+  const chatUsers = users("mc", 100);
+  const chat = await startWorker();
+  await chat.call({ cmd: "connect", url: `ws://127.0.0.1:${server.ws}/`, users: chatUsers, concurrency: 50, chat: true });
+  const pairs: [string, string][] = [];
+  for (let k = 0; k < chatUsers.length; k += 2) pairs.push([chatUsers[k]!.userID, chatUsers[k + 1]!.userID]);
+  const chatRun = async () => {
+    await chat.call({ cmd: "chat", pairs, ratePerSec: 1000, durationMs: seconds * 1000 });
+    const c = await chat.call({ cmd: "count" });
+    return { p50: round(percentile(c.latencies, 50)), p99: round(percentile(c.latencies, 99)), max: round(Math.max(0, ...c.latencies)), samples: c.latencies.length };
+  };
+  progress(`fanout: chat at 1,000 msg/s alone, then during back-to-back ${ids.length}-user pushes`);
+  await chatRun(); // warm-up
+  const alone = await chatRun();
+  let pushes = 0, stop = false;
+  const pusher = (async () => {
+    while (!stop) {
+      await hub.superGroupOnlineBatchPushOneMsg({ msgData, pushToUserIDs: ids }, { headers: { operationid: `mix-${pushes}` } });
+      pushes++;
+    }
+  })();
+  const during = await chatRun();
+  stop = true;
+  await pusher;
+  await Promise.all([...fanWorkers, chat].map((w) => w.call({ cmd: "close" })));
+  await server.stop();
+  progress(`fanout: chat p99 alone ${alone.p99} ms, during fan-out ${during.p99} ms (${pushes} pushes)`);
+  return { chatRatePerSec: 1000, seconds, fanoutUsers: ids.length, pushesDuring: pushes, alone, during };
 }

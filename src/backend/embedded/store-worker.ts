@@ -3,7 +3,6 @@
 // that serves the sockets. Requests run in arrival order; sends of one turn still commit together (MessageStore's
 // group commit), and a send is answered only after its transaction committed.
 // Built into the single binary as a second entrypoint (build.ts); started by store-client.ts.
-import { statSync } from "node:fs";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { MsgDataSchema } from "../../gen/openim/sdkws/sdkws_pb.js";
 import { CodeError } from "../../protocol/errors.js";
@@ -46,26 +45,6 @@ function handlersFor(store: MessageStore, tokens: ReturnType<typeof tokenStatesO
     invalidateOthers: ({ preservedToken, userID, platformID }) => (tokens.invalidateOthers(preservedToken, userID, platformID), null),
     kickTokens: ({ tokens: list }) => (tokens.kick(list), null),
   };
-}
-
-/**
- * The WAL's bound under sustained writes. The checkpointer thread's PASSIVE checkpoints copy pages without
- * blocking, but the WAL only starts over when a checkpoint catches up with the writer, which never happens while
- * writes keep coming (measured: 274 MB after three 5 s bursts). Past this size the writer itself runs a
- * TRUNCATE checkpoint after a commit: most pages are already copied, so it finishes the copy, waits for readers
- * and empties the file. It blocks this thread only (sends wait; the sockets do not).
- */
-const WAL_BOUND_BYTES = 64 * 1024 * 1024;
-
-/** After each committed batch (a stat is ~2 µs; batches come a few hundred times a second at most). */
-function boundWal(file: string) {
-  let size = 0;
-  try {
-    size = statSync(`${file}-wal`).size;
-  } catch {
-    return;
-  }
-  if (size > WAL_BOUND_BYTES) db!.query("PRAGMA wal_checkpoint(TRUNCATE)").get();
 }
 
 let db: ReturnType<typeof openDatabase> | undefined;
@@ -111,14 +90,6 @@ self.onmessage = (e: MessageEvent<ToWorker>) => {
     try {
       db = openDatabase(m.open.dataDir);
       store = new MessageStore(db);
-      const file = db.filename;
-      store.onCommitted = () => {
-        try {
-          boundWal(file);
-        } catch {
-          // Busy (a reader, the checkpointer): the next check tries again.
-        }
-      };
       handlers = handlersFor(store, tokenStatesOn(db));
       post({ opened: true });
     } catch (err) {
