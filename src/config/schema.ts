@@ -115,7 +115,7 @@ export function defaultConfig(): Config {
       requestTimeoutMs: 10_000,
       maxInflightPerConn: 64,
       maxSubscriptionsPerConn: 3000,
-      pushSliceUsers: 1024,
+      pushSliceUsers: 256,
       tlsCert: "",
       tlsKey: "",
       maxConnsPerUser: 0,

@@ -33,8 +33,8 @@ export function pushMessagesPayload(msg: MsgData): Uint8Array {
   return toBinary(PushMessagesSchema, pm);
 }
 
-/** Users handled per event-loop turn by a large push: a 10k-user push yields 9 times, so other sockets' traffic interleaves. */
-export const PUSH_SLICE = 1024;
+/** Users handled per event-loop turn by a large push (a 10k-user push yields 39 times): measured with a 1:1 chat at 1,000 msg/s during back-to-back 10k pushes, chat p99 79 ms at 1,024, 30 ms at 256, 26 ms at 128. */
+export const PUSH_SLICE = 256;
 
 const nextTurn = () => new Promise<void>((r) => setImmediate(r));
 
