@@ -4,7 +4,7 @@
 // of the phase (imgate_event_loop_lag_max_seconds, read at the phase's start and end) and the size of the WAL.
 import { statSync } from "node:fs";
 import { join } from "node:path";
-import { percentile, progress, round, startImgate, startWorker, users, writeResult, type Worker } from "./lib/harness.js";
+import { percentile, progress, round, startImgate, startWorker, users, workerPairs, writeResult, type Worker } from "./lib/harness.js";
 import { startRawBun } from "./lib/peers.js";
 
 interface Phase {
@@ -25,12 +25,7 @@ export async function burst(quick: boolean) {
   const cycles = 3;
   const all = users("b", pairs * 2);
   const per = Math.ceil(all.length / workers);
-  const pairList = (i: number) => {
-    const mine = all.slice(i * per, (i + 1) * per).map((u) => u.userID);
-    const out: [string, string][] = [];
-    for (let k = 0; k + 1 < mine.length; k += 2) out.push([mine[k]!, mine[k + 1]!]);
-    return out;
-  };
+  const pairList = (i: number) => workerPairs(all, workers, i);
 
   const run = async (name: string, url: string, probe?: { maxLagMs(): Promise<number>; walMB(): number }) => {
     const ws: Worker[] = await Promise.all(Array.from({ length: workers }, startWorker));

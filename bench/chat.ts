@@ -2,7 +2,7 @@
 // (with a latency-over-time series); stage 2 pushes as hard as the clients can (closed loop) and reports
 // sustained messages/s. The same clients and frames run against imgate (stored in SQLite) and, in the same
 // run, against the peers relaying from memory: bare Bun.serve (the floor under imgate), node + ws, Socket.IO.
-import { latencySeries, percentile, progress, round, startImgate, startWorker, users, writeResult, type Worker } from "./lib/harness.js";
+import { latencySeries, percentile, progress, round, startImgate, startWorker, users, workerPairs, writeResult, type Worker } from "./lib/harness.js";
 import { startNodeWs, startRawBun, startSocketIO, type PeerServer } from "./lib/peers.js";
 
 interface Target {
@@ -18,13 +18,7 @@ export async function chat(quick: boolean) {
   const stageMs = quick ? 3000 : 10_000;
   const all = users("c", pairs * 2);
   const per = Math.ceil(all.length / workers);
-  // Pairs are split so both ends of a pair live in the same worker (its clients send and receive).
-  const pairList = (i: number) => {
-    const mine = all.slice(i * per, (i + 1) * per).map((u) => u.userID);
-    const out: [string, string][] = [];
-    for (let k = 0; k + 1 < mine.length; k += 2) out.push([mine[k]!, mine[k + 1]!]);
-    return out;
-  };
+  const pairList = (i: number) => workerPairs(all, workers, i);
 
   const run = async (name: string, target: Target) => {
     const ws: Worker[] = await Promise.all(Array.from({ length: workers }, startWorker));

@@ -110,6 +110,18 @@ export function users(prefix: string, count: number, platformID = 5) {
   });
 }
 
+/**
+ * The chat pairs of worker i when `all` users are split evenly over `workers` load generators: both ends of a pair
+ * live in the same worker (its clients send and receive), so latency is measured on one clock.
+ */
+export function workerPairs(all: { userID: string }[], workers: number, i: number): [string, string][] {
+  const per = Math.ceil(all.length / workers);
+  const mine = all.slice(i * per, (i + 1) * per).map((u) => u.userID);
+  const out: [string, string][] = [];
+  for (let k = 0; k + 1 < mine.length; k += 2) out.push([mine[k]!, mine[k + 1]!]);
+  return out;
+}
+
 export function percentile(xs: number[], p: number): number {
   if (xs.length === 0) return NaN;
   const s = [...xs].sort((a, b) => a - b);
