@@ -43,7 +43,7 @@ export const dashboardHtml = `<!doctype html>
   <div class="card kpi"><div class="label">Frames in / out per s</div><div class="value" id="k-rate">–</div></div>
   <div class="card kpi"><div class="label">Delivery p50 / p99</div><div class="value" id="k-lat">–</div></div>
   <div class="card kpi"><div class="label">Pushes per s</div><div class="value" id="k-push">–</div></div>
-  <div class="card kpi"><div class="label">Event-loop lag p99 / max</div><div class="value" id="k-loop">–</div></div>
+  <div class="card kpi"><div class="label">Loop lag p99 / max</div><div class="value" id="k-loop">–</div></div>
   <div class="card chart"><h2>Connections and users</h2><canvas id="c-conn"></canvas>
     <div class="legend"><span><i style="background:var(--a)"></i>connections</span><span><i style="background:var(--b)"></i>users</span></div></div>
   <div class="card chart"><h2>Messages per second</h2><canvas id="c-rate"></canvas>
