@@ -100,3 +100,28 @@ test("2005 lookups use OpenIM's online cache: one getUserStatus per user, then t
   expect(lookups[0]!.request.userIDs).toEqual(["cached-a", "cached-b"]);
   c.close();
 });
+
+test("the gateway's own calls never share an operationID: status writes and webhooks draw from one sequence", async () => {
+  const hookOps: string[] = [];
+  const hooks = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (req) => (hookOps.push(req.headers.get("operationID") ?? ""), Response.json({ errCode: 0 })) });
+  const a = openim.address;
+  const m = await startTestNode({
+    shape: "openim", "openim.auth": a, "openim.msg": a, "openim.push": a, "openim.user": a, "presence.mergeIntervalMs": 50,
+    "webhooks.url": `http://127.0.0.1:${hooks.port}/cb`, "webhooks.afterUserOnline.enable": true, "webhooks.afterUserOffline.enable": true,
+  });
+  try {
+    const before = calls("/openim.user.user/setUserOnlineStatus").length;
+    for (const u of ["op1", "op2", "op3"]) {
+      const c = await connect({ port: m.wsPort, userID: u, platformID: 5, token: signToken(SECRET, u, 5, 3600), sdkType: "js" });
+      c.close();
+    }
+    await until(() => hookOps.length >= 6 && calls("/openim.user.user/setUserOnlineStatus").length > before, 5000, "hooks and status writes");
+    const statusOps = calls("/openim.user.user/setUserOnlineStatus").slice(before).map((c) => c.metadata.operationid!);
+    const all = [...statusOps, ...hookOps];
+    expect(all.every((op) => /^p_\d+_\d+$/.test(op))).toBe(true);
+    expect(new Set(all).size).toBe(all.length);
+  } finally {
+    await m.stop();
+    hooks.stop(true);
+  }
+});

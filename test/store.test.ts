@@ -98,3 +98,18 @@ describe("checkpoints", () => {
     await cp.close();
   });
 });
+
+describe("the written-membership cache", () => {
+  test("stays within its bound and membership answers stay right when it starts over", () => {
+    const d = mkdtempSync(join(tmpdir(), "imgate-store-"));
+    dirs.push(d);
+    const store = new MessageStore(openDatabase(d), 10);
+    for (let i = 0; i < 30; i++) store.send(msg(`m${i}`, `n${i}`, i), `m${i}`);
+    store.flush();
+    expect(store.cachedMemberships).toBeLessThanOrEqual(10);
+    // The first conversations' entries were dropped from the cache, not from the database.
+    expect(store.isMember("m0", "si_m0_n0")).toBe(true);
+    expect(store.isMember("n0", "si_m0_n0")).toBe(true);
+    expect(store.isMember("m0", "si_m1_n1")).toBe(false);
+  });
+});

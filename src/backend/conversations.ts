@@ -52,6 +52,18 @@ export interface ConversationStore {
 
 export const GroupErr = { NotFound: 1201, NotInGroup: 1203 } as const;
 
+/**
+ * Memberships a store remembers having written (to skip rewriting them on every message). A cache, not the truth:
+ * past this many entries it starts over, which costs only a few repeated writes, so it cannot grow without bound.
+ */
+export const MEMBERSHIP_CACHE_MAX = 1_000_000;
+
+/** Adds `key` to a membership cache of at most `max` entries (cleared when full). */
+export function rememberMembership(cache: Set<string>, key: string, max = MEMBERSHIP_CACHE_MAX): void {
+  if (cache.size >= max) cache.clear();
+  cache.add(key);
+}
+
 /** SendMsg's request checks (§3.1 1003): sender is the caller, content present, sessionType/contentType rule. */
 export function validateSend(msg: MsgData, opUserID: string): void {
   if (!msg.sendID) throw codeError(ErrCode.Args, "sendID is empty");

@@ -2,6 +2,7 @@
 // OpenIM's payloads. Fired once per real change (not on renewals), from a bounded queue with a timeout and
 // retries per call; every outcome is counted.
 import { platformName } from "../protocol/constants.js";
+import { nextOperationID } from "../protocol/operation-id.js";
 
 export type HookKind = "afterUserOnline" | "afterUserOffline" | "afterUserKickOff";
 
@@ -33,7 +34,6 @@ export interface HookEvent {
   isAppBackground?: boolean;
 }
 
-let opSeq = 0;
 
 /** The JSON body, keys in OpenIM's order, with its trailing newline. */
 export function webhookBody(e: HookEvent, operationID: string, seq: number): string {
@@ -54,7 +54,7 @@ export function createWebhooks(cfg: WebhookConfig, onFailure: (e: HookEvent, err
 
   async function deliver(e: HookEvent) {
     const command = commands[e.kind];
-    const operationID = `p_${process.pid}_${++opSeq}`;
+    const operationID = nextOperationID();
     const body = webhookBody(e, operationID, Date.now());
     const timeoutMs = cfg.hooks[e.kind].timeout * 1000;
     let lastErr = "";

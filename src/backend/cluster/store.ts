@@ -16,7 +16,8 @@ import { type MsgData, MsgDataSchema } from "../../gen/openim/sdkws/sdkws_pb.js"
 import { conversationIDOf } from "../../protocol/conversation.js";
 import { ErrCode, codeError } from "../../protocol/errors.js";
 import {
-  type ConversationStore, type SendResult, groupConversationIDs, isGroupMessage, recipientsOf, prepareSend, stampMessage,
+  type ConversationStore, type SendResult, groupConversationIDs, isGroupMessage, recipientsOf, prepareSend, rememberMembership,
+  stampMessage,
 } from "../conversations.js";
 
 const conv = (id: string) => `imgate:c:{${id}}`;
@@ -52,6 +53,8 @@ return {1, seq}
 export interface RedisStoreOptions {
   maxPerConversation: number;
   idempotencyTtlSeconds: number;
+  /** Entries of the written-membership cache before it starts over (default MEMBERSHIP_CACHE_MAX). */
+  membershipCacheMax?: number;
 }
 
 export function createRedisConversationStore(redis: Redis | Cluster, opts: RedisStoreOptions): ConversationStore & {
@@ -62,7 +65,7 @@ export function createRedisConversationStore(redis: Redis | Cluster, opts: Redis
   const addMembers = async (users: string[], conversationID: string) => {
     const todo = users.filter((u) => !knownMembership.has(`${u}\u0000${conversationID}`));
     await Promise.all(todo.map((u) => redis.sadd(`${user(u)}:convs`, conversationID)));
-    for (const u of todo) knownMembership.add(`${u}\u0000${conversationID}`);
+    for (const u of todo) rememberMembership(knownMembership, `${u}\u0000${conversationID}`, opts.membershipCacheMax);
   };
   const decode = (b: Buffer | null): MsgData | undefined => (b ? fromBinary(MsgDataSchema, b) : undefined);
   const num = (v: string | null | undefined) => (v ? Number(v) : 0);

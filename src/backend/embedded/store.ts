@@ -8,7 +8,8 @@ import { type MsgData, MsgDataSchema } from "../../gen/openim/sdkws/sdkws_pb.js"
 import { conversationIDOf } from "../../protocol/conversation.js";
 import { ErrCode, codeError } from "../../protocol/errors.js";
 import {
-  type ConversationStore, type SendResult, groupConversationIDs, isGroupMessage, recipientsOf, prepareSend, stampMessage,
+  type ConversationStore, MEMBERSHIP_CACHE_MAX, type SendResult, groupConversationIDs, isGroupMessage, recipientsOf, prepareSend,
+  rememberMembership, stampMessage,
 } from "../conversations.js";
 
 interface ConvState {
@@ -33,6 +34,10 @@ export function clientKey(sendID: string, clientMsgID: string): number {
 
 export class MessageStore implements ConversationStore {
   private readonly convs = new Map<string, ConvState>();
+  /** Entries in the written-membership cache (bounded by membershipCacheMax). */
+  get cachedMemberships(): number {
+    return this.knownMembership.size;
+  }
   private readonly knownMembership = new Set<string>();
   private readonly pendingByClientID = new Map<string, Promise<SendResult>>();
   private batch: Pending[] = [];
@@ -42,7 +47,8 @@ export class MessageStore implements ConversationStore {
 
   private readonly q;
 
-  constructor(private readonly db: Database) {
+  /** `membershipCacheMax`: entries of the written-membership cache before it starts over. */
+  constructor(private readonly db: Database, private readonly membershipCacheMax = MEMBERSHIP_CACHE_MAX) {
     this.q = {
       conv: db.query<{ max_seq: number; min_seq: number; max_seq_time: number }, [string]>(
         "SELECT max_seq, min_seq, max_seq_time FROM conversations WHERE conversation_id = ?"),
@@ -115,7 +121,7 @@ export class MessageStore implements ConversationStore {
     const key = `${userID}\u0000${conversationID}`;
     if (this.knownMembership.has(key)) return;
     this.q.member.run(userID, conversationID);
-    this.knownMembership.add(key);
+    rememberMembership(this.knownMembership, key, this.membershipCacheMax);
   }
 
   isMember(userID: string, conversationID: string): boolean {
@@ -260,7 +266,7 @@ export class MessageStore implements ConversationStore {
 
   setHasReadSeq(userID: string, conversationID: string, seq: number): void {
     this.q.setHasRead.run(userID, conversationID, seq);
-    this.knownMembership.add(`${userID}\u0000${conversationID}`);
+    rememberMembership(this.knownMembership, `${userID}\u0000${conversationID}`, this.membershipCacheMax);
   }
 
   // ---- retention -----------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import { openimCodeOf } from "../../hub/errors.js";
 import { CodeError, ErrCode } from "../../protocol/errors.js";
 import type { StatusEntry, StatusStore } from "../../presence/store.js";
 import type { Backend, CallMeta } from "../ports.js";
+import { nextOperationID } from "../../protocol/operation-id.js";
 
 export interface OpenIMAddresses {
   /** Current addresses of each service (static, or from discovery); calls go round robin over them. */
@@ -90,7 +91,6 @@ export function createOpenIMBackend(addr: OpenIMAddresses): Backend {
   };
 }
 
-let opSeq = 0;
 
 /**
  * Online status through OpenIM's user service (§6.3): setUserOnlineStatus with "p_<pid>_<n>" operationIDs,
@@ -116,7 +116,7 @@ export function createOpenIMStatusStore(addr: OpenIMAddresses, changes?: StatusS
       try {
         await user().setUserOnlineStatus(
           { status: entries.map((e) => ({ userID: e.userID, online: e.online, offline: e.offline })) },
-          { headers: { operationid: `p_${process.pid}_${++opSeq}` }, timeoutMs: addr.callTimeoutMs },
+          { headers: { operationid: nextOperationID() }, timeoutMs: addr.callTimeoutMs },
         );
       } catch (e) {
         throw fromConnectError(e, "user");
@@ -134,7 +134,7 @@ export function createOpenIMStatusStore(addr: OpenIMAddresses, changes?: StatusS
       }
       if (missing.length === 0) return m;
       try {
-        const r = await user().getUserStatus({ userIDs: missing }, { headers: { operationid: `p_${process.pid}_${++opSeq}` }, timeoutMs: addr.callTimeoutMs });
+        const r = await user().getUserStatus({ userIDs: missing }, { headers: { operationid: nextOperationID() }, timeoutMs: addr.callTimeoutMs });
         for (const u of missing) m.set(u, []);
         for (const s of r.statusList) m.set(s.userID, [...s.platformIDs]);
         for (const u of missing) remember(u, m.get(u)!, 15 * 60_000);
