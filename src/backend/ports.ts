@@ -10,8 +10,6 @@ import type {
   GetMaxSeqReq, GetMaxSeqResp, MsgData, PullMessageBySeqsReq, PullMessageBySeqsResp,
 } from "../gen/openim/sdkws/sdkws_pb.js";
 
-import type { ConversationStore } from "./conversations.js";
-
 /** What OpenIM sends as gRPC metadata with each call (§2.6). */
 export interface CallMeta {
   operationID: string;
@@ -57,4 +55,41 @@ export interface Backend {
   /** Why it cannot, for /readyz. */
   notReady?(): string | undefined;
   close(): Promise<void>;
+}
+
+export type Awaitable<T> = T | Promise<T>;
+
+export interface SendResult {
+  serverMsgID: string;
+  clientMsgID: string;
+  sendTime: bigint;
+  seq: bigint;
+  conversationID: string;
+  /** The stored message (seq, serverMsgID and sendTime set), for delivery. */
+  msg: MsgData;
+  /** Users whose devices get the push: recipients and the sender's own devices. */
+  recipients: string[];
+  /** True when this was a resend of an already stored clientMsgID (nothing new to deliver). */
+  duplicate: boolean;
+  /** The sender's operationID: pushes of this message carry it (the JS SDK matches its echo by it). */
+  operationID: string;
+}
+
+export interface ConversationStore {
+  send(msg: MsgData, opUserID: string, operationID: string): Promise<SendResult>;
+  maxSeqs(userID: string): Awaitable<{ max: Map<string, bigint>; min: Map<string, bigint> }>;
+  /** The conversation's lowest kept and highest seq (0, 0 when it has none). */
+  bounds(conversationID: string): Awaitable<{ minSeq: number; maxSeq: number }>;
+  /** The stored messages with lo ≤ seq ≤ hi, ascending; a missing seq is left out. */
+  range(conversationID: string, lo: number, hi: number): Awaitable<MsgData[]>;
+  /** The stored messages of `seqs`, in that order; a missing seq is left out. */
+  bySeqs(conversationID: string, seqs: number[]): Awaitable<MsgData[]>;
+  last(conversationID: string): Awaitable<MsgData | undefined>;
+  seqInfo(userID: string, conversationID: string): Awaitable<{ maxSeq: number; hasReadSeq: number; maxSeqTime: number }>;
+  userConversationIDs(userID: string): Awaitable<string[]>;
+  isMember(userID: string, conversationID: string): Awaitable<boolean>;
+  setHasReadSeq(userID: string, conversationID: string, seq: number): Awaitable<void>;
+  groupMembers(groupID: string): Awaitable<string[]>;
+  setGroup(groupID: string, userIDs: string[]): Awaitable<void>;
+  listGroups(): Awaitable<{ groupID: string; userIDs: string[] }[]>;
 }

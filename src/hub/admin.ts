@@ -9,7 +9,7 @@ import { ALL_PLATFORMS, platformName } from "../protocol/constants.js";
 import { ErrCode, codeError } from "../protocol/errors.js";
 import { sum } from "../observe/stats.js";
 import type { Conn } from "../sessions/conn.js";
-import type { Node } from "../node.js";
+import type { HubDeps } from "./deps.js";
 import { VERSION } from "../version.js";
 
 function connOf(c: Conn) {
@@ -20,7 +20,7 @@ function connOf(c: Conn) {
   });
 }
 
-export function adminService(node: Node): ServiceImpl<typeof Admin> {
+export function adminService(node: HubDeps): ServiceImpl<typeof Admin> {
   const store = () => {
     const s = node.backend.store;
     if (!s) throw codeError(ErrCode.Args, "groups are managed by imgate's own backend (embedded or cluster shape) only");

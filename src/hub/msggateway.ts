@@ -11,7 +11,7 @@ import type { MsgData } from "../gen/openim/sdkws/sdkws_pb.js";
 import type { UserPushResult } from "../gateway/push.js";
 import { ContentType, SessionType, isValidPlatform, platformName } from "../protocol/constants.js";
 import { ErrCode, codeError } from "../protocol/errors.js";
-import type { Node } from "../node.js";
+import type { HubDeps } from "./deps.js";
 import { callerOf } from "./context.js";
 
 /** MsgData.Check (§5.3). */
@@ -31,7 +31,7 @@ function toPb(r: UserPushResult) {
   };
 }
 
-export function msgGatewayService(node: Node): ServiceImpl<typeof msgGateway> {
+export function msgGatewayService(node: HubDeps): ServiceImpl<typeof msgGateway> {
   const batch = async (req: { msgData?: MsgData; pushToUserIDs: string[] }, ctx: Parameters<ServiceImpl<typeof msgGateway>["superGroupOnlineBatchPushOneMsg"]>[1]) => {
     checkMsgData(req.msgData);
     if (req.pushToUserIDs.length === 0) throw codeError(ErrCode.Args, "pushToUserIDs is empty");

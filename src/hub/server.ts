@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { timingSafeEqual } from "node:crypto";
 import { Admin } from "../gen/imgate/admin/v1/admin_pb.js";
 import { msgGateway } from "../gen/openim/msggateway/msggateway_pb.js";
-import type { Node } from "../node.js";
+import type { HubDeps } from "./deps.js";
 import { adminService } from "./admin.js";
 import { callerKey } from "./context.js";
 import { toConnectError } from "./errors.js";
@@ -27,7 +27,7 @@ function tokenMatches(header: string | null, token: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-export function hubInterceptor(node: Node): Interceptor {
+export function hubInterceptor(node: HubDeps): Interceptor {
   const { config } = node;
   const admins = new Set(config.imAdminUser.userIDs);
   return (next) => async (req) => {
@@ -57,7 +57,7 @@ export function hubInterceptor(node: Node): Interceptor {
   };
 }
 
-export async function startHub(node: Node): Promise<Hub> {
+export async function startHub(node: HubDeps): Promise<Hub> {
   const handler = connectNodeAdapter({
     routes(router) {
       router.service(msgGateway, msgGatewayService(node));

@@ -1,27 +1,11 @@
-// The two envelope structs of OpenIM's WebSocket protocol (§2.2) and the codec variants a connection
-// can speak: json or gob, each optionally gzip-compressed.
+// The codec variants a connection can speak (json or gob, each optionally gzip-compressed) over the two envelope
+// structs of OpenIM's WebSocket protocol (wire.ts).
 import { decodeGobReq, encodeGobResp } from "./gob.js";
 import { decodeJsonReq, encodeJsonResp } from "./json.js";
 import { gzipFrame } from "./gzip.js";
+import type { WireReq, WireResp } from "./wire.js";
 
-export interface WireReq {
-  reqIdentifier: number;
-  token: string;
-  sendID: string;
-  operationID: string;
-  msgIncr: string;
-  data: Uint8Array | undefined;
-}
-
-export interface WireResp {
-  reqIdentifier: number;
-  msgIncr: string;
-  operationID: string;
-  errCode: number;
-  errMsg: string;
-  /** undefined is Go's nil (JSON null); an empty array is non-nil empty (JSON ""). */
-  data: Uint8Array | undefined;
-}
+export type { WireReq, WireResp };
 
 export type CodecName = "json" | "gob";
 export type Variant = "json" | "json+gzip" | "gob" | "gob+gzip";

@@ -1,0 +1,130 @@
+// The dependency check `.ci/run` runs (npm run deps): imports between src/ files (static, type-only, dynamic and
+// re-exports; TypeScript 7 has no JS compiler API, so they are read by pattern) must not form a cycle, and must point down
+// the layers below (docs/design.md, "Layers"). Imports that still go up are listed in KNOWN_UPWARD with what
+// removes them; the check fails on any other upward import, and on a listed one that no longer exists, so the
+// list only shrinks.
+import { readFileSync, readdirSync, statSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
+
+const SRC = resolve(import.meta.dir, "../src");
+
+/** Lowest first. A file may import its own layer and the layers below it. */
+export const LAYERS: string[][] = [
+  ["gen", "protocol", "version.ts"],
+  ["config"],
+  ["observe"],
+  ["backend"],
+  ["sessions"],
+  ["gateway"],
+  ["presence"],
+  ["discovery"],
+  ["cluster"],
+  ["hub", "admin"],
+  ["doctor"],
+  ["node.ts"],
+  ["cli", "cli.ts"],
+];
+
+/** Upward imports that exist today, each with what removes it (issue 19). */
+const KNOWN_UPWARD: Record<string, string> = {
+  "backend/openim/index.ts -> hub/errors.ts": "move the Connect error mapping below the hub",
+  "backend/openim/index.ts -> presence/store.ts": "move the StatusStore port into backend/ports.ts",
+  "observe/metrics.ts -> presence/batcher.ts": "metrics take a stats function, not the batcher type",
+  "observe/metrics.ts -> presence/webhooks.ts": "metrics take a stats function, not the webhooks type",
+  "observe/metrics.ts -> sessions/registry.ts": "metrics take counts, not the registry type",
+  "observe/sampler.ts -> sessions/registry.ts": "the sampler takes counts, not the registry type",
+  "sessions/conn.ts -> gateway/codec/envelope.ts": "the codec variant type moves to protocol/",
+  "sessions/sessions.ts -> gateway/codec/envelope.ts": "the codec response helper moves below sessions",
+  "sessions/sessions.ts -> gateway/outbound.ts": "sessions talk to connections through a small port",
+  "sessions/conn.ts -> gateway/limits.ts": "the per-connection limiter state moves below sessions",
+};
+
+function layerOf(file: string): number {
+  const top = file.split("/")[0]!;
+  const i = LAYERS.findIndex((l) => l.includes(top));
+  if (i < 0) throw new Error(`${file}: its folder "${top}" has no layer in scripts/deps-check.ts`);
+  return i;
+}
+
+function sources(dir: string, out: string[] = []): string[] {
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) sources(p, out);
+    else if (p.endsWith(".ts")) out.push(p);
+  }
+  return out;
+}
+
+/** file (relative to src/) → the src/ files it imports. */
+export function importGraph(): Map<string, string[]> {
+  const graph = new Map<string, string[]>();
+  for (const abs of sources(SRC)) {
+    const text = readFileSync(abs, "utf8");
+    const specs = [
+      ...text.matchAll(/^\s*(?:import|export)\b[^;]*?\bfrom\s*["']([^"']+)["']/gms), // import … from, export … from
+      ...text.matchAll(/^\s*import\s*["']([^"']+)["']/gm), // import "x" (side effect)
+      ...text.matchAll(/\bimport\(\s*["']([^"']+)["']\s*\)/g), // import("x")
+    ].map((m) => m[1]!);
+    const targets = specs
+      .filter((spec) => spec.startsWith("."))
+      .map((spec) => relative(SRC, resolve(dirname(abs), spec.replace(/\.js$/, ".ts"))));
+    graph.set(relative(SRC, abs), [...new Set(targets)]);
+  }
+  return graph;
+}
+
+/** Strongly connected components of more than one file (Tarjan). */
+export function cycles(graph: Map<string, string[]>): string[][] {
+  let next = 0;
+  const index = new Map<string, number>(), low = new Map<string, number>(), stack: string[] = [], onStack = new Set<string>();
+  const found: string[][] = [];
+  const visit = (v: string) => {
+    index.set(v, next);
+    low.set(v, next++);
+    stack.push(v);
+    onStack.add(v);
+    for (const w of graph.get(v) ?? []) {
+      if (!graph.has(w)) continue;
+      if (!index.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v)!, low.get(w)!));
+      } else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
+    }
+    if (low.get(v) === index.get(v)) {
+      const scc: string[] = [];
+      let w: string;
+      do {
+        w = stack.pop()!;
+        onStack.delete(w);
+        scc.push(w);
+      } while (w !== v);
+      if (scc.length > 1) found.push(scc.sort());
+    }
+  };
+  for (const v of graph.keys()) if (!index.has(v)) visit(v);
+  return found;
+}
+
+export function check(graph = importGraph()): string[] {
+  const problems: string[] = [];
+  for (const c of cycles(graph)) problems.push(`import cycle: ${c.join(" ⇄ ")}`);
+  const upward = new Set<string>();
+  for (const [from, targets] of graph)
+    for (const to of targets) {
+      if (to.startsWith("gen/") || !graph.has(to)) continue;
+      if (layerOf(to) <= layerOf(from)) continue;
+      const edge = `${from} -> ${to}`;
+      upward.add(edge);
+      if (!(edge in KNOWN_UPWARD)) problems.push(`upward import: ${edge} (${LAYERS[layerOf(from)]!.join("/")} may not import ${LAYERS[layerOf(to)]!.join("/")})`);
+    }
+  for (const edge of Object.keys(KNOWN_UPWARD))
+    if (!upward.has(edge)) problems.push(`KNOWN_UPWARD lists "${edge}", which no longer exists: remove it from scripts/deps-check.ts`);
+  return problems;
+}
+
+if (import.meta.main) {
+  const problems = check();
+  for (const p of problems) console.error(p);
+  if (problems.length) process.exit(1);
+  console.log(`dependencies: no cycles; every import points down the layers (${Object.keys(KNOWN_UPWARD).length} known upward imports left)`);
+}
