@@ -124,3 +124,22 @@ describe("shape", () => {
     expect(() => loadConfig({ flags: { shape: "cluster" } })).toThrow('shape "cluster" needs redis.url');
   });
 });
+
+describe("deploy/imgate.yml, the annotated reference", () => {
+  test("lists every key with its default (and nothing else), so it cannot drift from the schema", async () => {
+    const { parse } = await import("yaml");
+    const { readFileSync } = await import("node:fs");
+    const { keys } = await import("../src/config/schema.js");
+    const doc = parse(readFileSync(new URL("../deploy/imgate.yml", import.meta.url), "utf8"));
+    const get = (o: any, p: string) => p.split(".").reduce((a, k) => (a == null ? undefined : a[k]), o);
+    // Where the reference shows a deployment value on purpose.
+    const deployed: Record<string, unknown> = { dataDir: "/var/lib/imgate" };
+    const d = defaultConfig();
+    const wrong = keys
+      .map((k) => ({ path: k.path, file: get(doc, k.path), want: k.path in deployed ? deployed[k.path] : get(d, k.path) }))
+      .filter((x) => JSON.stringify(x.file) !== JSON.stringify(x.want));
+    expect(wrong).toEqual([]);
+    // And every key the file has is a key of the schema (config check would refuse it otherwise).
+    expect(() => loadConfig({ file: new URL("../deploy/imgate.yml", import.meta.url).pathname })).not.toThrow();
+  });
+});

@@ -93,3 +93,20 @@ export interface ConversationStore {
   setGroup(groupID: string, userIDs: string[]): Awaitable<void>;
   listGroups(): Awaitable<{ groupID: string; userIDs: string[] }[]>;
 }
+
+// ---- online status (presence/ keeps it; the openim shape's user service is one of its stores) ------------------
+export interface StatusEntry {
+  userID: string;
+  online: number[];
+  offline: number[];
+}
+
+export interface StatusStore {
+  /** Applies a batch; resolves once stored. Rejects on failure (the batcher retries). */
+  setStatus(entries: StatusEntry[]): Promise<void>;
+  /** Platforms online now, per user (absent users map to []). */
+  getOnline(userIDs: string[]): Promise<Map<string, number[]>>;
+  /** A user's online platform set changed (from any node, where the store is shared). */
+  onChange(listener: (userID: string, platformIDs: number[]) => void): void;
+  close(): Promise<void>;
+}

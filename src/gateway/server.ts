@@ -15,7 +15,7 @@ import type { Sessions } from "../sessions/sessions.js";
 import { decodeReq, resp, variantOf } from "./codec/envelope.js";
 import { InflateError, gunzipBounded } from "./codec/gzip.js";
 import { HANDSHAKE_OK_FRAME, handshakeErrorBody, parseHandshake } from "./handshake.js";
-import { KeyedCounter, RATE_LIMITED, TokenBucket } from "./limits.js";
+import { KeyedCounter, RATE_LIMITED, TokenBucket } from "../sessions/limits.js";
 import { handleTextFrame } from "./heartbeat.js";
 import type { Outbound } from "./outbound.js";
 import { type Handler, metaFor, withDeadline } from "./requests.js";

@@ -10,7 +10,7 @@ import { msgGateway } from "../gen/openim/msggateway/msggateway_pb.js";
 import type { HubDeps } from "./deps.js";
 import { adminService } from "./admin.js";
 import { callerKey } from "./context.js";
-import { toConnectError } from "./errors.js";
+import { toConnectError } from "../protocol/grpc-errors.js";
 import { msgGatewayService } from "./msggateway.js";
 import { listenHost } from "../discovery/address.js";
 

@@ -3,17 +3,26 @@
 // numbers cannot drift from the state they describe. OpenIM's `online_user_num` and `rpc_count` are kept.
 import client from "prom-client";
 import { platformName } from "../protocol/constants.js";
-import type { Registry as SessionRegistry } from "../sessions/registry.js";
-import type { StatusBatcher } from "../presence/batcher.js";
-import type { Webhooks } from "../presence/webhooks.js";
 import type { LoopLag } from "./loop-lag.js";
 import type { Counters } from "./stats.js";
 
+/** What metrics read of the layers above them (the session registry, the status batcher, webhooks), by shape. */
+export interface ConnectionsSource {
+  readonly userCount: number;
+  allConns(): Iterable<{ platformID: number; variant: string }>;
+}
+export interface BatcherSource {
+  stats(): { events: number; writes: number; entriesWritten: number; failures: number; renewals: number; pending: number; maxLagMs: number };
+}
+export interface WebhooksSource {
+  stats(): { sent: Record<string, number>; failed: Record<string, number>; dropped: number };
+}
+
 export interface MetricsSources {
   counters: Counters;
-  registry: SessionRegistry;
-  batcher: StatusBatcher;
-  webhooks: Webhooks;
+  registry: ConnectionsSource;
+  batcher: BatcherSource;
+  webhooks: WebhooksSource;
   redisUp: () => number | undefined;
   /** 1 registered in etcd, 0 not (yet, or lost); undefined without etcd. */
   etcdRegistered?: () => number | undefined;

@@ -1,7 +1,6 @@
 // Once a second, a snapshot for the dashboard and `imgate stats`: totals, per-second rates, delivery latency
 // percentiles, per-platform split and the busiest users. Keeps the last five minutes.
 import { ALL_PLATFORMS, platformName } from "../protocol/constants.js";
-import type { Registry } from "../sessions/registry.js";
 import type { LoopLag } from "./loop-lag.js";
 import { type Counters, sum } from "./stats.js";
 
@@ -25,7 +24,8 @@ export interface Snapshot {
 
 export function createSampler(opts: {
   counters: Counters;
-  registry: Registry;
+  /** The session registry's counts. */
+  registry: { readonly connections: number; readonly userCount: number; perPlatform(): number[] };
   readiness?: () => { ready: boolean; reason?: string };
   loopLag?: LoopLag;
   everyMs?: number;

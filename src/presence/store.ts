@@ -3,21 +3,8 @@
 // platforms drop out, `offline` ones are removed, `online` ones are (re)asserted until now + ttl; a change of
 // the platform set is announced to every listener with the platforms now online (empty = offline).
 
-export interface StatusEntry {
-  userID: string;
-  online: number[];
-  offline: number[];
-}
-
-export interface StatusStore {
-  /** Applies a batch; resolves once stored. Rejects on failure (the batcher retries). */
-  setStatus(entries: StatusEntry[]): Promise<void>;
-  /** Platforms online now, per user (absent users map to []). */
-  getOnline(userIDs: string[]): Promise<Map<string, number[]>>;
-  /** A user's online platform set changed (from any node, where the store is shared). */
-  onChange(listener: (userID: string, platformIDs: number[]) => void): void;
-  close(): Promise<void>;
-}
+export type { StatusEntry, StatusStore } from "../backend/ports.js";
+import type { StatusStore } from "../backend/ports.js";
 
 /**
  * The in-process store of the embedded shape: userID → [platformID, expiry (unix seconds), …] in a flat array

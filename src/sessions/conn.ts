@@ -1,7 +1,7 @@
 import type { ServerWebSocket } from "bun";
-import type { CodecName, Variant } from "../gateway/codec/envelope.js";
+import type { CodecName, Variant } from "../protocol/wire.js";
 import type { CodeError } from "../protocol/errors.js";
-import type { TokenBucket } from "../gateway/limits.js";
+import type { TokenBucket } from "./limits.js";
 
 /** One WebSocket connection: the state kept on ws.data. Identity is `id`, never the remote address. */
 export interface Conn {

@@ -2,14 +2,19 @@
 // changes who is connected runs synchronously here; token RPCs that follow a kick run afterwards and
 // never hold up a registration (§9.2.2–3).
 import type { AuthPort, CallMeta } from "../backend/ports.js";
-import type { Outbound } from "../gateway/outbound.js";
 import type { Logger } from "../observe/log.js";
 import { type Counters, bump } from "../observe/stats.js";
 import { Close, Req, platformName } from "../protocol/constants.js";
-import { resp } from "../gateway/codec/envelope.js";
+import { type WireResp, resp } from "../protocol/wire.js";
 import type { Conn } from "./conn.js";
 import { decideLogin } from "./policy.js";
 import type { Registry } from "./registry.js";
+
+/** What sessions need of the socket layer: answer a connection and close it (gateway/outbound.ts provides it). */
+export interface ConnWriter {
+  sendResp(conn: Conn, resp: WireResp): boolean;
+  close(conn: Conn, code: number, reason: string): void;
+}
 
 export type KickReason = "multi-login" | "admin" | "hub" | "peer" | "drain";
 
@@ -32,7 +37,7 @@ export interface Sessions {
 
 export function createSessions(opts: {
   registry: Registry;
-  outbound: Outbound;
+  outbound: ConnWriter;
   auth: AuthPort;
   policy: () => number;
   counters: Counters;

@@ -7,10 +7,9 @@ import { Auth } from "../../gen/openim/auth/auth_pb.js";
 import { msg as MsgService } from "../../gen/openim/msg/msg_pb.js";
 import { PushMsgService } from "../../gen/openim/push/push_pb.js";
 import { user as UserService } from "../../gen/openim/user/user_pb.js";
-import { openimCodeOf } from "../../hub/errors.js";
+import { openimCodeOf } from "../../protocol/grpc-errors.js";
 import { CodeError, ErrCode } from "../../protocol/errors.js";
-import type { StatusEntry, StatusStore } from "../../presence/store.js";
-import type { Backend, CallMeta } from "../ports.js";
+import type { Backend, CallMeta, StatusEntry, StatusStore } from "../ports.js";
 import { nextOperationID } from "../../protocol/operation-id.js";
 
 export interface OpenIMAddresses {

@@ -1,19 +1,10 @@
-// The codec variants a connection can speak (json or gob, each optionally gzip-compressed) over the two envelope
-// structs of OpenIM's WebSocket protocol (wire.ts).
+// Decoding requests and encoding responses in each codec variant (the envelope types live in protocol/wire.ts).
 import { decodeGobReq, encodeGobResp } from "./gob.js";
 import { decodeJsonReq, encodeJsonResp } from "./json.js";
 import { gzipFrame } from "./gzip.js";
-import type { WireReq, WireResp } from "./wire.js";
+import type { CodecName, Variant, WireReq, WireResp } from "../../protocol/wire.js";
 
-export type { WireReq, WireResp };
-
-export type CodecName = "json" | "gob";
-export type Variant = "json" | "json+gzip" | "gob" | "gob+gzip";
-export const VARIANTS: readonly Variant[] = ["json", "json+gzip", "gob", "gob+gzip"];
-
-export function variantOf(codec: CodecName, gzip: boolean): Variant {
-  return (gzip ? `${codec}+gzip` : codec) as Variant;
-}
+export { type CodecName, type Variant, VARIANTS, type WireReq, type WireResp, resp, variantOf } from "../../protocol/wire.js";
 
 export function decodeReq(codec: CodecName, buf: Uint8Array): WireReq {
   return codec === "gob" ? decodeGobReq(buf) : decodeJsonReq(buf);
@@ -29,6 +20,3 @@ export function encodeResp(variant: Variant, resp: WireResp): Uint8Array {
   }
 }
 
-export function resp(reqIdentifier: number, fields: Partial<WireResp> = {}): WireResp {
-  return { reqIdentifier, msgIncr: "", operationID: "", errCode: 0, errMsg: "", data: undefined, ...fields };
-}

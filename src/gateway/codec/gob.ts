@@ -2,7 +2,7 @@
 // stream: type definition(s), then one value. Decoding follows Go's decoder: fields are mapped by name from the
 // definition, type ids are whatever the sender chose (≥ 64, Go's firstUserId; OpenIM's wasm Go core uses 64),
 // unknown fields of any type are skipped. Encoding emits a fixed Resp definition then the value.
-import type { WireReq, WireResp } from "./wire.js";
+import type { WireReq, WireResp } from "../../protocol/wire.js";
 
 export class GobError extends Error {
   override name = "GobError";

@@ -1,6 +1,6 @@
 // The JSON envelope with Go encoding/json semantics (§2.2): case-insensitive keys, last key wins, unknown
 // keys ignored, data as padded standard base64 (or null), and Go's HTML-safe string escaping on output.
-import type { WireReq, WireResp } from "./wire.js";
+import type { WireReq, WireResp } from "../../protocol/wire.js";
 
 export class JsonEnvelopeError extends Error {
   override name = "JsonEnvelopeError";

@@ -3,7 +3,7 @@
 // callers get a standard code with the business code in the `openim-errcode` header.
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ErrorInfoSchema } from "../gen/openim/protobuf/errinfo_pb.js";
-import { CodeError, ErrCode, toCodeError } from "../protocol/errors.js";
+import { CodeError, ErrCode, toCodeError } from "./errors.js";
 
 function standardCode(code: number): Code {
   if (code === ErrCode.Args) return Code.InvalidArgument;
