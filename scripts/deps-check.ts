@@ -21,7 +21,7 @@ export const LAYERS: string[][] = [
   ["cluster"],
   ["hub", "admin"],
   ["doctor"],
-  ["node.ts"],
+  ["node.ts", "lifecycle.ts"],
   ["cli", "cli.ts"],
 ];
 

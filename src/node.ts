@@ -38,6 +38,7 @@ import type { Conn } from "./sessions/conn.js";
 import { Registry } from "./sessions/registry.js";
 import { createSessions, type Sessions } from "./sessions/sessions.js";
 import { VERSION } from "./version.js";
+import { createLifecycle, type Lifecycle } from "./lifecycle.js";
 
 export interface Node {
   config: Config;
@@ -69,6 +70,16 @@ export interface Node {
 export async function startNode(config: Config, log: Logger, secret: string): Promise<Node> {
   // Checked before anything starts: a registered address the hub does not answer on is a config error.
   const registerAs = config.shape === "openim" && config.discovery.enable === "etcd" ? registerAddress(config) : undefined;
+  const started = createLifecycle(log);
+  try {
+    return await buildNode(config, log, secret, registerAs, started);
+  } catch (e) {
+    await started.unwind();
+    throw e;
+  }
+}
+
+async function buildNode(config: Config, log: Logger, secret: string, registerAs: string | undefined, started: Lifecycle): Promise<Node> {
   const counters = createCounters();
   const nodeID = config.nodeID || `${hostname()}-${process.pid}`;
   const clustered = config.shape === "cluster";
@@ -80,6 +91,7 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
     ? { client: createRedis(config, "commands"), subscriber: createRedis(config, "subscriber") }
     : undefined;
   for (const r of redis ? [redis.client, redis.subscriber] : []) r.on("error", (err) => log.debug("redis error", { err }));
+  if (redis) started.add("redis", () => (redis.client.disconnect(), redis.subscriber.disconnect()));
   if (redis && !(await waitReady(redis.client, 5000))) log.warn("redis is not reachable; starting degraded (see /readyz)");
 
   // ---- presence ---------------------------------------------------------------------------------------
@@ -104,8 +116,9 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
       if (config.openim[svc]) continue;
       const w = watchService(etcd, config.discovery.etcd.rootDirectory, config.discovery.rpcService[svc], 5000,
         (err) => log.warn("etcd lookup failed", { service: svc, err }));
-      await w.refresh();
       watchers.set(svc, w);
+      started.add(`etcd watch ${svc}`, () => w.stop());
+      await w.refresh();
     }
   }
   const openimAddresses: OpenIMAddresses = {
@@ -116,6 +129,7 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
   const statusStore = config.shape === "openim"
     ? createOpenIMStatusStore(openimAddresses, redisStatus)
     : redisStatus ?? createMemoryStatusStore({ ttlSeconds: config.presence.ttlSeconds });
+  started.add("status store", () => statusStore.close());
   let registry!: Registry;
   let routes: RouteTable | undefined;
   const presence = createPresence({
@@ -129,6 +143,7 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
       renewIntervalMs: config.presence.renewIntervalSeconds * 1000,
     },
   });
+  started.add("presence", () => presence.stop());
   registry = new Registry((change, conn) => {
     presence.onRegistryChange(change, conn);
     routes?.mark(change.userID);
@@ -153,6 +168,7 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
       dataDir: config.dataDir, secret, adminUserIDs: config.imAdminUser.userIDs, log, delivery, maxQueue: config.messages.storeQueueSize,
       retention: { maxAgeMs: config.messages.retentionDays * 86_400_000, maxPerConversation: config.messages.maxPerConversation },
     });
+  started.add("backend", () => backend.close());
 
   // ---- sessions, pushes, requests ---------------------------------------------------------------------
   const sessions = createSessions({ registry, outbound, auth: backend.auth, policy: () => config.multiLogin.policy, counters, log });
@@ -171,22 +187,25 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
   let bus: Bus | undefined;
   let nodes: ReturnType<typeof createNodeRegistry> | undefined;
   if (clustered) {
-    routes = createRouteTable({
+    const routeTable = (routes = createRouteTable({
       redis: redis!.client, nodeID, current: (u) => registry.onlinePlatforms(u), localUsers: () => registry.userIDs(),
       onError: (err) => log.debug("route write failed; will retry", { err }),
-    });
-    bus = createBus({
+    }));
+    started.add("routes", () => routeTable.stop());
+    const nodeBus = (bus = createBus({
       nodeID, pub: redis!.client, sub: redis!.subscriber, handle: busHandler({ registry, pusher, sessions }),
       onError: (err) => log.warn("bus error", { err }),
-    });
-    nodes = createNodeRegistry({
+    }));
+    started.add("bus", () => nodeBus.close());
+    const nodeRegistry = (nodes = createNodeRegistry({
       redis: redis!.client, nodeID, ttlMs: 6000, statusStore,
       onReaped: (dead, users) => log.warn("node left without saying goodbye; its users are offline now", { dead, users }),
       onError: (err) => log.debug("node heartbeat failed", { err }),
-    });
+    }));
     dispatch = clusterDispatch({ nodeID, registry, pusher, sessions, routes, bus, timeoutMs: 3000, log, counters });
     if (config.multiLogin.policy !== 0) sessions.onRegistered = (conn) => dispatch!.announceLogin(conn);
-    await nodes.start();
+    started.add("node registry", () => nodeRegistry.leave());
+    await nodeRegistry.start();
   } else {
     dispatch = localDispatch({ registry, pusher, sessions });
   }
@@ -253,6 +272,7 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
 
   // ---- observability and listeners ---------------------------------------------------------------------
   const loopLag = startLoopLag();
+  started.add("loop lag probe", () => loopLag.stop());
   const metrics = createMetrics({
     counters, registry, batcher: presence.batcher, webhooks, loopLag,
     redisUp: () => (redis ? (redis.client.status === "ready" ? 1 : 0) : undefined),
@@ -269,23 +289,22 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
     return { ready: true };
   };
   const sampler = createSampler({ counters, registry, readiness: ready, loopLag });
+  started.add("sampler", () => sampler.stop());
+  started.add("metrics", () => metrics.stop());
   node.metrics = metrics;
   const admin = startAdminHttp({ config, log, metrics, sampler, ready, meta: () => ({ version: VERSION, shape: config.shape, nodeID }) });
   node.admin = admin;
+  started.add("admin http", () => admin.stop());
   node.ports.admin = admin.port;
-  try {
-    edge = startEdge({
-      config, log, counters, registry, sessions, outbound, auth: backend.auth, handlers, accepting: () => !node.draining,
-      observeRequest: (req, seconds) => metrics.observeRequest(req, seconds),
-    });
-    node.edge = edge;
-    node.hub = await startHub(node);
-  } catch (e) {
-    edge?.stop();
-    admin.stop();
-    await backend.close();
-    throw e;
-  }
+  edge = startEdge({
+    config, log, counters, registry, sessions, outbound, auth: backend.auth, handlers, accepting: () => !node.draining,
+    observeRequest: (req, seconds) => metrics.observeRequest(req, seconds),
+  });
+  const wsEdge = edge;
+  started.add("websocket edge", () => wsEdge.stop());
+  node.edge = edge;
+  node.hub = await startHub(node);
+  started.add("hub", () => node.hub.close());
   node.ports.ws = edge.server.port ?? config.ws.port;
   node.ports.rpc = node.hub.port;
   // OpenIM's push, auth and api services find gateways in etcd (§8.4).
@@ -293,8 +312,9 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
     const addr = joinHostPort(registerAs, node.ports.rpc);
     // Peer gateways hear about our logins through OpenIM's MultiTerminalLoginCheck, as the reference does.
     const peers = watchService(etcd, config.discovery.etcd.rootDirectory, config.discovery.rpcService.messageGateway, 5000);
-    await peers.refresh();
     watchers.set("messageGateway", peers);
+    started.add("etcd watch messageGateway", () => peers.stop());
+    await peers.refresh();
     const peerClients = new Map<string, ReturnType<typeof createClient<typeof msgGateway>>>();
     if (config.multiLogin.policy !== 0)
       sessions.onRegistered = openimPeerAnnounce({
@@ -313,6 +333,7 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
       },
     });
     node.registration = registration;
+    started.add("etcd registration", () => registration.stop());
     await registration.start();
   }
   log.info("imgate started", {
