@@ -33,7 +33,7 @@ import { createPresence, type Presence } from "./presence/presence.js";
 import { createMemoryStatusStore } from "./presence/store.js";
 import { createRedisStatusStore } from "./presence/redis-store.js";
 import { createWebhooks, type Webhooks } from "./presence/webhooks.js";
-import { Close } from "./protocol/constants.js";
+import { Disconnects } from "./protocol/disconnects.js";
 import type { Conn } from "./sessions/conn.js";
 import { Registry } from "./sessions/registry.js";
 import { createSessions, type Sessions } from "./sessions/sessions.js";
@@ -241,7 +241,7 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
       // Tell clients to reconnect elsewhere (1012 Service Restart); they reconnect to a live node.
       // outbound.close writes what is queued for the connection first (pushes and replies of this turn).
       for (const c of [...registry.allConns()]) {
-        outbound.close(c, Close.ServiceRestart, "server shutting down");
+        outbound.close(c, Disconnects.restart.code, Disconnects.restart.reason);
         sessions.unregister(c);
         c.state = "closing";
       }

@@ -109,7 +109,7 @@ describe("request handling", () => {
     const c2 = await connect({ port: n.wsPort, userID: "r2", platformID: 5, token: n.token("r2", 5), sdkType: "js" });
     c2.request(1001, undefined, { sendID: "someone-else" }).catch(() => {});
     expect((await c2.closed).reason).toContain("sendID");
-    expect(n.node.counters.protocolCloses.get("unknown reqIdentifier")).toBeGreaterThanOrEqual(1);
+    expect(n.node.counters.protocolCloses.get("unknownRequest")).toBeGreaterThanOrEqual(1);
   });
 
   test("envelope validation of 1002 answers 500 without closing", async () => {

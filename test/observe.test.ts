@@ -60,7 +60,7 @@ describe("metrics", () => {
     expect(d('imgate_request_duration_seconds_count{req="1003"}')).toBe(4);
     expect(d('imgate_pushes_total{result="0"}')).toBe(6); // three to mb, three echoes to ma
     expect(d('imgate_kicks_total{reason="hub"}')).toBe(1);
-    expect(d('imgate_protocol_closes_total{reason="undecodable frame"}')).toBe(1);
+    expect(d('imgate_protocol_closes_total{reason="undecodable"}')).toBe(1);
     expect(d('imgate_push_fanout_users_count')).toBe(3);
     expect(d('rpc_count{name="messagegateway-rpc-service",path="/openim.msggateway.msgGateway/KickUserOffline",code="0"}')).toBe(1);
     expect(after.get("online_user_num")).toBe(0);
@@ -154,5 +154,22 @@ describe("health and dashboard", () => {
     expect((await fetch(`${base}/?token=s3cret`)).status).toBe(200);
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
     await t.stop();
+  });
+});
+
+describe("protocol errors in the log", () => {
+  test("at most N lines per kind and window, then one line saying how many were left out", async () => {
+    const { createLogger, rateLimitedLog } = await import("../src/observe/log.js");
+    const lines: any[] = [];
+    let t = 0;
+    const limited = rateLimitedLog(createLogger({ level: "debug", format: "json", write: (l) => void lines.push(JSON.parse(l)) }), 10, 60_000, () => t);
+    for (let i = 0; i < 25; i++) limited("undecodable", "closing connection", { connID: `c${i}` });
+    limited("badGzip", "closing connection", { connID: "g" });
+    expect(lines.filter((l) => l.key === "undecodable").length).toBe(10);
+    expect(lines.filter((l) => l.key === "badGzip").length).toBe(1);
+    t = 60_000;
+    limited("undecodable", "closing connection", { connID: "later" });
+    expect(lines.at(-2)).toMatchObject({ msg: "log lines left out", key: "undecodable", count: 15 });
+    expect(lines.at(-1)).toMatchObject({ msg: "closing connection", connID: "later" });
   });
 });

@@ -55,7 +55,7 @@ describe("bad frames", () => {
     }
     // Five 40 MB inflations would cost 200 MB; bounded inflation stops each at 1 MiB.
     expect(process.memoryUsage().rss - before).toBeLessThan(64 << 20);
-    expect(n.node.counters.protocolCloses.get("inflated frame too large")).toBe(5);
+    expect(n.node.counters.protocolCloses.get("inflatedTooLarge")).toBe(5);
     await bystandersWork();
   });
 

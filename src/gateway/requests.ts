@@ -11,7 +11,8 @@ import {
   SetAppBackgroundStatusReqSchema, SubUserOnlineStatusSchema, SubUserOnlineStatusTipsSchema,
 } from "../gen/openim/sdkws/sdkws_pb.js";
 import type { Backend, CallMeta } from "../backend/ports.js";
-import { Close, Req, platformName } from "../protocol/constants.js";
+import { Req, platformName } from "../protocol/constants.js";
+import { Disconnects } from "../protocol/disconnects.js";
 import { CodeError, ErrCode, toCodeError } from "../protocol/errors.js";
 import type { Conn } from "../sessions/conn.js";
 import type { WireReq } from "./codec/envelope.js";
@@ -110,7 +111,7 @@ export function createRouter(deps: RouterDeps): Map<number, Handler> {
   });
 
   handlers.set(Req.LogoutMsg, async ({ conn, req, meta }) => {
-    const after = () => deps.close(conn, Close.Normal, "logout");
+    const after = () => deps.close(conn, Disconnects.logout.code, Disconnects.logout.reason);
     try {
       await call(backend.pushTokens.delUserPushToken(decode(DelUserPushTokenReqSchema, req.data), meta), "DelUserPushToken");
       return { data: new Uint8Array(0), after };

@@ -5,9 +5,10 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { AuthPort } from "../backend/ports.js";
 import type { Config } from "../config/schema.js";
-import type { Logger } from "../observe/log.js";
+import { type Logger, rateLimitedLog } from "../observe/log.js";
 import { type Counters, bump } from "../observe/stats.js";
-import { Close, platformName } from "../protocol/constants.js";
+import { platformName } from "../protocol/constants.js";
+import { type DisconnectKind, Disconnects } from "../protocol/disconnects.js";
 import { CodeError, ErrCode, codeError, toCodeError } from "../protocol/errors.js";
 import type { Conn } from "../sessions/conn.js";
 import type { Registry } from "../sessions/registry.js";
@@ -60,11 +61,14 @@ export function startEdge(deps: EdgeDeps): Edge {
     return new Response(handshakeErrorBody(e), { status: 200, headers: { "Content-Type": "application/json; charset=utf-8" } });
   };
 
-  const closeProtocol = (conn: Conn, code: number, reason: string) => {
-    bump(counters.protocolCloses, reason);
-    log.warn("closing connection", { connID: conn.connID, userID: conn.userID, reason });
+  // A protocol error is the client's: counted by kind, logged at most a few times a minute per kind.
+  const protocolLog = rateLimitedLog(log, 10, 60_000);
+  const closeProtocol = (conn: Conn, kind: DisconnectKind) => {
+    const d = Disconnects[kind];
+    bump(counters.protocolCloses, kind);
+    protocolLog(kind, "closing connection", { connID: conn.connID, userID: conn.userID, reason: d.reason, code: d.code });
     const wasOpen = conn.state === "open";
-    outbound.close(conn, code, reason);
+    outbound.close(conn, d.code, d.reason);
     if (wasOpen) sessions.unregister(conn);
   };
 
@@ -136,7 +140,7 @@ export function startEdge(deps: EdgeDeps): Edge {
     counters.bytesIn += raw.byteLength;
     if (conn.byteBucket && !conn.byteBucket.take(raw.byteLength)) {
       bump(counters.limitRefusals, "byte_rate");
-      return closeProtocol(conn, Close.PolicyViolation, "byte rate limit exceeded");
+      return closeProtocol(conn, "byteRate");
     }
     let buf = raw;
     if (conn.gzip) {
@@ -144,19 +148,19 @@ export function startEdge(deps: EdgeDeps): Edge {
         buf = gunzipBounded(raw, ws.maxInflatedBytes);
       } catch (e) {
         const tooLarge = e instanceof InflateError && e.tooLarge;
-        return closeProtocol(conn, tooLarge ? Close.TooBig : Close.ProtocolError, tooLarge ? "inflated frame too large" : "bad gzip frame");
+        return closeProtocol(conn, tooLarge ? "inflatedTooLarge" : "badGzip");
       }
     }
     let req;
     try {
       req = decodeReq(conn.codec, buf);
     } catch {
-      return closeProtocol(conn, Close.ProtocolError, "undecodable frame");
+      return closeProtocol(conn, "undecodable");
     }
-    if (req.sendID !== conn.userID) return closeProtocol(conn, Close.PolicyViolation, "sendID does not match the connection's user");
+    if (req.sendID !== conn.userID) return closeProtocol(conn, "sendIDMismatch");
     const handler = handlers.get(req.reqIdentifier);
-    if (!handler) return closeProtocol(conn, Close.PolicyViolation, "unknown reqIdentifier");
-    if (conn.inflight >= ws.maxInflightPerConn) return closeProtocol(conn, Close.PolicyViolation, "too many requests in flight");
+    if (!handler) return closeProtocol(conn, "unknownRequest");
+    if (conn.inflight >= ws.maxInflightPerConn) return closeProtocol(conn, "tooManyInFlight");
     if (conn.requestBucket && !conn.requestBucket.take()) {
       // Answered, not dropped: the SDKs wait for every reply.
       bump(counters.limitRefusals, "request_rate");
@@ -209,7 +213,7 @@ export function startEdge(deps: EdgeDeps): Edge {
         if (conn.handshakeError) {
           // Browsers cannot read a failed upgrade's body: report the token failure as one text frame (§1.3).
           outbound.sendText(conn, handshakeErrorBody(conn.handshakeError));
-          outbound.close(conn, Close.AuthFailed, "authentication failed");
+          outbound.close(conn, Disconnects.authFailed.code, Disconnects.authFailed.reason);
           return;
         }
         counters.handshakes++;
@@ -224,7 +228,7 @@ export function startEdge(deps: EdgeDeps): Edge {
         if (typeof message === "string") {
           const r = handleTextFrame(message);
           if (r.kind === "pong") outbound.sendText(conn, r.reply);
-          else if (r.kind === "error") closeProtocol(conn, Close.ProtocolError, r.reason);
+          else if (r.kind === "error") closeProtocol(conn, "badText");
           return;
         }
         onBinary(conn, message);
@@ -255,7 +259,7 @@ export function startEdge(deps: EdgeDeps): Edge {
   const sweeper = setInterval(() => {
     const now = Date.now();
     for (const conn of registry.allConns()) {
-      if (now - conn.lastSeen > pongWait) closeProtocol(conn, Close.Idle, "read deadline passed");
+      if (now - conn.lastSeen > pongWait) closeProtocol(conn, "readDeadline");
       else if (now - conn.lastSeen >= pingPeriod && now - conn.lastPing >= pingPeriod) {
         conn.lastPing = now;
         conn.ws?.ping();

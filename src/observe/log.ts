@@ -64,3 +64,20 @@ function prettyLine(rec: Record<string, unknown>): string {
 }
 
 export const silentLogger: Logger = createLogger({ level: "error", format: "json", write: () => {} });
+
+/**
+ * A warn logger for events a client can trigger at will (protocol errors): at most `perWindow` lines per key in
+ * each window of `windowMs`, then one line saying how many were left out. Counters and metrics still see them all.
+ */
+export function rateLimitedLog(log: Logger, perWindow: number, windowMs: number, now: () => number = Date.now) {
+  const windows = new Map<string, { start: number; count: number }>();
+  return (key: string, msg: string, fields: Record<string, unknown>) => {
+    const t = now();
+    let w = windows.get(key);
+    if (!w || t - w.start >= windowMs) {
+      if (w && w.count > perWindow) log.warn("log lines left out", { key, count: w.count - perWindow, windowMs });
+      windows.set(key, (w = { start: t, count: 0 }));
+    }
+    if (++w.count <= perWindow) log.warn(msg, { ...fields, key });
+  };
+}

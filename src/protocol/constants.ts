@@ -78,18 +78,3 @@ export const MultiLoginPolicy = {
   PCAndOther: 5,
 } as const;
 
-/** Close codes imgate uses; OpenIM itself closes without a close frame, so clients only need "closed". */
-export const Close = {
-  Normal: 1000,
-  GoingAway: 1001,
-  ProtocolError: 1002,
-  PolicyViolation: 1008,
-  TooBig: 1009,
-  Internal: 1011,
-  ServiceRestart: 1012,
-  TryAgainLater: 1013,
-  Kicked: 4001,
-  AuthFailed: 4003,
-  SlowConsumer: 4008,
-  Idle: 4009,
-} as const;

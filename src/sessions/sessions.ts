@@ -4,7 +4,8 @@
 import type { AuthPort, CallMeta } from "../backend/ports.js";
 import type { Logger } from "../observe/log.js";
 import { type Counters, bump } from "../observe/stats.js";
-import { Close, Req, platformName } from "../protocol/constants.js";
+import { Req, platformName } from "../protocol/constants.js";
+import { Disconnects } from "../protocol/disconnects.js";
 import { type WireResp, resp } from "../protocol/wire.js";
 import type { Conn } from "./conn.js";
 import { decideLogin } from "./policy.js";
@@ -82,7 +83,7 @@ export function createSessions(opts: {
       registry.remove(conn);
       bump(counters.kicks, reason);
       outbound.sendResp(conn, resp(Req.KickOnlineMsg));
-      outbound.close(conn, Close.Kicked, `kicked: ${reason}`);
+      outbound.close(conn, Disconnects.kicked.code, `${Disconnects.kicked.reason}: ${reason}`);
       log.info("kicked", { connID: conn.connID, userID: conn.userID, platformID: conn.platformID, reason });
     },
     kickUser(userID, platformID, reason) {
