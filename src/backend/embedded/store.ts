@@ -130,8 +130,16 @@ export class MessageStore implements ConversationStore {
 
   // ---- send ----------------------------------------------------------------------------------------
 
-  /** Validates, assigns seq/serverMsgID/sendTime and resolves once the message is committed. */
+  /** Validates, assigns seq/serverMsgID/sendTime and resolves once the message is committed; rejects (never throws) on a bad message. */
   send(input: MsgData, opUserID: string, operationID = ""): Promise<SendResult> {
+    try {
+      return this.sendOrThrow(input, opUserID, operationID);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  private sendOrThrow(input: MsgData, opUserID: string, operationID: string): Promise<SendResult> {
     const msg = prepareSend(input, opUserID);
     const idKey = `${msg.sendID}\u0000${msg.clientMsgID}`;
     const inFlight = this.pendingByClientID.get(idKey);
