@@ -125,3 +125,29 @@ test("the gateway's own calls never share an operationID: status writes and webh
     hooks.stop(true);
   }
 });
+
+test("a request's backend call is cancelled at the request's deadline, and when its connection closes", async () => {
+  const { GetLastMessageReqSchema } = await import("../src/gen/openim/msg/msg_pb.js");
+  const a = openim.address;
+  const m = await startTestNode({ shape: "openim", "openim.auth": a, "openim.msg": a, "openim.push": a, "openim.user": a, "ws.requestTimeoutMs": 1500 });
+  openim.hang.add("getLastMessage");
+  try {
+    const last = () => toBinary(GetLastMessageReqSchema, create(GetLastMessageReqSchema, { userID: "cx", conversationIDs: ["si_cx_cy"] }));
+    const c = await connect({ port: m.wsPort, userID: "cx", platformID: 5, token: signToken(SECRET, "cx", 5, 3600), sdkType: "js" });
+    // The deadline: answered 500, and OpenIM's service sees its call cancelled (not left running).
+    const t0 = performance.now();
+    expect((await c.request(1007, last())).errCode).toBe(500);
+    expect(performance.now() - t0).toBeLessThan(3000);
+    await until(() => openim.cancelled.length === 1, 2000, "the call cancelled at the deadline");
+    // The connection going: its call in flight is cancelled at once, long before any deadline.
+    const d = await connect({ port: m.wsPort, userID: "cz", platformID: 5, token: signToken(SECRET, "cz", 5, 3600), sdkType: "js" });
+    void d.request(1007, last()).catch(() => {});
+    await until(() => calls("/openim.msg.msg/GetLastMessage").length === 2, 2000, "the second call to arrive");
+    d.close();
+    await until(() => openim.cancelled.length === 2, 500, "the call cancelled by the close (the deadline is 1.5 s away)");
+    c.close();
+  } finally {
+    openim.hang.delete("getLastMessage");
+    await m.stop();
+  }
+});

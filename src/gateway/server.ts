@@ -172,9 +172,16 @@ export function startEdge(deps: EdgeDeps): Edge {
     bump(counters.userRequests, conn.userID);
     const key = String(req.reqIdentifier);
     const started = performance.now();
-    handler({ conn, req, meta: metaFor(conn, req) })
+    // Cancellation: the backend call behind this request (a gRPC call to OpenIM's services) is aborted at the
+    // request's deadline or when the connection goes, so the work stops when its slot is given back.
+    const abort = new AbortController();
+    (conn.aborts ??= new Set()).add(abort);
+    const deadline = setTimeout(() => abort.abort(new Error("request deadline exceeded")), ws.requestTimeoutMs);
+    handler({ conn, req, meta: { ...metaFor(conn, req), signal: abort.signal } })
       .catch((e) => ({ error: toCodeError(e), after: undefined, data: undefined }))
       .then((r) => {
+        clearTimeout(deadline);
+        conn.aborts?.delete(abort);
         conn.inflight--;
         deps.observeRequest?.(req.reqIdentifier, (performance.now() - started) / 1000);
         const err = r.error;
@@ -245,6 +252,7 @@ export function startEdge(deps: EdgeDeps): Edge {
         perIP.add(conn.ip, -1);
         if (conn.state === "open" || conn.state === "closing") sessions.unregister(conn);
         conn.state = "closed";
+        for (const a of conn.aborts ?? []) a.abort(new Error("connection closed"));
         log.debug("disconnected", { connID: conn.connID, userID: conn.userID });
       },
     },

@@ -26,6 +26,14 @@ export async function startOpenIMStandins(secret: string) {
   const kicked = new Set<string>();
   const convs = new Map<string, MsgData[]>();
   const online = new Map<string, Set<number>>();
+  /** Methods that wait until their caller gives up (the call is cancelled), and the ones that saw it happen. */
+  const hang = new Set<string>();
+  const cancelled: string[] = [];
+  const waitForCancel = async (ctx: HandlerContext, method: string) => {
+    await new Promise<void>((r) => (ctx.signal.aborted ? r() : ctx.signal.addEventListener("abort", () => r())));
+    cancelled.push(method);
+    throw new ConnectError("cancelled", 1 as Code);
+  };
   const record = (ctx: HandlerContext, request: unknown) => {
     const md: Record<string, string> = {};
     for (const k of ["operationid", "opuserid", "platform", "connid"]) {
@@ -96,6 +104,7 @@ export async function startOpenIMStandins(secret: string) {
         },
         async getLastMessage(req, ctx) {
           record(ctx, req);
+          if (hang.has("getLastMessage")) return waitForCancel(ctx, "getLastMessage");
           return {};
         },
       });
@@ -130,6 +139,8 @@ export async function startOpenIMStandins(secret: string) {
     address: `127.0.0.1:${port}`,
     calls,
     online,
+    hang,
+    cancelled,
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
 }
