@@ -9,7 +9,7 @@ import { platformName } from "../protocol/constants.js";
 import type { Conn } from "../sessions/conn.js";
 import type { Registry } from "../sessions/registry.js";
 import type { Sessions } from "../sessions/sessions.js";
-import type { Bus, Envelope } from "./bus.js";
+import type { Bus, Received } from "./bus.js";
 import type { RouteTable } from "./routes.js";
 
 export interface ConnDetail {
@@ -58,22 +58,19 @@ export function localDispatch(opts: { registry: Registry; pusher: Pusher; sessio
 
 /** Handles the bus messages other nodes send this one. */
 export function busHandler(opts: { registry: Registry; pusher: Pusher; sessions: Sessions }) {
-  return (m: Envelope): unknown => {
+  return (m: Received): unknown => {
     switch (m.t) {
-      case "push": {
-        const msg = fromBinary(MsgDataSchema, Buffer.from(m.msg as string, "base64"));
-        return opts.pusher.pushToUsers(msg, m.users as string[], m.op as string);
-      }
+      case "push":
+        return opts.pusher.pushToUsers(fromBinary(MsgDataSchema, m.msg), m.users, m.op);
       case "kick":
-        return opts.sessions.kickUser(m.userID as string, m.platformID as number, "peer");
+        return opts.sessions.kickUser(m.userID, m.platformID, "peer");
       case "login":
-        return opts.sessions.applyRemoteLogin(m.userID as string, m.platformID as number, m.token as string, {
-          operationID: m.op as string, opUserID: m.userID as string, platform: platformName(m.platformID as number), connID: "",
+        return opts.sessions.applyRemoteLogin(m.userID, m.platformID, m.token, {
+          operationID: m.op, opUserID: m.userID, platform: platformName(m.platformID), connID: "",
         });
       case "status":
-        return [...localDetails(opts.registry, m.userIDs as string[])];
+        return [...localDetails(opts.registry, m.userIDs)];
     }
-    return undefined;
   };
 }
 
@@ -97,8 +94,7 @@ export function clusterDispatch(opts: {
       const r = await routes.lookup(userIDs);
       return new Map([...r].map(([u, rs]) => [u, rs.map((x) => x.nodeID).filter((n) => n !== nodeID)]));
     } catch (err) {
-      opts.counters.crossNodeFailures++;
-      log.warn("route lookup failed; acting on local connections only", { err });
+      failed("route lookup (acting on local connections only)")(err);
       return new Map();
     }
   }
@@ -116,7 +112,12 @@ export function clusterDispatch(opts: {
     });
     return perNode;
   }
-  const encode = (msg: MsgData) => Buffer.from(toBinary(MsgDataSchema, create(MsgDataSchema, msg))).toString("base64");
+  const encode = (msg: MsgData) => toBinary(MsgDataSchema, create(MsgDataSchema, msg));
+  /** Every cross-node failure is counted and logged the same way; the caller carries on with what it has. */
+  const failed = (what: string, node?: string) => (err: unknown) => {
+    opts.counters.crossNodeFailures++;
+    log.warn(`cross-node ${what} failed`, { node, err });
+  };
 
   return {
     async pushToUsers(msg, userIDs, op) {
@@ -125,7 +126,7 @@ export function clusterDispatch(opts: {
       const encoded = encode(msg);
       await Promise.all([...perNode].map(async ([n, positions]) => {
         try {
-          const remote = await bus.request<UserPushResult[]>(n, { t: "push", msg: encoded, users: positions.map((i) => userIDs[i]!), op }, opts.timeoutMs);
+          const remote = await bus.request(n, { t: "push", msg: encoded, users: positions.map((i) => userIDs[i]!), op }, opts.timeoutMs);
           positions.forEach((pos, k) => {
             const r = remote[k];
             if (!r) return;
@@ -133,8 +134,7 @@ export function clusterDispatch(opts: {
             results[pos]!.onlinePush ||= r.onlinePush;
           });
         } catch (err) {
-          opts.counters.crossNodeFailures++;
-          log.warn("cross-node push failed", { node: n, err });
+          failed("push", n)(err);
         }
       }));
       return results;
@@ -145,19 +145,16 @@ export function clusterDispatch(opts: {
       const encoded = encode(msg);
       // One-way: the other node pushes without answering (no reply publish, nothing waits on it). A publish
       // that fails is counted; the message is stored, so the recipient's next pull still gets it.
-      await Promise.all([...perNode].map(([n, positions]) => bus.send(n, { t: "push", msg: encoded, users: positions.map((i) => userIDs[i]!), op }).catch((err) => {
-        opts.counters.crossNodeFailures++;
-        log.warn("cross-node delivery failed", { node: n, err });
-      })));
+      await Promise.all([...perNode].map(([n, positions]) =>
+        bus.send(n, { t: "push", msg: encoded, users: positions.map((i) => userIDs[i]!), op }).catch(failed("delivery", n))));
     },
     async kickUser(userID, platformID, reason) {
       let n = await local.kickUser(userID, platformID, reason);
       for (const other of (await remoteNodes([userID])).get(userID) ?? []) {
         try {
-          n += await bus.request<number>(other, { t: "kick", userID, platformID }, opts.timeoutMs);
+          n += await bus.request(other, { t: "kick", userID, platformID }, opts.timeoutMs);
         } catch (err) {
-          opts.counters.crossNodeFailures++;
-          log.warn("cross-node kick failed", { node: other, err });
+          failed("kick", other)(err);
         }
       }
       return n;
@@ -168,11 +165,10 @@ export function clusterDispatch(opts: {
       const nodes = new Set([...where.values()].flat());
       await Promise.all([...nodes].map(async (n) => {
         try {
-          const rows = await bus.request<[string, ConnDetail[]][]>(n, { t: "status", userIDs: userIDs.filter((u) => where.get(u)?.includes(n)) }, opts.timeoutMs);
+          const rows = await bus.request(n, { t: "status", userIDs: userIDs.filter((u) => where.get(u)?.includes(n)) }, opts.timeoutMs);
           for (const [u, d] of rows) out.set(u, [...(out.get(u) ?? []), ...d]);
         } catch (err) {
-          opts.counters.crossNodeFailures++;
-          log.warn("cross-node status failed", { node: n, err });
+          failed("status", n)(err);
         }
       }));
       return out;
@@ -181,10 +177,7 @@ export function clusterDispatch(opts: {
       // Never awaited by the registration: a slow or dead peer cannot stall logins here (§9.2.3).
       void remoteNodes([conn.userID]).then((where) => {
         for (const n of where.get(conn.userID) ?? [])
-          bus.send(n, { t: "login", userID: conn.userID, platformID: conn.platformID, token: conn.token, op: conn.operationID }).catch((err) => {
-            opts.counters.crossNodeFailures++;
-            log.warn("cross-node login notice failed", { node: n, err });
-          });
+          bus.send(n, { t: "login", userID: conn.userID, platformID: conn.platformID, token: conn.token, op: conn.operationID }).catch(failed("login notice", n));
       });
     },
   };
