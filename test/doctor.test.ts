@@ -9,7 +9,7 @@ import { createEtcd } from "../src/discovery/etcd.js";
 import { startEtcd } from "./support/etcd.js";
 import { startOpenIMStandins } from "./support/openim-standins.js";
 import { freePort, spawnImgate } from "./support/proc.js";
-import { startRedis, startSentinel, type TestRedis } from "./support/redis.js";
+import { redisCli, startRedis, startSentinel, type TestRedis } from "./support/redis.js";
 
 const etcdInstalled = Bun.which("etcd") !== null;
 const sentinelInstalled = Bun.which("redis-sentinel") !== null;
@@ -30,7 +30,7 @@ const MAIN = ["auth-rpc-service", "msg-rpc-service", "push-rpc-service", "user-r
 const V383 = ["auth", "msg", "push", "user"];
 
 async function doctor(args: string[], env: Record<string, string> = {}) {
-  const p = spawnImgate(["doctor", "--timeout", "1500", ...args], env);
+  const p = spawnImgate(["doctor", "--timeout", "3000", ...args], env);
   const code = await p.proc.exited;
   await Bun.sleep(20);
   return { code, out: p.output() };
@@ -162,6 +162,29 @@ describe.skipIf(!etcdInstalled)("the openim shape", () => {
     expect(r.out).toContain("register 127.0.0.2");
   });
 
+  test("Redis refusing the password: a config error (exit 2)", async () => {
+    const locked = await startRedis();
+    redisCli(locked.port, "CONFIG", "SET", "requirepass", "right");
+    try {
+      await registerServices("redis-auth", MAIN);
+      const r = await doctor(["--openim-config", join(FIXTURES, "main")], await openimEnv("redis-auth", { IMENV_REDIS_ADDRESS: `127.0.0.1:${locked.port}`, IMENV_REDIS_PASSWORD: "wrong" }));
+      expect(r.code).toBe(2);
+      expect(r.out).toMatch(/FAIL\s+redis\s+127\.0\.0\.1:\d+: .*WRONGPASS/);
+      expect(r.out).toContain("check redis.yml username/password");
+    } finally {
+      await locked.stop();
+    }
+  });
+
+  test("a listen address that is not this machine's: exit 2", async () => {
+    const r = await doctor(["--openim-config", join(FIXTURES, "main")], await openimEnv("x", {
+      IMENV_OPENIM_MSGGATEWAY_LISTENIP: "10.255.255.1", IMENV_OPENIM_MSGGATEWAY_RPC_REGISTERIP: "10.255.255.1",
+      IMENV_OPENIM_MSGGATEWAY_RPC_AUTOSETPORTS: "false", IMENV_OPENIM_MSGGATEWAY_RPC_PORTS: String(await freePort()),
+    }));
+    expect(r.code).toBe(2);
+    expect(r.out).toContain("10.255.255.1 is not an address of this machine");
+  });
+
   test("a config error stops before any check: exit 2", async () => {
     const r = await doctor(["--openim-config", join(FIXTURES, "main"), "-i", "4"], await openimEnv("x"));
     expect(r.code).toBe(2);
@@ -183,6 +206,10 @@ describe.skipIf(!etcdInstalled || !sentinelInstalled)("Sentinel", () => {
       const wrong = await doctor(["--openim-config", join(FIXTURES, "main")], { ...env, IMENV_REDIS_SENTINELMODE_MASTERNAME: "mymaster" });
       expect(wrong.code).toBe(2);
       expect(wrong.out).toContain(`${s.address} does not monitor a master named "mymaster"`);
+      const dead = `127.0.0.1:${await freePort()}`;
+      const down = await doctor(["--openim-config", join(FIXTURES, "main")], { ...env, IMENV_REDIS_SENTINELMODE_SENTINELSADDRS: dead });
+      expect(down.code).toBe(1);
+      expect(down.out).toContain(`redis sentinel: ${dead}: ECONNREFUSED → start the sentinel`);
     } finally {
       await s.stop();
     }
