@@ -1,25 +1,27 @@
 // The Node owns the process-wide state: config, registry, backend, presence, the WebSocket edge, the admin
 // HTTP listener and the hub, and in the cluster shape the route table, node registry and bus. `startNode`
-// brings them up in order; `stop` drains and closes them.
+// brings them up in one pass, each part built from the ones before it (listeners registered, never patched in);
+// a failed start unwinds what it started, and `stop` drains and closes them.
 import { hostname } from "node:os";
 import { createClusterBackend } from "./backend/cluster/index.js";
 import { createEmbeddedBackend } from "./backend/embedded/index.js";
 import { createOpenIMBackend, createOpenIMStatusStore, type OpenIMAddresses } from "./backend/openim/index.js";
 import { createEtcd, keepRegistered, type Registration, watchService } from "./discovery/etcd.js";
 import { joinHostPort, registerAddress } from "./discovery/address.js";
-import type { Backend, DeliveryPort } from "./backend/ports.js";
+import type { Backend, StatusStore } from "./backend/ports.js";
+import type { Server } from "bun";
 import type { Config } from "./config/schema.js";
-import { createBus, type Bus } from "./cluster/bus.js";
+import { createBus } from "./cluster/bus.js";
 import { busHandler, clusterDispatch, type Dispatch, localDispatch, openimPeerAnnounce } from "./cluster/dispatch.js";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { msgGateway } from "./gen/openim/msggateway/msggateway_pb.js";
 import { createNodeRegistry } from "./cluster/nodes.js";
-import { createRedis, redisConfigured, waitReady } from "./cluster/redis.js";
-import { createRouteTable, type RouteTable } from "./cluster/routes.js";
+import { createRedis, type RedisClient, redisConfigured, waitReady } from "./cluster/redis.js";
+import { createRouteTable } from "./cluster/routes.js";
 import { startEdge, type Edge } from "./gateway/server.js";
 import { createOutbound } from "./gateway/outbound.js";
-import { createPusher } from "./gateway/push.js";
+import { createPusher, type Pusher } from "./gateway/push.js";
 import { createRouter } from "./gateway/requests.js";
 import { createSubscriptions } from "./gateway/subscriptions.js";
 import { startAdminHttp, type AdminHttp } from "./admin/http.js";
@@ -57,11 +59,11 @@ export interface Node {
   admin: AdminHttp;
   hub: Hub;
   startedAt: number;
-  draining: boolean;
+  readonly draining: boolean;
   /** Addresses actually bound (ports may be 0 in config). */
   ports: { ws: number; admin: number; rpc: number };
   /** The openim shape's etcd registration, when discovery is etcd. */
-  registration?: Registration;
+  readonly registration?: Registration;
   stop(opts?: { reason?: string }): Promise<void>;
   /** Settles when the node has stopped, whoever asked (a signal, the admin API's Drain). */
   stopped: Promise<void>;
@@ -83,8 +85,12 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
   const counters = createCounters();
   const nodeID = config.nodeID || `${hostname()}-${process.pid}`;
   const clustered = config.shape === "cluster";
-  let edge: Edge | undefined;
-  const outbound = createOutbound({ server: () => edge?.server, slowConsumerBytes: config.ws.slowConsumerBytes, counters, log });
+  const startedAt = Date.now();
+  // What changes while the node runs; read through getters by the Node and by the parts that need it.
+  const state: { draining: boolean; registration?: Registration } = { draining: false };
+  // The WebSocket server exists only once the edge listens; topic publishes before that go nowhere.
+  const sockets: { server?: Server<Conn> } = {};
+  const outbound = createOutbound({ server: () => sockets.server, slowConsumerBytes: config.ws.slowConsumerBytes, counters, log });
 
   // ---- shared state: Redis when configured ----------------------------------------------------------
   const redis = redisConfigured(config)
@@ -94,18 +100,6 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
   if (redis) started.add("redis", () => (redis.client.disconnect(), redis.subscriber.disconnect()));
   if (redis && !(await waitReady(redis.client, 5000))) log.warn("redis is not reachable; starting degraded (see /readyz)");
 
-  // ---- presence ---------------------------------------------------------------------------------------
-  let subscriptions: ReturnType<typeof createSubscriptions> | undefined;
-  const webhooks = createWebhooks(
-    {
-      url: config.webhooks.url, queueSize: config.webhooks.queueSize, retries: config.webhooks.retries,
-      hooks: { afterUserOnline: config.webhooks.afterUserOnline, afterUserOffline: config.webhooks.afterUserOffline, afterUserKickOff: config.webhooks.afterUserKickOff },
-    },
-    (e, err) => log.warn("webhook failed", { hook: e.kind, userID: e.userID, err }),
-  );
-  const redisStatus = redis
-    ? createRedisStatusStore({ ...redis, ttlSeconds: config.presence.ttlSeconds, onError: (err) => log.warn("redis subscribe failed", { err }) })
-    : undefined;
   // ---- openim: OpenIM's services, by static address or found in etcd ---------------------------------
   const etcd = config.discovery.enable === "etcd"
     ? createEtcd({ endpoints: config.discovery.etcd.address, username: config.discovery.etcd.username, password: config.discovery.etcd.password })
@@ -125,90 +119,80 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
     callTimeoutMs: config.openim.callTimeoutMs,
     resolve: (svc) => (config.openim[svc] ? [config.openim[svc]] : watchers.get(svc)?.addresses() ?? []),
   };
+
+  // ---- presence: the status store, the registry, the batcher and webhooks ------------------------------
+  const webhooks = createWebhooks(
+    {
+      url: config.webhooks.url, queueSize: config.webhooks.queueSize, retries: config.webhooks.retries,
+      hooks: { afterUserOnline: config.webhooks.afterUserOnline, afterUserOffline: config.webhooks.afterUserOffline, afterUserKickOff: config.webhooks.afterUserKickOff },
+    },
+    (e, err) => log.warn("webhook failed", { hook: e.kind, userID: e.userID, err }),
+  );
+  const redisStatus = redis
+    ? createRedisStatusStore({ ...redis, ttlSeconds: config.presence.ttlSeconds, onError: (err) => log.warn("redis subscribe failed", { err }) })
+    : undefined;
   // openim: OpenIM's user service owns the status; its online_change reaches us through Redis when configured.
   const statusStore = config.shape === "openim"
     ? createOpenIMStatusStore(openimAddresses, redisStatus)
     : redisStatus ?? createMemoryStatusStore({ ttlSeconds: config.presence.ttlSeconds });
   started.add("status store", () => statusStore.close());
-  let registry!: Registry;
-  let routes: RouteTable | undefined;
+  const registry = new Registry();
   const presence = createPresence({
-    registry: () => registry,
-    store: statusStore,
-    webhooks,
-    notify: (userID, platforms) => subscriptions?.notify(userID, platforms),
-    log,
+    registry, store: statusStore, webhooks, log,
     options: {
       shards: config.presence.shards, batchSize: config.presence.batchSize, mergeIntervalMs: config.presence.mergeIntervalMs,
       renewIntervalMs: config.presence.renewIntervalSeconds * 1000,
     },
   });
   started.add("presence", () => presence.stop());
-  registry = new Registry((change, conn) => {
-    presence.onRegistryChange(change, conn);
-    routes?.mark(change.userID);
+
+  // ---- observability ----------------------------------------------------------------------------------------
+  const loopLag = startLoopLag();
+  started.add("loop lag probe", () => loopLag.stop());
+  const metrics = createMetrics({
+    counters, registry, batcher: presence.batcher, webhooks, loopLag,
+    redisUp: () => (redis ? (redis.client.status === "ready" ? 1 : 0) : undefined),
+    etcdRegistered: () => (state.registration ? (state.registration.state() === "registered" ? 1 : 0) : undefined),
+    draining: () => state.draining,
   });
+  started.add("metrics", () => metrics.stop());
 
   // ---- backend ----------------------------------------------------------------------------------------
-  let dispatch: Dispatch | undefined;
-  const delivery = (): DeliveryPort | undefined =>
-    dispatch && {
-      deliver: (msg, users, opID) => {
-        counters.deliveryLatencyMs.push(Date.now() - Number(msg.sendTime));
-        dispatch!.deliver(msg, users, opID).catch((err) => log.warn("delivery failed", { err, operationID: opID }));
-      },
-    };
   const backend: Backend = config.shape === "openim"
     ? createOpenIMBackend(openimAddresses)
     : clustered
     ? createClusterBackend({
-      redis: redis!.client, secret, adminUserIDs: config.imAdminUser.userIDs, delivery, maxPerConversation: config.messages.maxPerConversation,
+      redis: redis!.client, secret, adminUserIDs: config.imAdminUser.userIDs, maxPerConversation: config.messages.maxPerConversation,
     })
     : await createEmbeddedBackend({
-      dataDir: config.dataDir, secret, adminUserIDs: config.imAdminUser.userIDs, log, delivery, maxQueue: config.messages.storeQueueSize,
+      dataDir: config.dataDir, secret, adminUserIDs: config.imAdminUser.userIDs, log, maxQueue: config.messages.storeQueueSize,
       retention: { maxAgeMs: config.messages.retentionDays * 86_400_000, maxPerConversation: config.messages.maxPerConversation },
     });
   started.add("backend", () => backend.close());
 
   // ---- sessions, pushes, requests ---------------------------------------------------------------------
   const sessions = createSessions({ registry, outbound, auth: backend.auth, policy: () => config.multiLogin.policy, counters, log });
-  sessions.onKicked = (conn) => presence.onKicked(conn);
-  const pusher = createPusher({ registry, outbound, counters, observeFanout: (n) => node.metrics?.observeFanout(n), slice: config.ws.pushSliceUsers });
-  subscriptions = createSubscriptions({ outbound, lookup: (ids) => presence.lookup(ids), maxPerConn: () => config.ws.maxSubscriptionsPerConn });
+  sessions.onKicked((conn) => presence.onKicked(conn));
+  const pusher = createPusher({ registry, outbound, counters, observeFanout: (n) => metrics.observeFanout(n), slice: config.ws.pushSliceUsers });
+  const subscriptions = createSubscriptions({ outbound, lookup: (ids) => presence.lookup(ids), maxPerConn: () => config.ws.maxSubscriptionsPerConn });
+  presence.onStatusChange((userID, platforms) => subscriptions.notify(userID, platforms));
   const handlers = createRouter({
     backend,
     requestTimeoutMs: config.ws.requestTimeoutMs,
     setBackground: (c, b) => sessions.setBackground(c, b),
     close: (c, code, reason) => outbound.close(c, code, reason),
-    subscribe: (c, sub, unsub) => subscriptions!.update(c, sub, unsub),
+    subscribe: (c, sub, unsub) => subscriptions.update(c, sub, unsub),
   });
 
-  // ---- cluster: routes, bus, node registry ------------------------------------------------------------
-  let bus: Bus | undefined;
-  let nodes: ReturnType<typeof createNodeRegistry> | undefined;
-  if (clustered) {
-    const routeTable = (routes = createRouteTable({
-      redis: redis!.client, nodeID, current: (u) => registry.onlinePlatforms(u), localUsers: () => registry.userIDs(),
-      onError: (err) => log.debug("route write failed; will retry", { err }),
-    }));
-    started.add("routes", () => routeTable.stop());
-    const nodeBus = (bus = createBus({
-      nodeID, pub: redis!.client, sub: redis!.subscriber, handle: busHandler({ registry, pusher, sessions }),
-      onError: (err) => log.warn("bus error", { err }),
-    }));
-    started.add("bus", () => nodeBus.close());
-    const nodeRegistry = (nodes = createNodeRegistry({
-      redis: redis!.client, nodeID, ttlMs: 6000, statusStore,
-      onReaped: (dead, users) => log.warn("node left without saying goodbye; its users are offline now", { dead, users }),
-      onError: (err) => log.debug("node heartbeat failed", { err }),
-    }));
-    dispatch = clusterDispatch({ nodeID, registry, pusher, sessions, routes, bus, timeoutMs: 3000, log, counters });
-    if (config.multiLogin.policy !== 0) sessions.onRegistered = (conn) => dispatch!.announceLogin(conn);
-    started.add("node registry", () => nodeRegistry.leave());
-    await nodeRegistry.start();
-  } else {
-    dispatch = localDispatch({ registry, pusher, sessions });
-  }
+  // ---- dispatch: local, or routed across the cluster (routes, bus, node registry) -------------------------
+  const cluster = clustered ? await startClusterParts({ config, nodeID, redis: redis!, registry, pusher, sessions, statusStore, log, counters, started }) : undefined;
+  const dispatch: Dispatch = cluster?.dispatch ?? localDispatch({ registry, pusher, sessions });
+  // Logins are announced to the other cluster nodes (their policy may kick there); OpenIM peers: see below.
+  if (cluster && config.multiLogin.policy !== 0) sessions.onRegistered((conn) => dispatch.announceLogin(conn));
+  backend.onStored?.((msg, users, opID) => {
+    counters.deliveryLatencyMs.push(Date.now() - Number(msg.sendTime));
+    dispatch.deliver(msg, users, opID).catch((err) => log.warn("delivery failed", { err, operationID: opID }));
+  });
   if (redis) {
     // Redis restarts empty (or lost keys): after every reconnect, write this node's truth again.
     let connectedBefore = redis.client.status === "ready";
@@ -216,97 +200,82 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
       if (connectedBefore) {
         log.info("redis reconnected; re-asserting local presence and routes", { users: registry.userCount });
         presence.resync();
-        routes?.resync();
+        cluster?.routes.resync();
       }
       connectedBefore = true;
     });
   }
 
-  let markStopped!: () => void;
-  const stopped = new Promise<void>((r) => (markStopped = r));
-  const node: Node = {
-    stopped,
-    config, nodeID, log, counters, registry, sessions, dispatch, backend, presence, webhooks,
-    edge: undefined as unknown as Edge,
-    metrics: undefined as unknown as Metrics,
-    admin: undefined as unknown as AdminHttp,
-    hub: undefined as unknown as Hub,
-    startedAt: Date.now(),
-    draining: false,
-    ports: { ws: 0, admin: 0, rpc: 0 },
-    async stop({ reason = "shutdown" } = {}) {
-      if (node.draining) return;
-      node.draining = true;
-      log.info("stopping", { reason, connections: registry.connections });
-      // Tell clients to reconnect elsewhere (1012 Service Restart); they reconnect to a live node.
-      // outbound.close writes what is queued for the connection first (pushes and replies of this turn).
-      for (const c of [...registry.allConns()]) {
-        outbound.close(c, Disconnects.restart.code, Disconnects.restart.reason);
-        sessions.unregister(c);
-        c.state = "closing";
-      }
-      edge?.stop();
-      // Leave discovery first, so OpenIM's push service stops sending here.
-      await node.registration?.stop();
-      for (const w of watchers.values()) w.stop();
-      // Every local user goes offline in the store before we exit (the reference sends nothing, §9.2.9).
-      const flushed = await presence.flushOffline(Math.max(1000, config.shutdown.graceSeconds * 1000 - 2000));
-      if (!flushed) log.warn("offline status not fully written before shutdown", presence.batcher.stats() as unknown as Record<string, unknown>);
-      presence.stop();
-      sampler.stop();
-      metrics.stop();
-      loopLag.stop();
-      if (clustered) {
-        await routes!.clear().catch((err) => log.warn("could not clear routes", { err }));
-        await nodes!.leave();
-        await bus!.close();
-      }
-      await statusStore.close();
-      if (redis) await Promise.all([redis.client.quit().catch(() => {}), redis.subscriber.quit().catch(() => {})]);
-      admin.stop();
-      await node.hub?.close();
-      await backend.close();
-      markStopped();
-    },
-  };
-
-  // ---- observability and listeners ---------------------------------------------------------------------
-  const loopLag = startLoopLag();
-  started.add("loop lag probe", () => loopLag.stop());
-  const metrics = createMetrics({
-    counters, registry, batcher: presence.batcher, webhooks, loopLag,
-    redisUp: () => (redis ? (redis.client.status === "ready" ? 1 : 0) : undefined),
-    etcdRegistered: () => (node.registration ? (node.registration.state() === "registered" ? 1 : 0) : undefined),
-    draining: () => node.draining,
-  });
+  // ---- readiness, admin HTTP -----------------------------------------------------------------------------
   const ready = () => {
-    if (node.draining) return { ready: false, reason: "draining" };
+    if (state.draining) return { ready: false, reason: "draining" };
     if (!backend.ready()) return { ready: false, reason: backend.notReady?.() ?? "backend not ready" };
     if (redis && redis.client.status !== "ready") return { ready: false, reason: `redis ${redis.client.status}` };
-    const reg = node.registration;
+    const reg = state.registration;
     if (reg && reg.state() !== "registered")
       return { ready: false, reason: `etcd registration ${reg.state()}${reg.lastError() ? ` (${reg.lastError()})` : ""}` };
     return { ready: true };
   };
   const sampler = createSampler({ counters, registry, readiness: ready, loopLag });
   started.add("sampler", () => sampler.stop());
-  started.add("metrics", () => metrics.stop());
-  node.metrics = metrics;
   const admin = startAdminHttp({ config, log, metrics, sampler, ready, meta: () => ({ version: VERSION, shape: config.shape, nodeID }) });
-  node.admin = admin;
   started.add("admin http", () => admin.stop());
-  node.ports.admin = admin.port;
-  edge = startEdge({
-    config, log, counters, registry, sessions, outbound, auth: backend.auth, handlers, accepting: () => !node.draining,
+
+  // ---- the WebSocket edge and the hub ----------------------------------------------------------------------
+  const edge = startEdge({
+    config, log, counters, registry, sessions, outbound, auth: backend.auth, handlers, accepting: () => !state.draining,
     observeRequest: (req, seconds) => metrics.observeRequest(req, seconds),
   });
-  const wsEdge = edge;
-  started.add("websocket edge", () => wsEdge.stop());
-  node.edge = edge;
-  node.hub = await startHub(node);
-  started.add("hub", () => node.hub.close());
-  node.ports.ws = edge.server.port ?? config.ws.port;
-  node.ports.rpc = node.hub.port;
+  sockets.server = edge.server;
+  started.add("websocket edge", () => edge.stop());
+
+  const { promise: stopped, resolve: markStopped } = Promise.withResolvers<void>();
+  /** Drain: clients told to reconnect elsewhere, discovery left, everyone written offline, then the rest closed. */
+  const stop = async ({ reason = "shutdown" } = {}) => {
+    if (state.draining) return;
+    state.draining = true;
+    log.info("stopping", { reason, connections: registry.connections });
+    // Tell clients to reconnect elsewhere (1012 Service Restart); they reconnect to a live node.
+    // outbound.close writes what is queued for the connection first (pushes and replies of this turn).
+    for (const c of [...registry.allConns()]) {
+      outbound.close(c, Disconnects.restart.code, Disconnects.restart.reason);
+      sessions.unregister(c);
+      c.state = "closing";
+    }
+    edge.stop();
+    // Leave discovery first, so OpenIM's push service stops sending here.
+    await state.registration?.stop();
+    for (const w of watchers.values()) w.stop();
+    // Every local user goes offline in the store before we exit (the reference sends nothing, §9.2.9).
+    const flushed = await presence.flushOffline(Math.max(1000, config.shutdown.graceSeconds * 1000 - 2000));
+    if (!flushed) log.warn("offline status not fully written before shutdown", { ...presence.batcher.stats() });
+    presence.stop();
+    sampler.stop();
+    metrics.stop();
+    loopLag.stop();
+    if (cluster) await cluster.leave();
+    await statusStore.close();
+    if (redis) await Promise.all([redis.client.quit().catch(() => {}), redis.subscriber.quit().catch(() => {})]);
+    admin.stop();
+    await hub.close();
+    await backend.close();
+    markStopped();
+  };
+  const hub = await startHub({
+    config, nodeID, startedAt, get draining() { return state.draining; },
+    registry, sessions, dispatch, backend, counters, metrics, stop,
+  });
+  started.add("hub", () => hub.close());
+
+  const node: Node = {
+    stopped, stop,
+    config, nodeID, log, counters, registry, sessions, dispatch, backend, presence, webhooks, metrics, edge, admin, hub,
+    startedAt,
+    get draining() { return state.draining; },
+    get registration() { return state.registration; },
+    ports: { ws: edge.server.port ?? config.ws.port, admin: admin.port, rpc: hub.port },
+  };
+
   // OpenIM's push, auth and api services find gateways in etcd (§8.4).
   if (etcd && registerAs) {
     const addr = joinHostPort(registerAs, node.ports.rpc);
@@ -317,14 +286,14 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
     await peers.refresh();
     const peerClients = new Map<string, ReturnType<typeof createClient<typeof msgGateway>>>();
     if (config.multiLogin.policy !== 0)
-      sessions.onRegistered = openimPeerAnnounce({
+      sessions.onRegistered(openimPeerAnnounce({
         peers: () => peers.addresses(), self: () => addr, timeoutMs: config.openim.callTimeoutMs, log,
         check: (peer, req, operationID) => {
           let c = peerClients.get(peer);
           if (!c) peerClients.set(peer, (c = createClient(msgGateway, createGrpcTransport({ baseUrl: `http://${peer}` }))));
           return c.multiTerminalLoginCheck(req, { headers: { operationid: operationID }, timeoutMs: config.openim.callTimeoutMs });
         },
-      });
+      }));
     const registration = keepRegistered(etcd, registrationEntries(config, addr, joinHostPort(registerAs, node.ports.admin)), {
       onRegistered: ({ keys, again }) => log.info(again ? "registered in etcd again" : "registered in etcd", { keys, addr }),
       onFailed: (err, { first, attempt }) => {
@@ -332,16 +301,53 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
         if (first || attempt % 60 === 0) log.warn("etcd registration failed; not registered, retrying every second", { err, attempt });
       },
     });
-    node.registration = registration;
+    state.registration = registration;
     started.add("etcd registration", () => registration.stop());
     await registration.start();
   }
   log.info("imgate started", {
-    version: VERSION, shape: config.shape, node: nodeID, ws: joinHostPort(config.ws.host, node.ports.ws), rpc: joinHostPort(node.hub.host, node.ports.rpc),
-    ...(registerAs ? { registerAs: joinHostPort(registerAs, node.ports.rpc), etcd: node.registration!.state() } : {}),
+    version: VERSION, shape: config.shape, node: nodeID, ws: joinHostPort(config.ws.host, node.ports.ws), rpc: joinHostPort(hub.host, node.ports.rpc),
+    ...(registerAs ? { registerAs: joinHostPort(registerAs, node.ports.rpc), etcd: state.registration!.state() } : {}),
     admin: `${config.admin.host}:${node.ports.admin}`, ...(clustered ? { redis: "shared state" } : { dataDir: config.dataDir }),
   });
   return node;
+}
+
+/** The cluster shape's parts: the route table, the bus and the node registry, and the dispatch routed over them. */
+async function startClusterParts(o: {
+  config: Config; nodeID: string; redis: { client: RedisClient; subscriber: RedisClient }; registry: Registry; pusher: Pusher;
+  sessions: Sessions; statusStore: StatusStore; log: Logger; counters: Counters; started: Lifecycle;
+}) {
+  const { nodeID, redis, registry, pusher, sessions, log, started } = o;
+  const routes = createRouteTable({
+    redis: redis.client, nodeID, current: (u) => registry.onlinePlatforms(u), localUsers: () => registry.userIDs(),
+    onError: (err) => log.debug("route write failed; will retry", { err }),
+  });
+  started.add("routes", () => routes.stop());
+  registry.onChange((change) => routes.mark(change.userID));
+  const bus = createBus({
+    nodeID, pub: redis.client, sub: redis.subscriber, handle: busHandler({ registry, pusher, sessions }),
+    onError: (err) => log.warn("bus error", { err }),
+  });
+  started.add("bus", () => bus.close());
+  const nodes = createNodeRegistry({
+    redis: redis.client, nodeID, ttlMs: 6000, statusStore: o.statusStore,
+    onReaped: (dead, users) => log.warn("node left without saying goodbye; its users are offline now", { dead, users }),
+    onError: (err) => log.debug("node heartbeat failed", { err }),
+  });
+  const dispatch = clusterDispatch({ nodeID, registry, pusher, sessions, routes, bus, timeoutMs: 3000, log, counters: o.counters });
+  started.add("node registry", () => nodes.leave());
+  await nodes.start();
+  return {
+    dispatch,
+    routes,
+    /** Shutdown: this node's routes removed, its heartbeat ended, the bus closed. */
+    async leave() {
+      await routes.clear().catch((err) => log.warn("could not clear routes", { err }));
+      await nodes.leave();
+      await bus.close();
+    },
+  };
 }
 
 /** The gateway's key as OpenIM's tools register it, and the Prometheus target OpenIM's API lists for Grafana. */

@@ -39,10 +39,8 @@ export interface PushTokenPort {
   delUserPushToken(req: DelUserPushTokenReq, meta: CallMeta): Promise<void>;
 }
 
-/** Lets a backend deliver stored messages to online users (the embedded push service). */
-export interface DeliveryPort {
-  deliver(msg: MsgData, userIDs: string[], operationID: string): void;
-}
+/** A stored message to deliver to online users (the embedded and cluster shapes are their own push service). */
+export type Deliver = (msg: MsgData, userIDs: string[], operationID: string) => void;
 
 export interface Backend {
   auth: AuthPort;
@@ -50,6 +48,8 @@ export interface Backend {
   store?: ConversationStore;
   messages: MessagePort;
   pushTokens: PushTokenPort;
+  /** Where imgate stores messages itself: called with each newly stored message, after its reply went out. */
+  onStored?(deliver: Deliver): void;
   /** True while the backend can serve requests (readiness). */
   ready(): boolean;
   /** Why it cannot, for /readyz. */

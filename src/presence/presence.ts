@@ -17,8 +17,10 @@ export interface PresenceOptions {
 export interface Presence {
   batcher: StatusBatcher;
   store: StatusStore;
-  /** Feed of registry changes (wired as the registry's onChange). */
+  /** Feed of registry changes (presence listens to the registry it is given). */
   onRegistryChange(change: UserPlatformsChange, conn: Conn): void;
+  /** A user's platform set changed in the status store (any node's change, where the store is shared). */
+  onStatusChange(listener: (userID: string, platformIDs: number[]) => void): void;
   /** Online platforms of users: the store's view, plus what this node holds right now. */
   lookup(userIDs: string[]): Promise<Map<string, number[]>>;
   onKicked(conn: Conn): void;
@@ -30,10 +32,9 @@ export interface Presence {
 }
 
 export function createPresence(opts: {
-  registry: () => Registry;
+  registry: Registry;
   store: StatusStore;
   webhooks: Webhooks;
-  notify: (userID: string, platformIDs: number[]) => void;
   log: Logger;
   options: PresenceOptions;
 }): Presence {
@@ -41,25 +42,30 @@ export function createPresence(opts: {
   let shuttingDown = false;
   const batcher = createStatusBatcher({
     store,
-    current: (u) => (shuttingDown ? [] : opts.registry().onlinePlatforms(u)),
-    localUsers: () => opts.registry().userIDs(),
+    current: (u) => (shuttingDown ? [] : opts.registry.onlinePlatforms(u)),
+    localUsers: () => opts.registry.userIDs(),
     shards: opts.options.shards,
     batchSize: opts.options.batchSize,
     mergeIntervalMs: opts.options.mergeIntervalMs,
     renewIntervalMs: opts.options.renewIntervalMs,
     onError: (err, attempt) => log.warn("status write failed; will retry", { err, attempt }),
   });
+  const statusListeners: ((userID: string, platformIDs: number[]) => void)[] = [];
   store.onChange((userID, platforms) => {
-    opts.notify(userID, platforms);
+    for (const l of statusListeners) l(userID, platforms);
     // Another node's offline removed a platform still connected here (same platform on two nodes): say it
     // again, as OpenIM's gateway does on online_change (§7.3).
-    const local = shuttingDown ? [] : opts.registry().onlinePlatforms(userID);
+    const local = shuttingDown ? [] : opts.registry.onlinePlatforms(userID);
     if (local.some((p) => !platforms.includes(p))) batcher.mark(userID, []);
   });
 
-  return {
+  opts.registry.onChange((change, conn) => presence.onRegistryChange(change, conn));
+  const presence: Presence = {
     batcher,
     store,
+    onStatusChange(listener) {
+      statusListeners.push(listener);
+    },
     onRegistryChange(change, conn) {
       const removed = change.offline.length > 0;
       const samePlatformLeft = change.online.includes(conn.platformID);
@@ -76,7 +82,7 @@ export function createPresence(opts: {
     },
     async lookup(userIDs) {
       const shared = await store.getOnline(userIDs);
-      const reg = opts.registry();
+      const reg = opts.registry;
       for (const u of userIDs) {
         const local = reg.onlinePlatforms(u);
         if (local.length === 0) continue;
@@ -86,14 +92,14 @@ export function createPresence(opts: {
       return shared;
     },
     resync() {
-      for (const u of [...opts.registry().userIDs()]) batcher.mark(u, []);
+      for (const u of [...opts.registry.userIDs()]) batcher.mark(u, []);
     },
     onKicked(conn) {
       webhooks.fire({ kind: "afterUserKickOff", userID: conn.userID, platformID: conn.platformID, connID: conn.connID });
     },
     async flushOffline(deadlineMs) {
       shuttingDown = true;
-      for (const u of [...opts.registry().userIDs()]) batcher.mark(u, opts.registry().onlinePlatforms(u));
+      for (const u of [...opts.registry.userIDs()]) batcher.mark(u, opts.registry.onlinePlatforms(u));
       const ok = await batcher.flushAll(deadlineMs);
       await webhooks.drain(Math.min(2000, deadlineMs));
       return ok;
@@ -102,4 +108,5 @@ export function createPresence(opts: {
       batcher.stop();
     },
   };
+  return presence;
 }

@@ -18,7 +18,16 @@ export class Registry {
   private readonly byId = new Map<number, Conn>();
   private readonly platformConns = new Array<number>(12).fill(0);
 
-  constructor(private readonly onChange: (c: UserPlatformsChange, conn: Conn) => void = () => {}) {}
+  private readonly listeners: ((c: UserPlatformsChange, conn: Conn) => void)[] = [];
+
+  /** Called on every add and remove, in order (presence, the cluster's route table). */
+  onChange(listener: (c: UserPlatformsChange, conn: Conn) => void): void {
+    this.listeners.push(listener);
+  }
+
+  private changed(c: UserPlatformsChange, conn: Conn): void {
+    for (const l of this.listeners) l(c, conn);
+  }
 
   get connections(): number {
     return this.byId.size;
@@ -37,7 +46,7 @@ export class Registry {
     if (!set) this.users.set(conn.userID, (set = []));
     set.push(conn);
     this.platformConns[conn.platformID]!++;
-    this.onChange({ userID: conn.userID, online: platformsOf(set), offline: [] }, conn);
+    this.changed({ userID: conn.userID, online: platformsOf(set), offline: [] }, conn);
   }
 
   /** Removes the connection if present; returns false when it was already gone (kicked earlier). */
@@ -47,7 +56,7 @@ export class Registry {
     set.splice(set.indexOf(conn), 1);
     if (set.length === 0) this.users.delete(conn.userID);
     this.platformConns[conn.platformID]!--;
-    this.onChange({ userID: conn.userID, online: platformsOf(set), offline: [conn.platformID] }, conn);
+    this.changed({ userID: conn.userID, online: platformsOf(set), offline: [conn.platformID] }, conn);
     return true;
   }
 

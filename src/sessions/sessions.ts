@@ -31,9 +31,10 @@ export interface Sessions {
   setBackground(conn: Conn, background: boolean): void;
   /** How many of the user's connections would remain here after this login's policy kicks (for the per-user limit). */
   remainingAfterLogin(userID: string, platformID: number, token: string): number;
-  onKicked: (conn: Conn, reason: KickReason) => void;
+  /** Before a kicked connection is removed (webhooks). */
+  onKicked(listener: (conn: Conn, reason: KickReason) => void): void;
   /** After a connection is registered here (cluster: tell the nodes holding the same user). */
-  onRegistered: (conn: Conn) => void;
+  onRegistered(listener: (conn: Conn) => void): void;
 }
 
 export function createSessions(opts: {
@@ -66,12 +67,14 @@ export function createSessions(opts: {
     return decision.kick.length;
   };
 
+  const kicked: ((conn: Conn, reason: KickReason) => void)[] = [];
+  const registered: ((conn: Conn) => void)[] = [];
   const s: Sessions = {
     register(conn) {
       enforce(conn.userID, conn, metaOf(conn));
       conn.state = "open";
       registry.add(conn);
-      s.onRegistered(conn);
+      for (const l of registered) l(conn);
     },
     unregister(conn) {
       registry.remove(conn);
@@ -79,7 +82,7 @@ export function createSessions(opts: {
     },
     kick(conn, reason) {
       if (!registry.has(conn)) return;
-      s.onKicked(conn, reason);
+      for (const l of kicked) l(conn, reason);
       registry.remove(conn);
       bump(counters.kicks, reason);
       outbound.sendResp(conn, resp(Req.KickOnlineMsg));
@@ -111,8 +114,8 @@ export function createSessions(opts: {
       // Only iOS in background is skipped by pushes (§4.6); push.ts reads this flag.
       conn.isBackground = background;
     },
-    onKicked: () => {},
-    onRegistered: () => {},
+    onKicked: (l) => void kicked.push(l),
+    onRegistered: (l) => void registered.push(l),
   };
   return s;
 }

@@ -3,7 +3,7 @@
 // worker); the event loop only sends it requests, so a lock wait, an fsync or a large read never stalls sockets.
 import { join } from "node:path";
 import { createMessageService } from "../conversations.js";
-import type { Backend, DeliveryPort } from "../ports.js";
+import type { Backend, Deliver } from "../ports.js";
 import type { Logger } from "../../observe/log.js";
 import { createEmbeddedAuth } from "./auth.js";
 import { startCheckpointer } from "./checkpointer.js";
@@ -19,7 +19,6 @@ export async function createEmbeddedBackend(opts: {
   dataDir: string;
   secret: string;
   adminUserIDs: string[];
-  delivery: () => DeliveryPort | undefined;
   retention?: { maxAgeMs: number; maxPerConversation: number; everyMs?: number };
   /** Store calls in flight beyond which new ones fail at once with 500. */
   maxQueue?: number;
@@ -33,15 +32,15 @@ export async function createEmbeddedBackend(opts: {
   const pruner = r && (r.maxAgeMs > 0 || r.maxPerConversation > 0) ? setInterval(prune, r.everyMs ?? 3_600_000) : undefined;
   pruner?.unref();
   if (pruner) await prune();
+  const deliveries: Deliver[] = [];
   store.onCommitted = (results) => {
-    const d = opts.delivery();
-    if (!d) return;
-    for (const r of results) if (!r.duplicate) d.deliver(r.msg, r.recipients, r.operationID);
+    for (const r of results) if (!r.duplicate) for (const d of deliveries) d(r.msg, r.recipients, r.operationID);
   };
 
   return {
     store,
     storeClient: client,
+    onStored: (d) => void deliveries.push(d),
     auth: createEmbeddedAuth(remoteTokenStates(client), opts.secret),
     messages: createMessageService(store, opts.adminUserIDs),
     pushTokens: {
