@@ -12,16 +12,17 @@ const SRC = resolve(import.meta.dir, "../src");
 export const LAYERS: string[][] = [
   ["gen", "protocol", "version.ts"],
   ["config"],
-  ["observe"],
+  ["observe", "lifecycle.ts"],
   ["backend"],
   ["sessions"],
   ["gateway"],
   ["presence"],
   ["discovery"],
   ["cluster"],
+  ["engines"],
   ["hub", "admin"],
   ["doctor"],
-  ["node.ts", "lifecycle.ts"],
+  ["node.ts"],
   ["cli", "cli.ts"],
 ];
 

@@ -3,44 +3,35 @@
 // brings them up in one pass, each part built from the ones before it (listeners registered, never patched in);
 // a failed start unwinds what it started, and `stop` drains and closes them.
 import { hostname } from "node:os";
-import { createClusterBackend } from "./backend/cluster/index.js";
-import { createEmbeddedBackend } from "./backend/embedded/index.js";
-import { createOpenIMBackend, createOpenIMStatusStore, type OpenIMAddresses } from "./backend/openim/index.js";
-import { createEtcd, keepRegistered, type Registration, watchService } from "./discovery/etcd.js";
-import { joinHostPort, registerAddress } from "./discovery/address.js";
-import type { Backend, StatusStore } from "./backend/ports.js";
 import type { Server } from "bun";
-import type { Config } from "./config/schema.js";
-import { createBus } from "./cluster/bus.js";
-import { busHandler, clusterDispatch, type Dispatch, localDispatch, openimPeerAnnounce } from "./cluster/dispatch.js";
-import { createClient } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
-import { msgGateway } from "./gen/openim/msggateway/msggateway_pb.js";
-import { createNodeRegistry } from "./cluster/nodes.js";
-import { createRedis, type RedisClient, redisConfigured, waitReady } from "./cluster/redis.js";
-import { createRouteTable } from "./cluster/routes.js";
-import { startEdge, type Edge } from "./gateway/server.js";
-import { createOutbound } from "./gateway/outbound.js";
-import { createPusher, type Pusher } from "./gateway/push.js";
-import { createRouter } from "./gateway/requests.js";
-import { createSubscriptions } from "./gateway/subscriptions.js";
 import { startAdminHttp, type AdminHttp } from "./admin/http.js";
+import type { Backend } from "./backend/ports.js";
+import type { Dispatch } from "./cluster/dispatch.js";
+import { createRedis, redisConfigured, waitReady } from "./cluster/redis.js";
+import type { Config } from "./config/schema.js";
+import { joinHostPort, registerAddress } from "./discovery/address.js";
+import { startClusterEngine } from "./engines/cluster.js";
+import { startEmbeddedEngine } from "./engines/embedded.js";
+import { startOpenIMEngine } from "./engines/openim.js";
+import { createOutbound } from "./gateway/outbound.js";
+import { createPusher } from "./gateway/push.js";
+import { createRouter } from "./gateway/requests.js";
+import { startEdge, type Edge } from "./gateway/server.js";
+import { createSubscriptions } from "./gateway/subscriptions.js";
 import { startHub, type Hub } from "./hub/server.js";
+import { createLifecycle, type Lifecycle } from "./lifecycle.js";
 import type { Logger } from "./observe/log.js";
-import { createCounters, type Counters } from "./observe/stats.js";
+import { startLoopLag } from "./observe/loop-lag.js";
 import { createMetrics, type Metrics } from "./observe/metrics.js";
 import { createSampler } from "./observe/sampler.js";
-import { startLoopLag } from "./observe/loop-lag.js";
+import { createCounters, type Counters } from "./observe/stats.js";
 import { createPresence, type Presence } from "./presence/presence.js";
-import { createMemoryStatusStore } from "./presence/store.js";
-import { createRedisStatusStore } from "./presence/redis-store.js";
 import { createWebhooks, type Webhooks } from "./presence/webhooks.js";
 import { Disconnects } from "./protocol/disconnects.js";
 import type { Conn } from "./sessions/conn.js";
 import { Registry } from "./sessions/registry.js";
 import { createSessions, type Sessions } from "./sessions/sessions.js";
 import { VERSION } from "./version.js";
-import { createLifecycle, type Lifecycle } from "./lifecycle.js";
 
 export interface Node {
   config: Config;
@@ -62,8 +53,6 @@ export interface Node {
   readonly draining: boolean;
   /** Addresses actually bound (ports may be 0 in config). */
   ports: { ws: number; admin: number; rpc: number };
-  /** The openim shape's etcd registration, when discovery is etcd. */
-  readonly registration?: Registration;
   stop(opts?: { reason?: string }): Promise<void>;
   /** Settles when the node has stopped, whoever asked (a signal, the admin API's Drain). */
   stopped: Promise<void>;
@@ -84,10 +73,9 @@ export async function startNode(config: Config, log: Logger, secret: string): Pr
 async function buildNode(config: Config, log: Logger, secret: string, registerAs: string | undefined, started: Lifecycle): Promise<Node> {
   const counters = createCounters();
   const nodeID = config.nodeID || `${hostname()}-${process.pid}`;
-  const clustered = config.shape === "cluster";
   const startedAt = Date.now();
   // What changes while the node runs; read through getters by the Node and by the parts that need it.
-  const state: { draining: boolean; registration?: Registration } = { draining: false };
+  const state = { draining: false };
   // The WebSocket server exists only once the edge listens; topic publishes before that go nowhere.
   const sockets: { server?: Server<Conn> } = {};
   const outbound = createOutbound({ server: () => sockets.server, slowConsumerBytes: config.ws.slowConsumerBytes, counters, log });
@@ -100,27 +88,14 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
   if (redis) started.add("redis", () => (redis.client.disconnect(), redis.subscriber.disconnect()));
   if (redis && !(await waitReady(redis.client, 5000))) log.warn("redis is not reachable; starting degraded (see /readyz)");
 
-  // ---- openim: OpenIM's services, by static address or found in etcd ---------------------------------
-  const etcd = config.discovery.enable === "etcd"
-    ? createEtcd({ endpoints: config.discovery.etcd.address, username: config.discovery.etcd.username, password: config.discovery.etcd.password })
-    : undefined;
-  const watchers = new Map<string, ReturnType<typeof watchService>>();
-  if (config.shape === "openim" && etcd) {
-    for (const svc of ["auth", "msg", "push", "user"] as const) {
-      if (config.openim[svc]) continue;
-      const w = watchService(etcd, config.discovery.etcd.rootDirectory, config.discovery.rpcService[svc], 5000,
-        (err) => log.warn("etcd lookup failed", { service: svc, err }));
-      watchers.set(svc, w);
-      started.add(`etcd watch ${svc}`, () => w.stop());
-      await w.refresh();
-    }
-  }
-  const openimAddresses: OpenIMAddresses = {
-    callTimeoutMs: config.openim.callTimeoutMs,
-    resolve: (svc) => (config.openim[svc] ? [config.openim[svc]] : watchers.get(svc)?.addresses() ?? []),
-  };
+  // ---- the shape: status store, backend, routing, discovery ------------------------------------------------
+  const ctx = { config, nodeID, log, counters, secret, redis, started };
+  const engine = config.shape === "openim" ? await startOpenIMEngine(ctx, registerAs)
+    : config.shape === "cluster" ? await startClusterEngine(ctx)
+    : await startEmbeddedEngine(ctx);
+  const { statusStore, backend } = engine;
 
-  // ---- presence: the status store, the registry, the batcher and webhooks ------------------------------
+  // ---- presence: the registry, the batcher and webhooks -----------------------------------------------------
   const webhooks = createWebhooks(
     {
       url: config.webhooks.url, queueSize: config.webhooks.queueSize, retries: config.webhooks.retries,
@@ -128,14 +103,6 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
     },
     (e, err) => log.warn("webhook failed", { hook: e.kind, userID: e.userID, err }),
   );
-  const redisStatus = redis
-    ? createRedisStatusStore({ ...redis, ttlSeconds: config.presence.ttlSeconds, onError: (err) => log.warn("redis subscribe failed", { err }) })
-    : undefined;
-  // openim: OpenIM's user service owns the status; its online_change reaches us through Redis when configured.
-  const statusStore = config.shape === "openim"
-    ? createOpenIMStatusStore(openimAddresses, redisStatus)
-    : redisStatus ?? createMemoryStatusStore({ ttlSeconds: config.presence.ttlSeconds });
-  started.add("status store", () => statusStore.close());
   const registry = new Registry();
   const presence = createPresence({
     registry, store: statusStore, webhooks, log,
@@ -152,25 +119,12 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
   const metrics = createMetrics({
     counters, registry, batcher: presence.batcher, webhooks, loopLag,
     redisUp: () => (redis ? (redis.client.status === "ready" ? 1 : 0) : undefined),
-    etcdRegistered: () => (state.registration ? (state.registration.state() === "registered" ? 1 : 0) : undefined),
+    etcdRegistered: () => engine.registered(),
     draining: () => state.draining,
   });
   started.add("metrics", () => metrics.stop());
 
-  // ---- backend ----------------------------------------------------------------------------------------
-  const backend: Backend = config.shape === "openim"
-    ? createOpenIMBackend(openimAddresses)
-    : clustered
-    ? createClusterBackend({
-      redis: redis!.client, secret, adminUserIDs: config.imAdminUser.userIDs, maxPerConversation: config.messages.maxPerConversation,
-    })
-    : await createEmbeddedBackend({
-      dataDir: config.dataDir, secret, adminUserIDs: config.imAdminUser.userIDs, log, maxQueue: config.messages.storeQueueSize,
-      retention: { maxAgeMs: config.messages.retentionDays * 86_400_000, maxPerConversation: config.messages.maxPerConversation },
-    });
-  started.add("backend", () => backend.close());
-
-  // ---- sessions, pushes, requests ---------------------------------------------------------------------
+  // ---- sessions, pushes, requests, routing ---------------------------------------------------------------------
   const sessions = createSessions({ registry, outbound, auth: backend.auth, policy: () => config.multiLogin.policy, counters, log });
   sessions.onKicked((conn) => presence.onKicked(conn));
   const pusher = createPusher({ registry, outbound, counters, observeFanout: (n) => metrics.observeFanout(n), slice: config.ws.pushSliceUsers });
@@ -183,24 +137,20 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
     close: (c, code, reason) => outbound.close(c, code, reason),
     subscribe: (c, sub, unsub) => subscriptions.update(c, sub, unsub),
   });
-
-  // ---- dispatch: local, or routed across the cluster (routes, bus, node registry) -------------------------
-  const cluster = clustered ? await startClusterParts({ config, nodeID, redis: redis!, registry, pusher, sessions, statusStore, log, counters, started }) : undefined;
-  const dispatch: Dispatch = cluster?.dispatch ?? localDispatch({ registry, pusher, sessions });
-  // Logins are announced to the other cluster nodes (their policy may kick there); OpenIM peers: see below.
-  if (cluster && config.multiLogin.policy !== 0) sessions.onRegistered((conn) => dispatch.announceLogin(conn));
+  const core = { registry, pusher, sessions };
+  const routing = await engine.route(core);
+  const { dispatch } = routing;
   backend.onStored?.((msg, users, opID) => {
     counters.deliveryLatencyMs.push(Date.now() - Number(msg.sendTime));
     dispatch.deliver(msg, users, opID).catch((err) => log.warn("delivery failed", { err, operationID: opID }));
   });
   if (redis) {
-    // Redis restarts empty (or lost keys): after every reconnect, write this node's truth again.
+    // Redis restarts empty (or lost keys): after every reconnect, write this node's presence again.
     let connectedBefore = redis.client.status === "ready";
     redis.client.on("ready", () => {
       if (connectedBefore) {
-        log.info("redis reconnected; re-asserting local presence and routes", { users: registry.userCount });
+        log.info("redis reconnected; re-asserting local presence", { users: registry.userCount });
         presence.resync();
-        cluster?.routes.resync();
       }
       connectedBefore = true;
     });
@@ -211,10 +161,8 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
     if (state.draining) return { ready: false, reason: "draining" };
     if (!backend.ready()) return { ready: false, reason: backend.notReady?.() ?? "backend not ready" };
     if (redis && redis.client.status !== "ready") return { ready: false, reason: `redis ${redis.client.status}` };
-    const reg = state.registration;
-    if (reg && reg.state() !== "registered")
-      return { ready: false, reason: `etcd registration ${reg.state()}${reg.lastError() ? ` (${reg.lastError()})` : ""}` };
-    return { ready: true };
+    const why = engine.notReady();
+    return why ? { ready: false, reason: why } : { ready: true };
   };
   const sampler = createSampler({ counters, registry, readiness: ready, loopLag });
   started.add("sampler", () => sampler.stop());
@@ -244,8 +192,7 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
     }
     edge.stop();
     // Leave discovery first, so OpenIM's push service stops sending here.
-    await state.registration?.stop();
-    for (const w of watchers.values()) w.stop();
+    await engine.leave();
     // Every local user goes offline in the store before we exit (the reference sends nothing, §9.2.9).
     const flushed = await presence.flushOffline(Math.max(1000, config.shutdown.graceSeconds * 1000 - 2000));
     if (!flushed) log.warn("offline status not fully written before shutdown", { ...presence.batcher.stats() });
@@ -253,7 +200,7 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
     sampler.stop();
     metrics.stop();
     loopLag.stop();
-    if (cluster) await cluster.leave();
+    await routing.close();
     await statusStore.close();
     if (redis) await Promise.all([redis.client.quit().catch(() => {}), redis.subscriber.quit().catch(() => {})]);
     admin.stop();
@@ -267,98 +214,17 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
   });
   started.add("hub", () => hub.close());
 
-  const node: Node = {
+  const ports = { ws: edge.server.port ?? config.ws.port, admin: admin.port, rpc: hub.port };
+  await engine.listening({ rpc: ports.rpc, admin: ports.admin }, core);
+  log.info("imgate started", {
+    version: VERSION, shape: config.shape, node: nodeID, ws: joinHostPort(config.ws.host, ports.ws), rpc: joinHostPort(hub.host, ports.rpc),
+    ...(registerAs ? { registerAs: joinHostPort(registerAs, ports.rpc), etcd: engine.registered() === 1 ? "registered" : "retrying" } : {}),
+    admin: `${config.admin.host}:${ports.admin}`, ...(config.shape === "cluster" ? { redis: "shared state" } : { dataDir: config.dataDir }),
+  });
+  return {
     stopped, stop,
-    config, nodeID, log, counters, registry, sessions, dispatch, backend, presence, webhooks, metrics, edge, admin, hub,
+    config, nodeID, log, counters, registry, sessions, dispatch, backend, presence, webhooks, metrics, edge, admin, hub, ports,
     startedAt,
     get draining() { return state.draining; },
-    get registration() { return state.registration; },
-    ports: { ws: edge.server.port ?? config.ws.port, admin: admin.port, rpc: hub.port },
-  };
-
-  // OpenIM's push, auth and api services find gateways in etcd (§8.4).
-  if (etcd && registerAs) {
-    const addr = joinHostPort(registerAs, node.ports.rpc);
-    // Peer gateways hear about our logins through OpenIM's MultiTerminalLoginCheck, as the reference does.
-    const peers = watchService(etcd, config.discovery.etcd.rootDirectory, config.discovery.rpcService.messageGateway, 5000);
-    watchers.set("messageGateway", peers);
-    started.add("etcd watch messageGateway", () => peers.stop());
-    await peers.refresh();
-    const peerClients = new Map<string, ReturnType<typeof createClient<typeof msgGateway>>>();
-    if (config.multiLogin.policy !== 0)
-      sessions.onRegistered(openimPeerAnnounce({
-        peers: () => peers.addresses(), self: () => addr, timeoutMs: config.openim.callTimeoutMs, log,
-        check: (peer, req, operationID) => {
-          let c = peerClients.get(peer);
-          if (!c) peerClients.set(peer, (c = createClient(msgGateway, createGrpcTransport({ baseUrl: `http://${peer}` }))));
-          return c.multiTerminalLoginCheck(req, { headers: { operationid: operationID }, timeoutMs: config.openim.callTimeoutMs });
-        },
-      }));
-    const registration = keepRegistered(etcd, registrationEntries(config, addr, joinHostPort(registerAs, node.ports.admin)), {
-      onRegistered: ({ keys, again }) => log.info(again ? "registered in etcd again" : "registered in etcd", { keys, addr }),
-      onFailed: (err, { first, attempt }) => {
-        // The first failure and then one a minute: a long etcd outage must not flood the log.
-        if (first || attempt % 60 === 0) log.warn("etcd registration failed; not registered, retrying every second", { err, attempt });
-      },
-    });
-    state.registration = registration;
-    started.add("etcd registration", () => registration.stop());
-    await registration.start();
-  }
-  log.info("imgate started", {
-    version: VERSION, shape: config.shape, node: nodeID, ws: joinHostPort(config.ws.host, node.ports.ws), rpc: joinHostPort(hub.host, node.ports.rpc),
-    ...(registerAs ? { registerAs: joinHostPort(registerAs, node.ports.rpc), etcd: state.registration!.state() } : {}),
-    admin: `${config.admin.host}:${node.ports.admin}`, ...(clustered ? { redis: "shared state" } : { dataDir: config.dataDir }),
-  });
-  return node;
-}
-
-/** The cluster shape's parts: the route table, the bus and the node registry, and the dispatch routed over them. */
-async function startClusterParts(o: {
-  config: Config; nodeID: string; redis: { client: RedisClient; subscriber: RedisClient }; registry: Registry; pusher: Pusher;
-  sessions: Sessions; statusStore: StatusStore; log: Logger; counters: Counters; started: Lifecycle;
-}) {
-  const { nodeID, redis, registry, pusher, sessions, log, started } = o;
-  const routes = createRouteTable({
-    redis: redis.client, nodeID, current: (u) => registry.onlinePlatforms(u), localUsers: () => registry.userIDs(),
-    onError: (err) => log.debug("route write failed; will retry", { err }),
-  });
-  started.add("routes", () => routes.stop());
-  registry.onChange((change) => routes.mark(change.userID));
-  const bus = createBus({
-    nodeID, pub: redis.client, sub: redis.subscriber, handle: busHandler({ registry, pusher, sessions }),
-    onError: (err) => log.warn("bus error", { err }),
-  });
-  started.add("bus", () => bus.close());
-  const nodes = createNodeRegistry({
-    redis: redis.client, nodeID, ttlMs: 6000, statusStore: o.statusStore,
-    onReaped: (dead, users) => log.warn("node left without saying goodbye; its users are offline now", { dead, users }),
-    onError: (err) => log.debug("node heartbeat failed", { err }),
-  });
-  const dispatch = clusterDispatch({ nodeID, registry, pusher, sessions, routes, bus, timeoutMs: 3000, log, counters: o.counters });
-  started.add("node registry", () => nodes.leave());
-  await nodes.start();
-  return {
-    dispatch,
-    routes,
-    /** Shutdown: this node's routes removed, its heartbeat ended, the bus closed. */
-    async leave() {
-      await routes.clear().catch((err) => log.warn("could not clear routes", { err }));
-      await nodes.leave();
-      await bus.close();
-    },
   };
 }
-
-/** The gateway's key as OpenIM's tools register it, and the Prometheus target OpenIM's API lists for Grafana. */
-function registrationEntries(config: Config, addr: string, metricsAddr: string): { key: string; value: string }[] {
-  const entries = [{
-    key: `${config.discovery.etcd.rootDirectory}/${config.discovery.rpcService.messageGateway}/${addr}`,
-    value: JSON.stringify({ Op: 0, Addr: addr, Metadata: null }),
-  }];
-  if (config.discovery.prometheusKey)
-    entries.push({ key: config.discovery.prometheusKey, value: JSON.stringify({ target: metricsAddr, labels: { namespace: "default" } }) });
-  return entries;
-}
-
-export type { Conn };

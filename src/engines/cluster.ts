@@ -1,0 +1,68 @@
+// The cluster shape: several nodes sharing state in Redis. Messages and token states in Redis, online status in
+// Redis in OpenIM's layout, and pushes, kicks, status queries and login announcements routed to the node holding
+// each user (the route table, the node-to-node bus, the node registry that reaps dead nodes).
+import { createClusterBackend } from "../backend/cluster/index.js";
+import { createBus } from "../cluster/bus.js";
+import { busHandler, clusterDispatch } from "../cluster/dispatch.js";
+import { createNodeRegistry } from "../cluster/nodes.js";
+import { createRouteTable } from "../cluster/routes.js";
+import { createRedisStatusStore } from "../presence/redis-store.js";
+import type { Engine, EngineContext } from "./engine.js";
+
+export async function startClusterEngine(ctx: EngineContext): Promise<Engine> {
+  const { config, nodeID, log, started } = ctx;
+  const redis = ctx.redis;
+  if (!redis) throw new Error("the cluster shape needs Redis");
+  const statusStore = createRedisStatusStore({ ...redis, ttlSeconds: config.presence.ttlSeconds, onError: (err) => log.warn("redis subscribe failed", { err }) });
+  started.add("status store", () => statusStore.close());
+  const backend = createClusterBackend({
+    redis: redis.client, secret: ctx.secret, adminUserIDs: config.imAdminUser.userIDs, maxPerConversation: config.messages.maxPerConversation,
+  });
+  started.add("backend", () => backend.close());
+
+  return {
+    statusStore,
+    backend,
+    async route({ registry, pusher, sessions }) {
+      const routes = createRouteTable({
+        redis: redis.client, nodeID, current: (u) => registry.onlinePlatforms(u), localUsers: () => registry.userIDs(),
+        onError: (err) => log.debug("route write failed; will retry", { err }),
+      });
+      started.add("routes", () => routes.stop());
+      registry.onChange((change) => routes.mark(change.userID));
+      // Redis restarts empty (or lost keys): after a reconnect, this node's routes are written again.
+      let connectedBefore = redis.client.status === "ready";
+      redis.client.on("ready", () => {
+        if (connectedBefore) routes.resync();
+        connectedBefore = true;
+      });
+      const bus = createBus({
+        nodeID, pub: redis.client, sub: redis.subscriber, handle: busHandler({ registry, pusher, sessions }),
+        onError: (err) => log.warn("bus error", { err }),
+      });
+      started.add("bus", () => bus.close());
+      const nodes = createNodeRegistry({
+        redis: redis.client, nodeID, ttlMs: 6000, statusStore,
+        onReaped: (dead, users) => log.warn("node left without saying goodbye; its users are offline now", { dead, users }),
+        onError: (err) => log.debug("node heartbeat failed", { err }),
+      });
+      const dispatch = clusterDispatch({ nodeID, registry, pusher, sessions, routes, bus, timeoutMs: 3000, log, counters: ctx.counters });
+      // A login here may kick the same user's connections on other nodes (their policy decides there).
+      if (config.multiLogin.policy !== 0) sessions.onRegistered((conn) => dispatch.announceLogin(conn));
+      started.add("node registry", () => nodes.leave());
+      await nodes.start();
+      return {
+        dispatch,
+        async close() {
+          await routes.clear().catch((err) => log.warn("could not clear routes", { err }));
+          await nodes.leave();
+          await bus.close();
+        },
+      };
+    },
+    listening: async () => {},
+    notReady: () => undefined,
+    registered: () => undefined,
+    leave: async () => {},
+  };
+}

@@ -1,0 +1,29 @@
+// The embedded shape: imgate is the whole IM core. Messages and token states in SQLite (on the store thread),
+// online status in memory, or in Redis in OpenIM's layout when Redis is configured; delivery on this node.
+import { createEmbeddedBackend } from "../backend/embedded/index.js";
+import { localDispatch } from "../cluster/dispatch.js";
+import { createMemoryStatusStore } from "../presence/store.js";
+import { createRedisStatusStore } from "../presence/redis-store.js";
+import type { Engine, EngineContext } from "./engine.js";
+
+export async function startEmbeddedEngine(ctx: EngineContext): Promise<Engine> {
+  const { config, log, started } = ctx;
+  const statusStore = ctx.redis
+    ? createRedisStatusStore({ ...ctx.redis, ttlSeconds: config.presence.ttlSeconds, onError: (err) => log.warn("redis subscribe failed", { err }) })
+    : createMemoryStatusStore({ ttlSeconds: config.presence.ttlSeconds });
+  started.add("status store", () => statusStore.close());
+  const backend = await createEmbeddedBackend({
+    dataDir: config.dataDir, secret: ctx.secret, adminUserIDs: config.imAdminUser.userIDs, log, maxQueue: config.messages.storeQueueSize,
+    retention: { maxAgeMs: config.messages.retentionDays * 86_400_000, maxPerConversation: config.messages.maxPerConversation },
+  });
+  started.add("backend", () => backend.close());
+  return {
+    statusStore,
+    backend,
+    route: async (core) => ({ dispatch: localDispatch(core), close: async () => {} }),
+    listening: async () => {},
+    notReady: () => undefined,
+    registered: () => undefined,
+    leave: async () => {},
+  };
+}

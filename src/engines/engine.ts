@@ -1,0 +1,55 @@
+// What a shape provides, behind one interface: where online status lives, the backend behind client requests,
+// how pushes, kicks and status queries reach users (locally or routed), and what the shape does around the
+// listeners (registering in etcd). node.ts builds the core (registry, presence, sessions, pushes, the edge, the
+// hub) the same way for every shape and asks the engine for the rest. Implementations: embedded.ts, cluster.ts,
+// openim.ts. An engine records what it starts in the lifecycle it is given, so a failed start unwinds it.
+import type { Backend, StatusStore } from "../backend/ports.js";
+import type { Dispatch } from "../cluster/dispatch.js";
+import type { RedisClient } from "../cluster/redis.js";
+import type { Config } from "../config/schema.js";
+import type { Pusher } from "../gateway/push.js";
+import type { Lifecycle } from "../lifecycle.js";
+import type { Logger } from "../observe/log.js";
+import type { Counters } from "../observe/stats.js";
+import type { Registry } from "../sessions/registry.js";
+import type { Sessions } from "../sessions/sessions.js";
+
+export interface EngineContext {
+  config: Config;
+  nodeID: string;
+  log: Logger;
+  counters: Counters;
+  secret: string;
+  /** Redis connections when configured (any shape may keep its status there; the cluster shape needs it). */
+  redis?: { client: RedisClient; subscriber: RedisClient };
+  started: Lifecycle;
+}
+
+/** The core an engine routes over. */
+export interface Core {
+  registry: Registry;
+  pusher: Pusher;
+  sessions: Sessions;
+}
+
+/** How pushes, kicks and status queries reach users, and how that stops. */
+export interface Routing {
+  dispatch: Dispatch;
+  /** Shutdown, after every user is written offline (cluster: routes removed, heartbeat ended, bus closed). */
+  close(): Promise<void>;
+}
+
+export interface Engine {
+  statusStore: StatusStore;
+  backend: Backend;
+  /** Local or routed delivery over the core; also announces logins where the shape needs it. */
+  route(core: Core): Promise<Routing>;
+  /** After the hub listens: what the shape does with the bound ports (openim: register in etcd). */
+  listening(ports: { rpc: number; admin: number }, core: Core): Promise<void>;
+  /** Why the node is not ready because of this shape (etcd registration), or undefined. */
+  notReady(): string | undefined;
+  /** 1/0 while the shape has a registration to keep; undefined without one (the imgate_etcd_registered gauge). */
+  registered(): number | undefined;
+  /** Shutdown, first: stop being found (so no more pushes come here). */
+  leave(): Promise<void>;
+}
