@@ -1,18 +1,24 @@
 // Contract suites: the same tests against every implementation of a port, so the shapes cannot drift apart.
-// StatusStore: memory (embedded) and Redis in OpenIM's layout (cluster). ConversationStore: SQLite in this thread,
-// SQLite on the store worker (what the embedded shape runs) and Redis (cluster). Real SQLite files, a real
-// redis-server.
+// StatusStore: memory (embedded), Redis in OpenIM's layout (cluster), OpenIM's user service (openim). ConversationStore:
+// SQLite in this thread, SQLite on the store worker (what the embedded shape runs), Redis (cluster). AuthPort: JWT +
+// token states on the store thread (embedded), in Redis (cluster), OpenIM's auth service (openim). Real SQLite files,
+// a real redis-server; OpenIM's services are stand-ins built from our proto/ (they cannot run here).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { create } from "@bufbuild/protobuf";
 import Redis from "ioredis";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { ConversationStore, StatusStore } from "../src/backend/ports.js";
+import type { AuthPort, ConversationStore, StatusStore } from "../src/backend/ports.js";
+import { createEmbeddedAuth } from "../src/backend/embedded/auth.js";
+import { signToken } from "../src/backend/embedded/jwt.js";
+import { createRedisAuth } from "../src/backend/cluster/auth.js";
+import { createOpenIMBackend, createOpenIMStatusStore } from "../src/backend/openim/index.js";
+import { startOpenIMStandins } from "./support/openim-standins.js";
 import { createRedisConversationStore } from "../src/backend/cluster/store.js";
 import { openDatabase } from "../src/backend/embedded/db.js";
 import { MessageStore } from "../src/backend/embedded/store.js";
-import { RemoteStore } from "../src/backend/embedded/remote-store.js";
+import { RemoteStore, remoteTokenStates } from "../src/backend/embedded/remote-store.js";
 import { startStoreClient, type StoreClient } from "../src/backend/embedded/store-client.js";
 import { createMemoryStatusStore } from "../src/presence/store.js";
 import { createRedisStatusStore } from "../src/presence/redis-store.js";
@@ -25,11 +31,13 @@ let redis: TestRedis;
 const dirs: string[] = [];
 const clients: Redis[] = [];
 const workers: StoreClient[] = [];
+const standins: Awaited<ReturnType<typeof startOpenIMStandins>>[] = [];
 beforeAll(async () => {
   redis = await startRedis();
 });
 afterAll(async () => {
   for (const w of workers) await w.close();
+  for (const o of standins) await o.close();
   for (const c of clients) c.disconnect();
   await redis.stop();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
@@ -48,12 +56,19 @@ const freshDir = () => {
 
 // ---- StatusStore ------------------------------------------------------------------------------------------
 
-const statusStores: [string, () => Promise<StatusStore>][] = [
-  ["memory", async () => createMemoryStatusStore({ ttlSeconds: 60 })],
-  ["redis", async () => createRedisStatusStore({ client: await freshRedis(), subscriber: await freshRedis(), ttlSeconds: 60 })],
+/** [name, make, announces its own changes]: OpenIM's user service announces through OpenIM's Redis, not the store. */
+const statusStores: [string, () => Promise<StatusStore>, boolean][] = [
+  ["memory", async () => createMemoryStatusStore({ ttlSeconds: 60 }), true],
+  ["redis", async () => createRedisStatusStore({ client: await freshRedis(), subscriber: await freshRedis(), ttlSeconds: 60 }), true],
+  ["OpenIM's user service (stand-in)", async () => {
+    const openim = await startOpenIMStandins(AUTH_SECRET);
+    standins.push(openim);
+    // Cache size 0: its 15-minute read cache is refreshed by OpenIM's online_change, which no stand-in publishes.
+    return createOpenIMStatusStore({ callTimeoutMs: 2000, resolve: () => [openim.address] }, undefined, 0);
+  }, false],
 ];
 
-for (const [name, make] of statusStores) {
+for (const [name, make, announces] of statusStores) {
   describe(`StatusStore contract: ${name}`, () => {
     test("online platforms accumulate per user, offline ones leave, unknown users are []", async () => {
       const s = await make();
@@ -65,7 +80,7 @@ for (const [name, make] of statusStores) {
       await s.close();
     });
 
-    test("a change of a user's platform set is announced once, with the platforms now online; a repeat is not", async () => {
+    if (announces) test("a change of a user's platform set is announced once, with the platforms now online; a repeat is not", async () => {
       const s = await make();
       const seen: [string, number[]][] = [];
       s.onChange((u, p) => seen.push([u, p]));
@@ -149,6 +164,54 @@ for (const [name, make] of conversationStores) {
       // (Not expect().rejects: in bun test it waited forever on a rejection coming back from the store worker.)
       const refused = await s.send(group("z", "g1", "intruder"), "z", "op").then(() => undefined, (e: unknown) => e);
       expect(refused).toMatchObject({ code: 1203 });
+    });
+  });
+}
+
+// ---- AuthPort -------------------------------------------------------------------------------------------------
+
+const AUTH_SECRET = "contract-secret";
+const meta = { operationID: "op", opUserID: "", platform: "Web", connID: "" };
+const authPorts: [string, () => Promise<AuthPort>][] = [
+  ["embedded (token states on the store thread)", async () => {
+    const c = await startStoreClient({ dataDir: freshDir(), maxQueue: 1000 });
+    workers.push(c);
+    return createEmbeddedAuth(remoteTokenStates(c), AUTH_SECRET);
+  }],
+  ["redis", async () => createRedisAuth(await freshRedis(), AUTH_SECRET)],
+  ["OpenIM's auth service (stand-in)", async () => {
+    const openim = await startOpenIMStandins(AUTH_SECRET);
+    standins.push(openim);
+    return createOpenIMBackend({ callTimeoutMs: 2000, resolve: () => [openim.address] }).auth;
+  }],
+];
+
+for (const [name, make] of authPorts) {
+  describe(`AuthPort contract: ${name}`, () => {
+    const codeOf = (p: Promise<unknown>) => p.then(() => 0, (e: { code?: number }) => e.code ?? -1);
+
+    test("a valid token gives its user, platform and expiry; a forged or expired one is refused with OpenIM's code", async () => {
+      const auth = await make();
+      const token = signToken(AUTH_SECRET, "au1", 5, 3600);
+      const r = await auth.parseToken(token, meta);
+      expect([r.userID, r.platformID]).toEqual(["au1", 5]);
+      expect(Number(r.expireTimeSeconds)).toBeGreaterThan(Date.now() / 1000);
+      expect(await codeOf(auth.parseToken(signToken("another-secret", "au1", 5, 3600), meta))).toBe(1505);
+      expect(await codeOf(auth.parseToken(signToken(AUTH_SECRET, "au1", 5, -10), meta))).toBe(1501);
+      expect(await codeOf(auth.parseToken("not.a.token", meta))).toBe(1503);
+    });
+
+    test("kicked tokens are refused with 1506; invalidateToken kicks the user's other tokens on that platform only", async () => {
+      const auth = await make();
+      const [t1, t2, keep, otherPlatform] = [signToken(AUTH_SECRET, "au2", 5, 3600), signToken(AUTH_SECRET, "au2", 5, 3601),
+        signToken(AUTH_SECRET, "au2", 5, 3602), signToken(AUTH_SECRET, "au2", 2, 3600)];
+      for (const t of [t1, t2, keep, otherPlatform]) await auth.parseToken(t, meta);
+      await auth.kickTokens([t1], meta);
+      expect(await codeOf(auth.parseToken(t1, meta))).toBe(1506);
+      await auth.invalidateToken({ preservedToken: keep, userID: "au2", platformID: 5 }, meta);
+      expect(await codeOf(auth.parseToken(t2, meta))).toBe(1506);
+      expect(await codeOf(auth.parseToken(keep, meta))).toBe(0);
+      expect(await codeOf(auth.parseToken(otherPlatform, meta))).toBe(0);
     });
   });
 }

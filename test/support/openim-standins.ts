@@ -24,6 +24,8 @@ export interface RecordedCall {
 export async function startOpenIMStandins(secret: string) {
   const calls: RecordedCall[] = [];
   const kicked = new Set<string>();
+  /** Tokens seen per "userID:platformID", so invalidateToken can kick the others as OpenIM's auth service does. */
+  const seen = new Map<string, Set<string>>();
   const convs = new Map<string, MsgData[]>();
   const online = new Map<string, Set<number>>();
   /** Methods that wait until their caller gives up (the call is cancelled), and the ones that saw it happen. */
@@ -52,6 +54,8 @@ export async function startOpenIMStandins(secret: string) {
           if (kicked.has(req.token)) throw fail(new CodeError(1506, "TokenKickedError"));
           try {
             const c = verifyToken(secret, req.token);
+            const k = `${c.UserID}:${c.PlatformID}`;
+            seen.set(k, (seen.get(k) ?? new Set()).add(req.token));
             return { userID: c.UserID, platformID: c.PlatformID, expireTimeSeconds: BigInt(c.exp) };
           } catch (e) {
             throw fail(e as CodeError);
@@ -59,6 +63,7 @@ export async function startOpenIMStandins(secret: string) {
         },
         async invalidateToken(req, ctx) {
           record(ctx, req);
+          for (const t of seen.get(`${req.userID}:${req.platformID}`) ?? []) if (t !== req.preservedToken) kicked.add(t);
           return {};
         },
         async kickTokens(req, ctx) {
