@@ -88,3 +88,15 @@ describe("limits", () => {
     bystander.close();
   });
 });
+
+test("a token bucket refills at its rate up to its burst, on its own clock (no sleeps)", async () => {
+  const { TokenBucket } = await import("../src/sessions/limits.js");
+  let t = 0;
+  const b = new TokenBucket(10, 3, () => t);
+  expect([b.take(), b.take(), b.take(), b.take()]).toEqual([true, true, true, false]);
+  t += 100; // 10/s: one token back
+  expect([b.take(), b.take()]).toEqual([true, false]);
+  t += 60_000; // refills to the burst, not beyond
+  expect([b.take(), b.take(), b.take(), b.take()]).toEqual([true, true, true, false]);
+  expect(b.take(0)).toBe(true);
+});

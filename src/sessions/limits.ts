@@ -4,12 +4,14 @@
 /** A token bucket: `rate` tokens per second, holding at most `burst`. */
 export class TokenBucket {
   private tokens: number;
-  private last = performance.now();
-  constructor(private readonly rate: number, private readonly burst: number) {
+  private last: number;
+  /** `now`: its clock in ms (performance.now; tests give their own and need no sleeps). */
+  constructor(private readonly rate: number, private readonly burst: number, private readonly now: () => number = () => performance.now()) {
+    this.last = now();
     this.tokens = burst;
   }
   take(n = 1): boolean {
-    const now = performance.now();
+    const now = this.now();
     this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.rate);
     this.last = now;
     if (this.tokens < n) return false;
