@@ -132,7 +132,6 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
   presence.onStatusChange((userID, platforms) => subscriptions.notify(userID, platforms));
   const handlers = createRouter({
     backend,
-    requestTimeoutMs: config.ws.requestTimeoutMs,
     setBackground: (c, b) => sessions.setBackground(c, b),
     close: (c, code, reason) => outbound.close(c, code, reason),
     subscribe: (c, sub, unsub) => subscriptions.update(c, sub, unsub),

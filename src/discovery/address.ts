@@ -36,8 +36,9 @@ export function isLocalAddress(ip: string, addrs = localAddresses()): boolean {
   return ip.startsWith("127.") || addrs.some((a) => a.address === ip);
 }
 
-function isLoopback(ip: string): boolean {
-  return ip.startsWith("127.") || ip === "::1";
+/** A loopback address or name: reachable from this machine only. */
+export function isLoopback(host: string): boolean {
+  return host === "localhost" || host.startsWith("127.") || host === "::1";
 }
 
 /**

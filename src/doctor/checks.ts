@@ -7,7 +7,7 @@ import { dirname, join, resolve } from "node:path";
 import type { Config } from "../config/schema.js";
 import { SECRET_FILE } from "../config/secret.js";
 import { createEtcd } from "../discovery/etcd.js";
-import { isLocalAddress, isWildcard, joinHostPort, listenHost, localAddresses, registerAddress } from "../discovery/address.js";
+import { isLocalAddress, isLoopback, isWildcard, joinHostPort, listenHost, localAddresses, registerAddress } from "../discovery/address.js";
 import { Auth } from "../gen/openim/auth/auth_pb.js";
 import { msg } from "../gen/openim/msg/msg_pb.js";
 import { msgGateway } from "../gen/openim/msggateway/msggateway_pb.js";
@@ -50,8 +50,8 @@ export async function diagnose(config: Config, opts: { timeoutMs: number }): Pro
   await listeners(config, out);
   if (config.shape === "openim" && config.discovery.enable === "etcd") await hubAddress(config, out, t);
   const open = [
-    !isLoopbackHost(config.rpc.host) && `the hub on ${config.rpc.host}`,
-    !isLoopbackHost(config.admin.host) && `the dashboard and /metrics on ${config.admin.host} (the dashboard lists the busiest user IDs)`,
+    !isLoopback(config.rpc.host) && `the hub on ${config.rpc.host}`,
+    !isLoopback(config.admin.host) && `the dashboard and /metrics on ${config.admin.host} (the dashboard lists the busiest user IDs)`,
   ].filter(Boolean);
   if (!config.rpc.token && open.length)
     out.push({
@@ -65,10 +65,6 @@ export async function diagnose(config: Config, opts: { timeoutMs: number }): Pro
   await redis(config, out, t);
   if (config.shape !== "openim") storage(config, out);
   return out;
-}
-
-function isLoopbackHost(h: string): boolean {
-  return h === "localhost" || h.startsWith("127.") || h === "::1";
 }
 
 async function listeners(config: Config, out: Finding[]) {

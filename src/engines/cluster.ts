@@ -6,14 +6,13 @@ import { createBus } from "../cluster/bus.js";
 import { busHandler, clusterDispatch } from "../cluster/dispatch.js";
 import { createNodeRegistry } from "../cluster/nodes.js";
 import { createRouteTable } from "../cluster/routes.js";
-import { createRedisStatusStore } from "../presence/redis-store.js";
-import type { Engine, EngineContext } from "./engine.js";
+import { type Engine, type EngineContext, redisStatusStore } from "./engine.js";
 
 export async function startClusterEngine(ctx: EngineContext): Promise<Engine> {
   const { config, nodeID, log, started } = ctx;
   const redis = ctx.redis;
   if (!redis) throw new Error("the cluster shape needs Redis");
-  const statusStore = createRedisStatusStore({ ...redis, ttlSeconds: config.presence.ttlSeconds, onError: (err) => log.warn("redis subscribe failed", { err }) });
+  const statusStore = redisStatusStore(ctx, redis);
   started.add("status store", () => statusStore.close());
   const backend = createClusterBackend({
     redis: redis.client, secret: ctx.secret, adminUserIDs: config.imAdminUser.userIDs, maxPerConversation: config.messages.maxPerConversation,

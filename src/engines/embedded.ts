@@ -1,16 +1,12 @@
 // The embedded shape: imgate is the whole IM core. Messages and token states in SQLite (on the store thread),
 // online status in memory, or in Redis in OpenIM's layout when Redis is configured; delivery on this node.
 import { createEmbeddedBackend } from "../backend/embedded/index.js";
-import { localDispatch } from "../cluster/dispatch.js";
 import { createMemoryStatusStore } from "../presence/store.js";
-import { createRedisStatusStore } from "../presence/redis-store.js";
-import type { Engine, EngineContext } from "./engine.js";
+import { type Engine, type EngineContext, localRouting, redisStatusStore } from "./engine.js";
 
 export async function startEmbeddedEngine(ctx: EngineContext): Promise<Engine> {
   const { config, log, started } = ctx;
-  const statusStore = ctx.redis
-    ? createRedisStatusStore({ ...ctx.redis, ttlSeconds: config.presence.ttlSeconds, onError: (err) => log.warn("redis subscribe failed", { err }) })
-    : createMemoryStatusStore({ ttlSeconds: config.presence.ttlSeconds });
+  const statusStore = ctx.redis ? redisStatusStore(ctx, ctx.redis) : createMemoryStatusStore({ ttlSeconds: config.presence.ttlSeconds });
   started.add("status store", () => statusStore.close());
   const backend = await createEmbeddedBackend({
     dataDir: config.dataDir, secret: ctx.secret, adminUserIDs: config.imAdminUser.userIDs, log, maxQueue: config.messages.storeQueueSize,
@@ -20,7 +16,7 @@ export async function startEmbeddedEngine(ctx: EngineContext): Promise<Engine> {
   return {
     statusStore,
     backend,
-    route: async (core) => ({ dispatch: localDispatch(core), close: async () => {} }),
+    route: async (core) => localRouting(core),
     listening: async () => {},
     notReady: () => undefined,
     registered: () => undefined,

@@ -4,7 +4,7 @@
 // hub) the same way for every shape and asks the engine for the rest. Implementations: embedded.ts, cluster.ts,
 // openim.ts. An engine records what it starts in the lifecycle it is given, so a failed start unwinds it.
 import type { Backend, StatusStore } from "../backend/ports.js";
-import type { Dispatch } from "../cluster/dispatch.js";
+import { type Dispatch, localDispatch } from "../cluster/dispatch.js";
 import type { RedisClient } from "../cluster/redis.js";
 import type { Config } from "../config/schema.js";
 import type { Pusher } from "../gateway/push.js";
@@ -13,6 +13,7 @@ import type { Logger } from "../observe/log.js";
 import type { Counters } from "../observe/stats.js";
 import type { Registry } from "../sessions/registry.js";
 import type { Sessions } from "../sessions/sessions.js";
+import { createRedisStatusStore } from "../presence/redis-store.js";
 
 export interface EngineContext {
   config: Config;
@@ -52,4 +53,14 @@ export interface Engine {
   registered(): number | undefined;
   /** Shutdown, first: stop being found (so no more pushes come here). */
   leave(): Promise<void>;
+}
+
+/** Online status in Redis in OpenIM's layout (the cluster shape, and the others when Redis is configured). */
+export function redisStatusStore(ctx: EngineContext, redis: NonNullable<EngineContext["redis"]>): StatusStore {
+  return createRedisStatusStore({ ...redis, ttlSeconds: ctx.config.presence.ttlSeconds, onError: (err) => ctx.log.warn("redis subscribe failed", { err }) });
+}
+
+/** Delivery to this node's connections only, with nothing to close. */
+export function localRouting(core: Core): Routing {
+  return { dispatch: localDispatch(core), close: async () => {} };
 }

@@ -6,13 +6,12 @@
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { createOpenIMBackend, createOpenIMStatusStore, type OpenIMAddresses } from "../backend/openim/index.js";
-import { localDispatch, openimPeerAnnounce } from "../cluster/dispatch.js";
+import { openimPeerAnnounce } from "../cluster/dispatch.js";
 import type { Config } from "../config/schema.js";
 import { joinHostPort } from "../discovery/address.js";
 import { createEtcd, keepRegistered, type Registration, watchService } from "../discovery/etcd.js";
 import { msgGateway } from "../gen/openim/msggateway/msggateway_pb.js";
-import { createRedisStatusStore } from "../presence/redis-store.js";
-import type { Engine, EngineContext } from "./engine.js";
+import { type Engine, type EngineContext, localRouting, redisStatusStore } from "./engine.js";
 
 /** `registerAs`: the address to register in etcd (checked against the listen address before anything started). */
 export async function startOpenIMEngine(ctx: EngineContext, registerAs: string | undefined): Promise<Engine> {
@@ -36,9 +35,7 @@ export async function startOpenIMEngine(ctx: EngineContext, registerAs: string |
     resolve: (svc) => (config.openim[svc] ? [config.openim[svc]] : watchers.get(svc)?.addresses() ?? []),
   };
   // OpenIM's user service owns the status; its online_change reaches us through Redis when configured.
-  const changes = ctx.redis
-    ? createRedisStatusStore({ ...ctx.redis, ttlSeconds: config.presence.ttlSeconds, onError: (err) => log.warn("redis subscribe failed", { err }) })
-    : undefined;
+  const changes = ctx.redis ? redisStatusStore(ctx, ctx.redis) : undefined;
   const statusStore = createOpenIMStatusStore(addresses, changes);
   started.add("status store", () => statusStore.close());
   const backend = createOpenIMBackend(addresses);
@@ -48,7 +45,7 @@ export async function startOpenIMEngine(ctx: EngineContext, registerAs: string |
   return {
     statusStore,
     backend,
-    route: async (core) => ({ dispatch: localDispatch(core), close: async () => {} }),
+    route: async (core) => localRouting(core),
     // OpenIM's push, auth and api services find gateways in etcd (§8.4).
     async listening(ports, { sessions }) {
       if (!etcd || !registerAs) return;

@@ -20,7 +20,8 @@ import type { WireReq } from "./codec/envelope.js";
 export interface RequestContext {
   conn: Conn;
   req: WireReq;
-  meta: CallMeta;
+  /** The signal aborts at the request's deadline or when its connection closes (server.ts owns both). */
+  meta: CallMeta & { signal: AbortSignal };
 }
 
 export interface HandlerResult {
@@ -36,7 +37,6 @@ export type Handler = (ctx: RequestContext) => Promise<HandlerResult>;
 
 export interface RouterDeps {
   backend: Backend;
-  requestTimeoutMs: number;
   setBackground(conn: Conn, background: boolean): void;
   close(conn: Conn, code: number, reason: string): void;
   subscribe(conn: Conn, subscribe: string[], unsubscribe: string[]): Promise<{ userID: string; platformIDs: number[] }[]>;
@@ -65,25 +65,39 @@ export function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promis
   return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
 }
 
+/**
+ * `p`, or a 500 once `signal` aborts: the request's deadline passed or its connection closed. The same signal
+ * cancels the backend call itself, so one timer per request serves both.
+ */
+export function untilAborted<T>(p: Promise<T>, signal: AbortSignal, what: string): Promise<T> {
+  const failed = () => new CodeError(ErrCode.ServerInternal, "ServerInternalError", `${what}: ${(signal.reason as Error)?.message ?? "aborted"}`);
+  if (signal.aborted) return Promise.reject(failed());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(failed());
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
 export function createRouter(deps: RouterDeps): Map<number, Handler> {
   const { backend } = deps;
-  const call = <T>(p: Promise<T>, what: string) => withDeadline(p, deps.requestTimeoutMs, what);
+  const call = <T>(p: Promise<T>, meta: { signal: AbortSignal }, what: string) => untilAborted(p, meta.signal, what);
   const handlers = new Map<number, Handler>();
 
   handlers.set(Req.GetNewestSeq, async ({ req, meta }) => {
-    const r = await call(backend.messages.getMaxSeq(decode(GetMaxSeqReqSchema, req.data), meta), "GetMaxSeq");
+    const r = await call(backend.messages.getMaxSeq(decode(GetMaxSeqReqSchema, req.data), meta), meta, "GetMaxSeq");
     return { data: toBinary(GetMaxSeqRespSchema, r) };
   });
 
   handlers.set(Req.PullMsgBySeqList, async ({ req, meta }) => {
     requireEnvelope(req);
-    const r = await call(backend.messages.pullMessageBySeqs(decode(PullMessageBySeqsReqSchema, req.data), meta), "PullMessageBySeqs");
+    const r = await call(backend.messages.pullMessageBySeqs(decode(PullMessageBySeqsReqSchema, req.data), meta), meta, "PullMessageBySeqs");
     return { data: toBinary(PullMessageBySeqsRespSchema, r) };
   });
 
   const send: Handler = async ({ req, meta }) => {
     const msgData = decode(MsgDataSchema, req.data);
-    const r = await call(backend.messages.sendMsg(create(SendMsgReqSchema, { msgData }), meta), "SendMsg");
+    const r = await call(backend.messages.sendMsg(create(SendMsgReqSchema, { msgData }), meta), meta, "SendMsg");
     return { data: toBinary(SendMsgRespSchema, r) };
   };
   handlers.set(Req.SendMsg, send);
@@ -92,7 +106,7 @@ export function createRouter(deps: RouterDeps): Map<number, Handler> {
 
   handlers.set(Req.PullMsg, async ({ req, meta }) => {
     requireEnvelope(req);
-    const r = await call(backend.messages.getSeqMessage(decode(GetSeqMessageReqSchema, req.data), meta), "GetSeqMessage");
+    const r = await call(backend.messages.getSeqMessage(decode(GetSeqMessageReqSchema, req.data), meta), meta, "GetSeqMessage");
     return { data: toBinary(GetSeqMessageRespSchema, r) };
   });
 
@@ -100,20 +114,21 @@ export function createRouter(deps: RouterDeps): Map<number, Handler> {
     requireEnvelope(req);
     const r = await call(
       backend.messages.getConversationsHasReadAndMaxSeq(decode(GetConversationsHasReadAndMaxSeqReqSchema, req.data), meta),
+      meta,
       "GetConversationsHasReadAndMaxSeq",
     );
     return { data: toBinary(GetConversationsHasReadAndMaxSeqRespSchema, r) };
   });
 
   handlers.set(Req.PullConvLastMessage, async ({ req, meta }) => {
-    const r = await call(backend.messages.getLastMessage(decode(GetLastMessageReqSchema, req.data), meta), "GetLastMessage");
+    const r = await call(backend.messages.getLastMessage(decode(GetLastMessageReqSchema, req.data), meta), meta, "GetLastMessage");
     return { data: toBinary(GetLastMessageRespSchema, r) };
   });
 
   handlers.set(Req.LogoutMsg, async ({ conn, req, meta }) => {
     const after = () => deps.close(conn, Disconnects.logout.code, Disconnects.logout.reason);
     try {
-      await call(backend.pushTokens.delUserPushToken(decode(DelUserPushTokenReqSchema, req.data), meta), "DelUserPushToken");
+      await call(backend.pushTokens.delUserPushToken(decode(DelUserPushTokenReqSchema, req.data), meta), meta, "DelUserPushToken");
       return { data: new Uint8Array(0), after };
     } catch (e) {
       // The connection closes after the reply whether the RPC succeeded or not (§3.1 2003).
@@ -128,9 +143,9 @@ export function createRouter(deps: RouterDeps): Map<number, Handler> {
     return {};
   });
 
-  handlers.set(Req.SubUserOnlineStatus, async ({ conn, req }) => {
+  handlers.set(Req.SubUserOnlineStatus, async ({ conn, req, meta }) => {
     const r = decode(SubUserOnlineStatusSchema, req.data);
-    const elems = await call(deps.subscribe(conn, r.subscribeUserID, r.unsubscribeUserID), "SubUserOnlineStatus");
+    const elems = await call(deps.subscribe(conn, r.subscribeUserID, r.unsubscribeUserID), meta, "SubUserOnlineStatus");
     const tips = create(SubUserOnlineStatusTipsSchema, {
       subscribers: elems.map((e) => ({ userID: e.userID, onlinePlatformIDs: e.platformIDs })),
     });

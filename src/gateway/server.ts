@@ -176,12 +176,13 @@ export function startEdge(deps: EdgeDeps): Edge {
     // request's deadline or when the connection goes, so the work stops when its slot is given back.
     const abort = new AbortController();
     (conn.aborts ??= new Set()).add(abort);
-    const deadline = setTimeout(() => abort.abort(new Error("request deadline exceeded")), ws.requestTimeoutMs);
+    const deadline = setTimeout(() => abort.abort(new Error("deadline exceeded")), ws.requestTimeoutMs);
     handler({ conn, req, meta: { ...metaFor(conn, req), signal: abort.signal } })
       .catch((e) => ({ error: toCodeError(e), after: undefined, data: undefined }))
       .then((r) => {
         clearTimeout(deadline);
-        conn.aborts?.delete(abort);
+        // Emptied, the set is dropped: an idle connection keeps nothing for requests it made long ago.
+        if (conn.aborts?.delete(abort) && conn.aborts.size === 0) conn.aborts = undefined;
         conn.inflight--;
         deps.observeRequest?.(req.reqIdentifier, (performance.now() - started) / 1000);
         const err = r.error;
