@@ -41,6 +41,14 @@ test("gRPC over TLS, and the CLI trusts the configured certificate", async () =>
   expect(JSON.parse(r.stdout).version).toMatch(/^\d/);
 });
 
+test("with TLS, HTTP/1.1 callers (Connect JSON) share the rpc port with gRPC (ALPN decides)", async () => {
+  const res = await fetch(`https://127.0.0.1:${n.rpcPort}/imgate.admin.v1.Admin/Stats`, {
+    method: "POST", headers: { "content-type": "application/json" }, body: "{}", tls: { ca: readFileSync(cert, "utf8") },
+  } as RequestInit);
+  expect(res.status).toBe(200);
+  expect(((await res.json()) as any).nodeID).toBe(n.node.nodeID);
+});
+
 test("half a TLS configuration is a config error", () => {
   Bun.spawnSync(["sh", "-c", `printf "ws:\\n  tlsCert: ${cert}\\n" > ${join(dir, "half.yml")}`]);
   const r = runCli(["config", "check", join(dir, "half.yml")]);

@@ -1,9 +1,12 @@
-// The hub listener: gRPC (h2c), Connect and gRPC-web on one node:http2 server (Bun.serve cannot send gRPC
-// trailers). An interceptor applies OpenIM's conventions to msgGateway calls and the bearer token where set.
+// The hub listener: gRPC (h2c), and Connect and gRPC-web over HTTP/2 or HTTP/1.1, all on one port (listener.ts tells
+// them apart; Bun.serve cannot send gRPC trailers, so node:http2 and node:http serve). With TLS, ALPN decides.
+// An interceptor applies OpenIM's conventions to msgGateway calls and the bearer token where set.
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { createSecureServer, createServer, type Http2SecureServer, type Http2Server } from "node:http2";
+import { createSecureServer, createServer } from "node:http2";
+import { createServer as createHttp1Server } from "node:http";
 import { readFileSync } from "node:fs";
+import type { Server } from "node:net";
 import { timingSafeEqual } from "node:crypto";
 import { Admin } from "../gen/imgate/admin/v1/admin_pb.js";
 import { msgGateway } from "../gen/openim/msggateway/msggateway_pb.js";
@@ -11,8 +14,10 @@ import type { HubDeps } from "./deps.js";
 import { adminService } from "./admin.js";
 import { callerKey } from "./context.js";
 import { toConnectError } from "../protocol/grpc-errors.js";
+import { ErrCode } from "../protocol/errors.js";
 import { msgGatewayService } from "./msggateway.js";
 import { listenHost } from "../discovery/address.js";
+import { sniffingServer } from "./listener.js";
 
 export interface Hub {
   port: number;
@@ -35,12 +40,15 @@ export function hubInterceptor(node: HubDeps): Interceptor {
     const path = req.url.replace(/^https?:\/\/[^/]+/, "");
     const openim = req.service.typeName === msgGateway.typeName;
     try {
+      // Connect and gRPC-web callers (people, app servers) get a hint and the business code; gRPC keeps the reference's text.
+      const refuse = (grpcText: string, hint: string, code: Code, errcode: number) =>
+        new ConnectError(grpc ? grpcText : `${grpcText}: ${hint}`, code, grpc ? undefined : { "openim-errcode": String(errcode) });
       if (config.rpc.token && !(openim && config.rpc.allowOpenIMWithoutToken) && !tokenMatches(req.header.get("authorization"), config.rpc.token))
-        throw new ConnectError("a valid bearer token is required", Code.Unauthenticated);
+        throw refuse("a valid bearer token is required", "send Authorization: Bearer <rpc.token>", Code.Unauthenticated, ErrCode.TokenInvalid);
       if (openim) {
         const opid = req.header.get("operationid");
-        if (opid === null) throw new ConnectError("missing metadata", Code.InvalidArgument);
-        if (!opid || opid.includes(",")) throw new ConnectError("operationID error", Code.InvalidArgument);
+        if (opid === null) throw refuse("missing metadata", "send an operationID header, as OpenIM's services do", Code.InvalidArgument, ErrCode.Args);
+        if (!opid || opid.includes(",")) throw refuse("operationID error", "the operationID header must be non-empty and hold one value", Code.InvalidArgument, ErrCode.Args);
         const opUserID = req.header.get("opuserid") ?? "";
         const custom = (req.header.get("customheader") ?? "").split(",").map((s) => s.trim());
         const tempAdmin = custom.includes("ctxImTempAdminKey") && req.header.get("ctximtempadminkey") === "1";
@@ -69,9 +77,20 @@ export async function startHub(node: HubDeps): Promise<Hub> {
     writeMaxBytes: 8 << 20,
   });
   const { tlsCert, tlsKey } = node.config.rpc;
-  const server: Http2Server | Http2SecureServer = tlsCert
-    ? createSecureServer({ cert: readFileSync(tlsCert), key: readFileSync(tlsKey), allowHTTP1: true }, handler)
-    : createServer(handler);
+  let server: Server, closeServer: (graceMs: number) => Promise<void>;
+  if (tlsCert) {
+    const tls = createSecureServer({ cert: readFileSync(tlsCert), key: readFileSync(tlsKey), allowHTTP1: true }, handler);
+    server = tls;
+    closeServer = (graceMs) =>
+      new Promise<void>((resolve) => {
+        tls.close(() => resolve());
+        setTimeout(resolve, graceMs);
+      });
+  } else {
+    const sniffing = sniffingServer(createHttp1Server(handler), createServer(handler));
+    server = sniffing.server;
+    closeServer = sniffing.close;
+  }
   const host = listenHost(node.config.rpc.host);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -84,11 +103,6 @@ export async function startHub(node: HubDeps): Promise<Hub> {
   return {
     host,
     port: typeof addr === "object" && addr ? addr.port : node.config.rpc.port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        // Streams of idle HTTP/2 sessions would otherwise hold close() open.
-        setTimeout(resolve, 1000);
-      }),
+    close: () => closeServer(1000),
   };
 }

@@ -17,7 +17,9 @@ export function toConnectError(err: unknown, grpc: boolean): ConnectError {
   if (err instanceof ConnectError) return err;
   const ce: CodeError = toCodeError(err);
   const code = grpc ? (ce.code as Code) : standardCode(ce.code);
-  const e = new ConnectError(ce.msg, code, grpc ? undefined : { "openim-errcode": String(ce.code) });
+  // gRPC keeps OpenIM's split (msg in the status, detail in ErrorInfo); a Connect body is read by people, so it says both.
+  const message = grpc || !ce.detail ? ce.msg : `${ce.msg}: ${ce.detail}`;
+  const e = new ConnectError(message, code, grpc ? undefined : { "openim-errcode": String(ce.code) });
   e.details = [{ desc: ErrorInfoSchema, value: { cause: ce.detail } }];
   return e;
 }
