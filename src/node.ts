@@ -5,6 +5,7 @@
 import { hostname } from "node:os";
 import type { Server } from "bun";
 import { startAdminHttp, type AdminHttp } from "./admin/http.js";
+import { apiUnavailable, createAppServerApi, isApiPath, startApiListener } from "./api/app-server.js";
 import type { Backend } from "./backend/ports.js";
 import type { Dispatch } from "./cluster/dispatch.js";
 import { createRedis, redisConfigured, waitReady } from "./cluster/redis.js";
@@ -26,7 +27,9 @@ import { createMetrics, type Metrics } from "./observe/metrics.js";
 import { createSampler } from "./observe/sampler.js";
 import { createCounters, type Counters } from "./observe/stats.js";
 import { createPresence, type Presence } from "./presence/presence.js";
-import { createWebhooks, type Webhooks } from "./presence/webhooks.js";
+import { USER_HOOKS, createWebhooks, type Webhooks } from "./presence/webhooks.js";
+import { MESSAGE_HOOKS, createSendHooks } from "./backend/send-hooks.js";
+import { createWebhookClient } from "./backend/webhook-client.js";
 import { Disconnects } from "./protocol/disconnects.js";
 import type { Conn } from "./sessions/conn.js";
 import { Registry } from "./sessions/registry.js";
@@ -52,7 +55,7 @@ export interface Node {
   startedAt: number;
   readonly draining: boolean;
   /** Addresses actually bound (ports may be 0 in config). */
-  ports: { ws: number; admin: number; rpc: number };
+  ports: { ws: number; admin: number; rpc: number; api: number };
   stop(opts?: { reason?: string }): Promise<void>;
   /** Settles when the node has stopped, whoever asked (a signal, the admin API's Drain). */
   stopped: Promise<void>;
@@ -88,21 +91,23 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
   if (redis) started.add("redis", () => (redis.client.disconnect(), redis.subscriber.disconnect()));
   if (redis && !(await waitReady(redis.client, 5000))) log.warn("redis is not reachable; starting degraded (see /readyz)");
 
+  // ---- webhooks: one queue for every hook (user status, messages), as OpenIM's one client ---------------------
+  const hookClient = createWebhookClient(
+    { url: config.webhooks.url, queueSize: config.webhooks.queueSize, retries: config.webhooks.retries },
+    [...USER_HOOKS, ...MESSAGE_HOOKS],
+    (call, err) => log.warn("webhook failed", { hook: call.hook, err }),
+  );
+  const sendHooks = createSendHooks(hookClient, config.webhooks, (hook, err) => log.warn("webhook unreachable; message sent anyway (failedContinue)", { hook, err }));
+
   // ---- the shape: status store, backend, routing, discovery ------------------------------------------------
-  const ctx = { config, nodeID, log, counters, secret, redis, started };
+  const ctx = { config, nodeID, log, counters, secret, redis, started, beforeSend: sendHooks.before };
   const engine = config.shape === "openim" ? await startOpenIMEngine(ctx, registerAs)
     : config.shape === "cluster" ? await startClusterEngine(ctx)
     : await startEmbeddedEngine(ctx);
   const { statusStore, backend } = engine;
 
   // ---- presence: the registry, the batcher and webhooks -----------------------------------------------------
-  const webhooks = createWebhooks(
-    {
-      url: config.webhooks.url, queueSize: config.webhooks.queueSize, retries: config.webhooks.retries,
-      hooks: { afterUserOnline: config.webhooks.afterUserOnline, afterUserOffline: config.webhooks.afterUserOffline, afterUserKickOff: config.webhooks.afterUserKickOff },
-    },
-    (e, err) => log.warn("webhook failed", { hook: e.kind, userID: e.userID, err }),
-  );
+  const webhooks = createWebhooks(hookClient, config.webhooks);
   const registry = new Registry();
   const presence = createPresence({
     registry, store: statusStore, webhooks, log,
@@ -142,6 +147,7 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
   backend.onStored?.((msg, users, opID) => {
     counters.deliveryLatencyMs.push(Date.now() - Number(msg.sendTime));
     dispatch.deliver(msg, users, opID).catch((err) => log.warn("delivery failed", { err, operationID: opID }));
+    sendHooks.after(msg, opID);
   });
   if (redis) {
     // Redis restarts empty (or lost keys): after every reconnect, write this node's presence again.
@@ -165,7 +171,14 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
   };
   const sampler = createSampler({ counters, registry, readiness: ready, loopLag });
   started.add("sampler", () => sampler.stop());
-  const admin = startAdminHttp({ config, log, metrics, sampler, ready, meta: () => ({ version: VERSION, shape: config.shape, nodeID }) });
+  // OpenIM's app-server API where imgate is the message service; on the admin port or a listener of its own.
+  const apiFetch = !config.api.enable ? apiUnavailable("the app-server API is off (api.enable: false)")
+    : !backend.tokens ? apiUnavailable("in the openim shape OpenIM's own api service answers /auth, /msg and /user")
+    : createAppServerApi({ config, secret, backend, dispatch, log });
+  const apiServer = config.api.listen ? startApiListener(config.api.listen, apiFetch) : undefined;
+  if (apiServer) started.add("api http", () => apiServer.stop(true));
+  const api = apiServer ? undefined : { owns: isApiPath, fetch: apiFetch };
+  const admin = startAdminHttp({ config, log, metrics, sampler, ready, api, meta: () => ({ version: VERSION, shape: config.shape, nodeID }) });
   started.add("admin http", () => admin.stop());
 
   // ---- the WebSocket edge and the hub ----------------------------------------------------------------------
@@ -203,6 +216,7 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
     await statusStore.close();
     if (redis) await Promise.all([redis.client.quit().catch(() => {}), redis.subscriber.quit().catch(() => {})]);
     admin.stop();
+    apiServer?.stop(true);
     await hub.close();
     await backend.close();
     markStopped();
@@ -213,12 +227,12 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
   });
   started.add("hub", () => hub.close());
 
-  const ports = { ws: edge.server.port ?? config.ws.port, admin: admin.port, rpc: hub.port };
+  const ports = { ws: edge.server.port ?? config.ws.port, admin: admin.port, rpc: hub.port, api: apiServer?.port ?? admin.port };
   await engine.listening({ rpc: ports.rpc, admin: ports.admin }, core);
   log.info("imgate started", {
     version: VERSION, shape: config.shape, node: nodeID, ws: joinHostPort(config.ws.host, ports.ws), rpc: joinHostPort(hub.host, ports.rpc),
     ...(registerAs ? { registerAs: joinHostPort(registerAs, ports.rpc), etcd: engine.registered() === 1 ? "registered" : "retrying" } : {}),
-    admin: `${config.admin.host}:${ports.admin}`, ...(config.shape === "cluster" ? { redis: "shared state" } : { dataDir: config.dataDir }),
+    admin: `${config.admin.host}:${ports.admin}`, ...(apiServer ? { api: config.api.listen.replace(/:\d+$/, `:${ports.api}`) } : {}), ...(config.shape === "cluster" ? { redis: "shared state" } : { dataDir: config.dataDir }),
   });
   return {
     stopped, stop,

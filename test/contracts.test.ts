@@ -9,10 +9,10 @@ import Redis from "ioredis";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { AuthPort, ConversationStore, StatusStore } from "../src/backend/ports.js";
-import { createEmbeddedAuth } from "../src/backend/embedded/auth.js";
+import type { AuthPort, ConversationStore, StatusStore, TokenIssuer } from "../src/backend/ports.js";
+import { createEmbeddedAuth, tokenIssuer } from "../src/backend/embedded/auth.js";
 import { signToken } from "../src/backend/embedded/jwt.js";
-import { createRedisAuth } from "../src/backend/cluster/auth.js";
+import { createRedisAuth, createRedisTokenIssuer } from "../src/backend/cluster/auth.js";
 import { createOpenIMBackend, createOpenIMStatusStore } from "../src/backend/openim/index.js";
 import { startOpenIMStandins } from "./support/openim-standins.js";
 import { createRedisConversationStore } from "../src/backend/cluster/store.js";
@@ -212,6 +212,39 @@ for (const [name, make] of authPorts) {
       expect(await codeOf(auth.parseToken(t2, meta))).toBe(1506);
       expect(await codeOf(auth.parseToken(keep, meta))).toBe(0);
       expect(await codeOf(auth.parseToken(otherPlatform, meta))).toBe(0);
+    });
+  });
+}
+
+// ---- TokenIssuer (where imgate issues tokens: the app-server API's get_user_token and force_logout) ------------
+
+const issuers: [string, () => Promise<{ auth: AuthPort; tokens: TokenIssuer }>][] = [
+  ["embedded (token states on the store thread)", async () => {
+    const c = await startStoreClient({ dataDir: freshDir(), maxQueue: 1000 });
+    workers.push(c);
+    return { auth: createEmbeddedAuth(remoteTokenStates(c), AUTH_SECRET), tokens: tokenIssuer(remoteTokenStates(c), AUTH_SECRET) };
+  }],
+  ["redis", async () => {
+    const r = await freshRedis();
+    return { auth: createRedisAuth(r, AUTH_SECRET), tokens: createRedisTokenIssuer(r, AUTH_SECRET) };
+  }],
+];
+
+for (const [name, make] of issuers) {
+  describe(`TokenIssuer contract: ${name}`, () => {
+    const codeOf = (p: Promise<unknown>) => p.then(() => 0, (e: { code?: number }) => e.code ?? -1);
+    test("an issued token works at once; kickAll kicks it (even never used) and the user's others on that platform only", async () => {
+      const { auth, tokens } = await make();
+      const issued = await tokens.issue("ti1", 5, 3600);
+      const used = await tokens.issue("ti1", 5, 3601);
+      const other = await tokens.issue("ti1", 2, 3600);
+      expect((await auth.parseToken(used, meta)).userID).toBe("ti1");
+      await tokens.kickAll("ti1", 5);
+      expect(await codeOf(auth.parseToken(issued, meta))).toBe(1506);
+      expect(await codeOf(auth.parseToken(used, meta))).toBe(1506);
+      expect(await codeOf(auth.parseToken(other, meta))).toBe(0);
+      // A token issued after the logout is good.
+      expect(await codeOf(auth.parseToken(await tokens.issue("ti1", 5, 3602), meta))).toBe(0);
     });
   });
 }

@@ -1,6 +1,7 @@
 // The admin HTTP listener: /healthz, /readyz, /metrics (Prometheus), / (the dashboard) and /events (its
-// Server-Sent Events feed). Loopback by default; when rpc.token is set, everything but the health checks
-// needs it (a bearer header, or ?token= for the browser page and its event stream).
+// Server-Sent Events feed), and OpenIM's app-server API unless it has a listener of its own. Loopback by default;
+// when rpc.token is set, everything but the health checks and the API (which has OpenIM's tokens) needs it
+// (a bearer header, or ?token= for the browser page and its event stream).
 import { timingSafeEqual } from "node:crypto";
 import type { Config } from "../config/schema.js";
 import type { Logger } from "../observe/log.js";
@@ -20,6 +21,8 @@ export interface AdminDeps {
   metrics?: Metrics;
   sampler?: Sampler;
   meta?: () => Record<string, unknown>;
+  /** OpenIM's app-server API (/auth, /msg, /user), with its own token rules, when it is served on this port. */
+  api?: { owns(pathname: string): boolean; fetch(req: Request): Promise<Response> };
 }
 
 function authorized(req: Request, url: URL, token: string): boolean {
@@ -45,6 +48,7 @@ export function startAdminHttp(deps: AdminDeps): AdminHttp {
           return r.ready ? new Response("ready\n") : new Response(`not ready: ${r.reason ?? "unknown"}\n`, { status: 503 });
         }
       }
+      if (deps.api?.owns(url.pathname)) return deps.api.fetch(req);
       if (!authorized(req, url, deps.config.rpc.token)) return new Response("unauthorized\n", { status: 401 });
       switch (url.pathname) {
         case "/metrics":

@@ -126,7 +126,10 @@ export function groupConversationIDs(groupID: string): string[] {
   return ["sg_" + groupID, "g_" + groupID, "n_" + groupID];
 }
 
-export function createMessageService(store: ConversationStore, adminUserIDs: string[]): MessagePort {
+/** Asked before a message is stored (the before-send webhooks); a rejection refuses the message with its code. */
+export type BeforeSend = (msg: MsgData, meta: CallMeta) => Promise<void>;
+
+export function createMessageService(store: ConversationStore, adminUserIDs: string[], beforeSend?: BeforeSend): MessagePort {
   const admins = new Set(adminUserIDs);
   /** OpenIM's CheckAccess: a user reads its own data; admins read anyone's. */
   const checkAccess = (userID: string, meta: CallMeta) => {
@@ -167,6 +170,11 @@ export function createMessageService(store: ConversationStore, adminUserIDs: str
     },
     async sendMsg(req, meta) {
       if (!req.msgData) throw codeError(ErrCode.Args, "msgData is empty");
+      if (beforeSend) {
+        // Checked first so a hook never sees a message that would be refused anyway.
+        validateSend(req.msgData, meta.opUserID);
+        await beforeSend(req.msgData, meta);
+      }
       const r = await store.send(req.msgData, meta.opUserID, meta.operationID);
       return create(SendMsgRespSchema, { serverMsgID: r.serverMsgID, clientMsgID: r.clientMsgID, sendTime: r.sendTime });
     },

@@ -26,6 +26,14 @@ export interface AuthPort {
   kickTokens(tokens: string[], meta: CallMeta): Promise<void>;
 }
 
+/** Where imgate issues tokens itself (embedded, cluster): the app-server API's get_user_token and force_logout. */
+export interface TokenIssuer {
+  /** A signed token for the user on the platform, recorded as normal so a force_logout kicks it before its first use. */
+  issue(userID: string, platformID: number, ttlSeconds: number): Promise<string>;
+  /** Marks every token recorded for the user on the platform kicked (reconnecting with one fails with 1506). */
+  kickAll(userID: string, platformID: number): Promise<void>;
+}
+
 export interface MessagePort {
   getMaxSeq(req: GetMaxSeqReq, meta: CallMeta): Promise<GetMaxSeqResp>;
   pullMessageBySeqs(req: PullMessageBySeqsReq, meta: CallMeta): Promise<PullMessageBySeqsResp>;
@@ -48,6 +56,8 @@ export interface Backend {
   store?: ConversationStore;
   messages: MessagePort;
   pushTokens: PushTokenPort;
+  /** Where this backend issues tokens (embedded, cluster); the openim shape leaves that to OpenIM's auth service. */
+  tokens?: TokenIssuer;
   /** Where imgate stores messages itself: called with each newly stored message, after its reply went out. */
   onStored?(deliver: Deliver): void;
   /** True while the backend can serve requests (readiness). */

@@ -175,6 +175,7 @@ function validate(cfg: Config): void {
     ["ws.port", cfg.ws.port],
     ["rpc.port", cfg.rpc.port],
     ["admin.port", cfg.admin.port],
+    ["api.listen", Number(/:(\d+)$/.exec(cfg.api.listen)?.[1] ?? 0)],
   ] as const;
   for (let i = 0; i < ports.length; i++)
     for (let j = i + 1; j < ports.length; j++)

@@ -25,6 +25,7 @@ const str = (value: string, o?: Opts) => leaf<string>("string", value, o);
 const int = (value: number, check?: (v: number) => string | undefined, help?: string) => leaf<number>("int", value, { check, help });
 const bool = (value: boolean, help?: string) => leaf<boolean>("bool", value, { help });
 const strs = (value: string[], help?: string) => leaf<string[]>("string[]", value, { help });
+const ints = (value: number[], help?: string) => leaf<number[]>("int[]", value, { help });
 /** A string that must be one of `values`; its type is their union. */
 const choice = <const T extends readonly string[]>(value: T[number], values: T, help?: string) =>
   leaf<T[number]>("string", value, { check: oneOf(...values), help });
@@ -36,6 +37,12 @@ function oneOf(...xs: (string | number)[]) {
   return (v: string | number) => (xs.includes(v) ? undefined : `must be one of ${xs.join(", ")}`);
 }
 const hook = () => ({ enable: bool(false), timeout: int(5, positive) });
+const beforeHook = () => ({
+  ...hook(),
+  failedContinue: bool(true, "an unreachable or garbled hook: true = send the message anyway, false = refuse it (90004/90007)"),
+  deniedTypes: ints([], "content types never sent to this hook (typing and notifications never are)"),
+});
+const afterHook = () => ({ ...hook(), attentionIds: strs([], "only these recvIDs (single) or groupIDs (group); empty = all"), deniedTypes: ints([]) });
 const SERVICES = { auth: "auth-rpc-service", msg: "msg-rpc-service", push: "push-rpc-service", user: "user-rpc-service", messageGateway: "messagegateway-rpc-service" };
 
 export const schema = {
@@ -111,6 +118,19 @@ export const schema = {
     afterUserOnline: hook(),
     afterUserOffline: hook(),
     afterUserKickOff: hook(),
+    beforeSendSingleMsg: beforeHook(),
+    beforeSendGroupMsg: beforeHook(),
+    afterSendSingleMsg: afterHook(),
+    afterSendGroupMsg: afterHook(),
+  },
+  api: {
+    enable: bool(true, "OpenIM's app-server API (/auth, /msg, /user) where imgate is the message service (embedded, cluster shapes)"),
+    listen: str("", {
+      check: (v: string) => (v === "" || (/^(\[[^\]]*\]|[^:]*):(\d+)$/.test(v) && port(Number(v.split(":").pop())) === undefined) ? undefined : "must be host:port (e.g. 0.0.0.0:10002) or empty"),
+      help: "host:port of a listener of its own (OpenIM's api: 0.0.0.0:10002); empty = served on the admin port",
+    }),
+    tokenExpireDays: int(90, positive, "lifetime of tokens from /auth/get_admin_token and /auth/get_user_token (OpenIM's tokenPolicy.expire)"),
+    maxBodyBytes: int(8 << 20, positive, "largest request body; larger ones are refused with 413"),
   },
   shutdown: { graceSeconds: int(10, positive) },
   openim: {

@@ -9,7 +9,7 @@ export async function startEmbeddedEngine(ctx: EngineContext): Promise<Engine> {
   const statusStore = ctx.redis ? redisStatusStore(ctx, ctx.redis) : createMemoryStatusStore({ ttlSeconds: config.presence.ttlSeconds });
   started.add("status store", () => statusStore.close());
   const backend = await createEmbeddedBackend({
-    dataDir: config.dataDir, secret: ctx.secret, adminUserIDs: config.imAdminUser.userIDs, log, maxQueue: config.messages.storeQueueSize,
+    dataDir: config.dataDir, secret: ctx.secret, adminUserIDs: config.imAdminUser.userIDs, log, maxQueue: config.messages.storeQueueSize, beforeSend: ctx.beforeSend,
     retention: { maxAgeMs: config.messages.retentionDays * 86_400_000, maxPerConversation: config.messages.maxPerConversation },
   });
   started.add("backend", () => backend.close());

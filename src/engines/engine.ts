@@ -3,6 +3,7 @@
 // listeners (registering in etcd). node.ts builds the core (registry, presence, sessions, pushes, the edge, the
 // hub) the same way for every shape and asks the engine for the rest. Implementations: embedded.ts, cluster.ts,
 // openim.ts. An engine records what it starts in the lifecycle it is given, so a failed start unwinds it.
+import type { BeforeSend } from "../backend/conversations.js";
 import type { Backend, StatusStore } from "../backend/ports.js";
 import { type Dispatch, localDispatch } from "../cluster/dispatch.js";
 import type { RedisClient } from "../cluster/redis.js";
@@ -24,6 +25,8 @@ export interface EngineContext {
   /** Redis connections when configured (any shape may keep its status there; the cluster shape needs it). */
   redis?: { client: RedisClient; subscriber: RedisClient };
   started: Lifecycle;
+  /** The before-send webhooks, for the shapes that are the message service (embedded, cluster). */
+  beforeSend?: BeforeSend;
 }
 
 /** The core an engine routes over. */

@@ -30,7 +30,7 @@ export function sniffingServer(h1: Http1Server, h2: Http2Server, firstBytesTimeo
     const early = () => sock.destroy();
     sock.on("error", early);
     const silent = setTimeout(() => sock.destroy(), firstBytesTimeoutMs);
-    let head = Buffer.alloc(0);
+    let head: Buffer = Buffer.alloc(0);
     const onData = (chunk: Buffer) => {
       head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
       const kind = classify(head);

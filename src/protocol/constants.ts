@@ -61,7 +61,12 @@ export function isPushTerminal(id: number): boolean {
 }
 
 export const SessionType = { Single: 1, WriteGroup: 2, ReadGroup: 3, Notification: 4 } as const;
-export const ContentType = { OANotification: 1400 } as const;
+export const ContentType = {
+  Text: 101, Picture: 102, Voice: 103, Video: 104, File: 105, AtText: 106, Custom: 110, Typing: 113, Quote: 114, Markdown: 118,
+  OANotification: 1400,
+  /** OpenIM's notification content types (group, friend, conversation tips ...): NotificationBegin..NotificationEnd. */
+  NotificationBegin: 1000, NotificationEnd: 5000,
+} as const;
 /** MsgData.status values (OpenIM's constant.MsgStatus*); HasDeleted marks a seq read back without its message. */
 export const MsgStatus = { Sending: 1, SendSuccess: 2, SendFailed: 3, HasDeleted: 4, Filtered: 5 } as const;
 

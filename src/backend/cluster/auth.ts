@@ -4,8 +4,9 @@
 import type { Cluster, Redis } from "ioredis";
 import { platformName } from "../../protocol/constants.js";
 import { ErrCode, codeError } from "../../protocol/errors.js";
-import type { AuthPort } from "../ports.js";
-import { verifyToken } from "../embedded/jwt.js";
+import { randomBytes } from "node:crypto";
+import type { AuthPort, TokenIssuer } from "../ports.js";
+import { signToken, verifyToken } from "../embedded/jwt.js";
 
 const KICKED = "2";
 const key = (userID: string, platformID: number) => `UID_PID_TOKEN_STATUS:${userID}:${platformName(platformID)}`;
@@ -44,6 +45,25 @@ export function createRedisAuth(redis: Redis | Cluster, secret: string, ttlSecon
         const c = claimsOf(t);
         return c ? redis.hset(key(c.UserID, c.PlatformID), t, KICKED) : Promise.resolve(0);
       }));
+    },
+  };
+}
+
+/** Tokens signed with `secret`, recorded in the user's hash (so a force_logout kicks them before first use). */
+export function createRedisTokenIssuer(redis: Redis | Cluster, secret: string, ttlSeconds = 90 * 86400): TokenIssuer {
+  return {
+    async issue(userID, platformID, tokenTtl) {
+      const token = signToken(secret, userID, platformID, tokenTtl, undefined, randomBytes(8).toString("hex"));
+      const k = key(userID, platformID);
+      await redis.hset(k, token, "0");
+      await redis.expire(k, Math.max(ttlSeconds, tokenTtl));
+      return token;
+    },
+    async kickAll(userID, platformID) {
+      const k = key(userID, platformID);
+      const all = await redis.hgetall(k);
+      const live = Object.keys(all).filter((t) => all[t] !== KICKED);
+      if (live.length) await redis.hset(k, ...live.flatMap((t) => [t, KICKED]));
     },
   };
 }

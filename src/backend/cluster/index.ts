@@ -1,8 +1,8 @@
 // The cluster shape's backend: the same services as the embedded shape, with their state in Redis.
 import type { Cluster, Redis } from "ioredis";
-import { createMessageService } from "../conversations.js";
+import { type BeforeSend, createMessageService } from "../conversations.js";
 import type { Backend, Deliver } from "../ports.js";
-import { createRedisAuth } from "./auth.js";
+import { createRedisAuth, createRedisTokenIssuer } from "./auth.js";
 import { createRedisConversationStore } from "./store.js";
 
 export function createClusterBackend(opts: {
@@ -10,6 +10,7 @@ export function createClusterBackend(opts: {
   secret: string;
   adminUserIDs: string[];
   maxPerConversation: number;
+  beforeSend?: BeforeSend;
 }): Backend {
   const store = createRedisConversationStore(opts.redis, { maxPerConversation: opts.maxPerConversation, idempotencyTtlSeconds: 7 * 86400 });
   const deliveries: Deliver[] = [];
@@ -20,7 +21,8 @@ export function createClusterBackend(opts: {
     store,
     onStored: (d) => void deliveries.push(d),
     auth: createRedisAuth(opts.redis, opts.secret),
-    messages: createMessageService(store, opts.adminUserIDs),
+    tokens: createRedisTokenIssuer(opts.redis, opts.secret),
+    messages: createMessageService(store, opts.adminUserIDs, opts.beforeSend),
     pushTokens: { async delUserPushToken() {} },
     ready: () => opts.redis.status === "ready",
     async close() {},

@@ -4,9 +4,10 @@
 // The signature is checked on the event loop (CPU only); the token states live with the database, on the
 // store worker (tokenStatesOn runs there).
 import type { Database } from "bun:sqlite";
-import type { AuthPort } from "../ports.js";
+import { randomBytes } from "node:crypto";
+import type { AuthPort, TokenIssuer } from "../ports.js";
 import { ErrCode, codeError } from "../../protocol/errors.js";
-import { verifyToken } from "./jwt.js";
+import { signToken, verifyToken } from "./jwt.js";
 
 const NORMAL = 0, KICKED = 2;
 
@@ -17,6 +18,8 @@ export interface TokenStates {
   /** Keeps `preservedToken` normal and kicks the user's other tokens on that platform, in one transaction. */
   invalidateOthers(preservedToken: string, userID: string, platformID: number): Promise<void>;
   kick(tokens: string[]): Promise<void>;
+  /** Kicks every token of the user on that platform. */
+  kickAll(userID: string, platformID: number): Promise<void>;
 }
 
 /** The SQLite side of TokenStates (synchronous: it runs on the store worker's thread). */
@@ -27,6 +30,7 @@ export function tokenStatesOn(db: Database) {
     "UPDATE token_state SET state = 2 WHERE user_id = ? AND platform_id = ? AND token != ? AND state = 0",
   );
   const kick = db.query("UPDATE token_state SET state = 2 WHERE token = ?");
+  const kickAll = db.query("UPDATE token_state SET state = 2 WHERE user_id = ? AND platform_id = ? AND state = 0");
   const keep = db.query(
     "INSERT INTO token_state (token, user_id, platform_id, state) VALUES (?, ?, ?, 0) ON CONFLICT(token) DO NOTHING",
   );
@@ -45,6 +49,19 @@ export function tokenStatesOn(db: Database) {
       db.transaction(() => {
         for (const t of tokens) kick.run(t);
       })(),
+    kickAll: (userID: string, platformID: number) => void kickAll.run(userID, platformID),
+  };
+}
+
+/** Tokens signed with `secret` and recorded in `states`. */
+export function tokenIssuer(states: TokenStates, secret: string): TokenIssuer {
+  return {
+    async issue(userID, platformID, ttlSeconds) {
+      const token = signToken(secret, userID, platformID, ttlSeconds, undefined, randomBytes(8).toString("hex"));
+      await states.checkIn(token, userID, platformID);
+      return token;
+    },
+    kickAll: (userID, platformID) => states.kickAll(userID, platformID),
   };
 }
 

@@ -2,10 +2,10 @@
 // file, so `imgate serve` alone is a working IM core. The database belongs to a worker thread (the store
 // worker); the event loop only sends it requests, so a lock wait, an fsync or a large read never stalls sockets.
 import { join } from "node:path";
-import { createMessageService } from "../conversations.js";
+import { type BeforeSend, createMessageService } from "../conversations.js";
 import type { Backend, Deliver } from "../ports.js";
 import type { Logger } from "../../observe/log.js";
-import { createEmbeddedAuth } from "./auth.js";
+import { createEmbeddedAuth, tokenIssuer } from "./auth.js";
 import { startCheckpointer } from "./checkpointer.js";
 import { RemoteStore, remoteTokenStates } from "./remote-store.js";
 import { type StoreClient, startStoreClient } from "./store-client.js";
@@ -23,6 +23,7 @@ export async function createEmbeddedBackend(opts: {
   /** Store calls in flight beyond which new ones fail at once with 500. */
   maxQueue?: number;
   log?: Logger;
+  beforeSend?: BeforeSend;
 }): Promise<EmbeddedBackend> {
   const client = await startStoreClient({ dataDir: opts.dataDir, maxQueue: opts.maxQueue ?? 10_000, log: opts.log });
   const store = new RemoteStore(client);
@@ -42,7 +43,8 @@ export async function createEmbeddedBackend(opts: {
     storeClient: client,
     onStored: (d) => void deliveries.push(d),
     auth: createEmbeddedAuth(remoteTokenStates(client), opts.secret),
-    messages: createMessageService(store, opts.adminUserIDs),
+    tokens: tokenIssuer(remoteTokenStates(client), opts.secret),
+    messages: createMessageService(store, opts.adminUserIDs, opts.beforeSend),
     pushTokens: {
       // No offline push service in the embedded shape: nothing holds device push tokens.
       async delUserPushToken() {},

@@ -92,5 +92,6 @@ export function remoteTokenStates(client: StoreClient): TokenStates {
     checkIn: async (token, userID, platformID) => (await client.call("checkInToken", { token, userID, platformID })) ?? undefined,
     invalidateOthers: async (preservedToken, userID, platformID) => void (await client.call("invalidateOthers", { preservedToken, userID, platformID })),
     kick: async (tokens) => void (await client.call("kickTokens", { tokens })),
+    kickAll: async (userID, platformID) => void (await client.call("kickAllTokens", { userID, platformID })),
   };
 }

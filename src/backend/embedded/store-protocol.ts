@@ -35,6 +35,7 @@ export interface StoreOps {
   checkInToken: [{ token: string; userID: string; platformID: number }, number | null];
   invalidateOthers: [{ preservedToken: string; userID: string; platformID: number }, null];
   kickTokens: [{ tokens: string[] }, null];
+  kickAllTokens: [{ userID: string; platformID: number }, null];
 }
 
 export type StoreOp = keyof StoreOps;

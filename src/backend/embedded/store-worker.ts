@@ -44,6 +44,7 @@ function handlersFor(store: MessageStore, tokens: ReturnType<typeof tokenStatesO
     checkInToken: ({ token, userID, platformID }) => tokens.checkIn(token, userID, platformID) ?? null,
     invalidateOthers: ({ preservedToken, userID, platformID }) => (tokens.invalidateOthers(preservedToken, userID, platformID), null),
     kickTokens: ({ tokens: list }) => (tokens.kick(list), null),
+    kickAllTokens: ({ userID, platformID }) => (tokens.kickAll(userID, platformID), null),
   };
 }
 

@@ -1,0 +1,228 @@
+// OpenIM's app-server API (open-im-server internal/api) where imgate is the message service (embedded and cluster
+// shapes): the paths, headers (operationID, token), JSON shapes and error envelope of OpenIM's api service, so an app
+// server written against OpenIM works unchanged. What is implemented and what is not: docs/api.md.
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { Backend, CallMeta, TokenIssuer } from "../backend/ports.js";
+import type { Dispatch } from "../cluster/dispatch.js";
+import type { Config } from "../config/schema.js";
+import type { Logger } from "../observe/log.js";
+import { isValidPlatform, platformName } from "../protocol/constants.js";
+import { CodeError, ErrCode, codeError } from "../protocol/errors.js";
+import { decodeBody, failure, omitEmpty, success } from "./envelope.js";
+import { decodeSendMsg, toMsgData, type SendMsgFields } from "./message.js";
+
+/** OpenIM's constant.AdminPlatformID: admin tokens are minted for it. */
+const ADMIN_PLATFORM = 10;
+
+export interface AppServerDeps {
+  config: Config;
+  secret: string;
+  backend: Backend;
+  dispatch: Dispatch;
+  log: Logger;
+}
+
+interface Caller {
+  operationID: string;
+  userID: string;
+  platformID: number;
+  admin: boolean;
+}
+
+type Handler = (body: string, caller: Caller) => Promise<Response>;
+
+export const API_PATHS = [
+  "/auth/get_admin_token", "/auth/get_user_token", "/auth/parse_token", "/auth/force_logout",
+  "/msg/send_msg", "/msg/batch_send_msg", "/msg/get_server_time",
+  "/user/get_users_online_status", "/user/get_users_status",
+] as const;
+
+/** Paths OpenIM answers without a token (its Whitelist). */
+const WHITELIST = new Set(["/auth/get_admin_token", "/auth/parse_token"]);
+
+export function isApiPath(pathname: string): boolean {
+  return pathname.startsWith("/auth/") || pathname.startsWith("/msg/") || pathname.startsWith("/user/");
+}
+
+/** A handler for when the API is not served here, saying why. */
+export function apiUnavailable(why: string): (req: Request) => Promise<Response> {
+  return async () => failure(new CodeError(404, "NotFound", why), 404);
+}
+
+/** The API's fetch handler: answers every path under /auth, /msg and /user. */
+export function createAppServerApi(deps: AppServerDeps): (req: Request) => Promise<Response> {
+  const { config, backend, dispatch, log } = deps;
+  const admins = new Set(config.imAdminUser.userIDs);
+  const ttlSeconds = config.api.tokenExpireDays * 86_400;
+  const tokens = (): TokenIssuer => {
+    if (!backend.tokens) throw codeError(ErrCode.Args, "this shape does not issue tokens");
+    return backend.tokens;
+  };
+  const needAdmin = (c: Caller, what: string) => {
+    if (!c.admin) throw codeError(ErrCode.NoPermission, `only app manager can ${what}`);
+  };
+  const meta = (c: Caller, opUserID: string): CallMeta => ({ operationID: c.operationID, opUserID, platform: platformName(c.platformID), connID: "" });
+
+  /** Stores and pushes one message as a client's 1003 would; isOnlineOnly messages are pushed, not stored (OpenIM). */
+  async function send(req: SendMsgFields, recvID: string, c: Caller, clientMsgID: string) {
+    const msg = toMsgData(req, recvID);
+    msg.clientMsgID = clientMsgID;
+    if (req.isOnlineOnly) {
+      msg.serverMsgID = createHash("md5").update(`${clientMsgID}:${Date.now()}`).digest("hex");
+      msg.sendTime = BigInt(Date.now());
+      const users = msg.groupID && backend.store ? await backend.store.groupMembers(msg.groupID) : [recvID, msg.sendID];
+      await dispatch.pushToUsers(msg, [...new Set(users)], c.operationID);
+      return { serverMsgID: msg.serverMsgID, clientMsgID, sendTime: Number(msg.sendTime) };
+    }
+    const r = await backend.messages.sendMsg({ msgData: msg } as any, meta(c, msg.sendID));
+    return { serverMsgID: r.serverMsgID, clientMsgID: r.clientMsgID, sendTime: Number(r.sendTime) };
+  }
+
+  const randomClientMsgID = () => createHash("md5").update(`${crypto.randomUUID()}`).digest("hex");
+
+  const routes: Record<string, Handler> = {
+    async "/auth/get_admin_token"(body) {
+      const req = decodeBody(body, "GetAdminTokenReq", { secret: "string", userID: "string" });
+      const given = Buffer.from(req.secret), want = Buffer.from(deps.secret);
+      if (given.length !== want.length || !timingSafeEqual(given, want)) throw codeError(ErrCode.NoPermission, "secret invalid");
+      if (!admins.has(req.userID)) throw codeError(ErrCode.Args, `userID is error. userID ${req.userID} is not in imAdminUser.userIDs`);
+      const token = await tokens().issue(req.userID, ADMIN_PLATFORM, ttlSeconds);
+      return success({ token, expireTimeSeconds: ttlSeconds });
+    },
+    async "/auth/get_user_token"(body, c) {
+      const req = decodeBody(body, "GetUserTokenReq", { platformID: "int32", userID: "string" });
+      needAdmin(c, "get a user's token");
+      if (!req.userID) throw codeError(ErrCode.Args, "userID is empty");
+      if (req.platformID === ADMIN_PLATFORM) throw codeError(ErrCode.NoPermission, "platformID invalid. platformID must not be adminPlatformID");
+      if (!isValidPlatform(req.platformID)) throw codeError(ErrCode.Args, `platformID ${req.platformID} is not 1..11`);
+      if (admins.has(req.userID)) throw codeError(ErrCode.NoPermission, "don't get Admin token");
+      const token = await tokens().issue(req.userID, req.platformID, ttlSeconds);
+      return success({ token, expireTimeSeconds: ttlSeconds });
+    },
+    async "/auth/parse_token"(body, c) {
+      const req = decodeBody(body, "ParseTokenReq", { token: "string" });
+      if (!req.token) throw codeError(ErrCode.Args, "token is empty");
+      const r = await backend.auth.parseToken(req.token, meta(c, ""));
+      return success(omitEmpty({ userID: r.userID, platformID: r.platformID, expireTimeSeconds: Number(r.expireTimeSeconds) }));
+    },
+    async "/auth/force_logout"(body, c) {
+      const req = decodeBody(body, "ForceLogoutReq", { platformID: "int32", userID: "string" });
+      needAdmin(c, "force a logout");
+      if (!req.userID) throw codeError(ErrCode.Args, "userID is empty");
+      if (!isValidPlatform(req.platformID)) throw codeError(ErrCode.Args, `platformID ${req.platformID} is not 1..11`);
+      // Tokens first, so the kicked client cannot come straight back with the same token.
+      await tokens().kickAll(req.userID, req.platformID);
+      await dispatch.kickUser(req.userID, req.platformID, "admin");
+      return success();
+    },
+    async "/msg/send_msg"(body, c) {
+      const req = decodeSendMsg(body, "SendMsgReq", { recvID: "string" });
+      needAdmin(c, "send message");
+      if (!req.recvID && (req.sessionType === 1 || req.sessionType === 4 || req.contentType === 1400))
+        throw codeError(ErrCode.Args, "recvID is required if sessionType is SingleChatType or NotificationChatType");
+      return success(omitEmpty(await send(req, req.recvID, c, req.clientMsgID || randomClientMsgID())));
+    },
+    async "/msg/batch_send_msg"(body, c) {
+      const req = decodeSendMsg(body, "BatchSendMsgReq", { isSendAll: "bool", recvIDs: "string[]" });
+      needAdmin(c, "send message");
+      if (req.isSendAll) throw codeError(ErrCode.Args, "isSendAll needs OpenIM's user service (a list of every user); imgate has none: list the recvIDs");
+      if (req.recvIDs.length === 0) throw codeError(ErrCode.Args, "recvIDs is required");
+      const results: Record<string, unknown>[] = [], failed: string[] = [];
+      for (const recvID of req.recvIDs) {
+        // One clientMsgID per recipient (OpenIM reuses one for all; idempotency here is by sender and clientMsgID).
+        const clientMsgID = req.clientMsgID ? createHash("md5").update(`${req.clientMsgID}\u0000${recvID}`).digest("hex") : randomClientMsgID();
+        try {
+          results.push({ ...(await send(req, recvID, c, clientMsgID)), recvID });
+        } catch (err) {
+          log.debug("batch_send_msg: one recipient failed", { recvID, err, operationID: c.operationID });
+          failed.push(recvID);
+        }
+      }
+      return success({ results: results.length ? results : null, failedUserIDs: failed.length ? failed : null });
+    },
+    async "/msg/get_server_time"() {
+      return success({ serverTime: Date.now() });
+    },
+    async "/user/get_users_online_status"(body, c) {
+      const req = decodeBody(body, "GetUsersOnlineStatusReq", { userIDs: "string[]" });
+      if (req.userIDs.length === 0) throw codeError(ErrCode.Args, "userIDs is empty");
+      needAdmin(c, "read online status");
+      const status = await dispatch.onlineStatus(req.userIDs);
+      return success(req.userIDs.map((userID: string) => {
+        const conns = status.get(userID) ?? [];
+        return omitEmpty({
+          userID, status: conns.length ? 1 : 0,
+          detailPlatformStatus: conns.map((d) => omitEmpty({ platformID: d.platformID, connID: d.connID, isBackground: d.isBackground, token: d.token })),
+        });
+      }));
+    },
+    async "/user/get_users_status"(body) {
+      const req = decodeBody(body, "GetUserStatusReq", { userID: "string", userIDs: "string[]" });
+      const status = await dispatch.onlineStatus(req.userIDs);
+      const statusList = req.userIDs.map((userID: string) => {
+        const platformIDs = [...new Set((status.get(userID) ?? []).map((d) => d.platformID))].sort((a, b) => a - b);
+        return omitEmpty({ userID, status: platformIDs.length ? 1 : 0, platformIDs });
+      });
+      return success(omitEmpty({ statusList }));
+    },
+  };
+
+  return async (req) => {
+    const path = new URL(req.url).pathname;
+    try {
+      if (req.method === "OPTIONS") return new Response(null, { status: 204, headers: cors });
+      const handler = Object.hasOwn(routes, path) ? routes[path] : undefined;
+      if (!handler) return failure(new CodeError(404, "NotFound", `${path} is not part of imgate's app-server API (docs/api.md lists what is)`), 404);
+      if (req.method !== "POST") return failure(codeError(ErrCode.Args, `${path} takes POST`), 405);
+      const limit = config.api.maxBodyBytes;
+      if (Number(req.headers.get("content-length") ?? 0) > limit)
+        return withCors(failure(codeError(ErrCode.Args, `the request body is larger than api.maxBodyBytes (${limit} bytes)`), 413));
+      const operationID = req.headers.get("operationID") ?? "";
+      if (!operationID) throw codeError(ErrCode.Args, "header must have operationID");
+      const caller: Caller = { operationID, userID: "", platformID: 0, admin: false };
+      if (!WHITELIST.has(path)) {
+        const token = req.headers.get("token") ?? "";
+        if (!token) throw codeError(ErrCode.Args, "header must have token");
+        const who = await backend.auth.parseToken(token, { operationID, opUserID: "", platform: "", connID: "" });
+        Object.assign(caller, { userID: who.userID, platformID: who.platformID, admin: admins.has(who.userID) });
+      }
+      const body = await readBody(req, limit);
+      if (body === undefined) return withCors(failure(codeError(ErrCode.Args, `the request body is larger than api.maxBodyBytes (${limit} bytes)`), 413));
+      return withCors(await handler(body, caller));
+    } catch (err) {
+      if (!(err instanceof CodeError)) log.warn("app-server API call failed", { path, err });
+      return withCors(failure(err));
+    }
+  };
+}
+
+// OpenIM's CorsHandler: browsers may call the API from any origin.
+const cors = { "Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "*", "Access-Control-Allow-Headers": "*" };
+function withCors(res: Response): Response {
+  for (const [k, v] of Object.entries(cors)) res.headers.set(k, v);
+  return res;
+}
+
+/** The body as text; undefined past `limit` bytes, also without a Content-Length (chunked). */
+async function readBody(req: Request, limit: number): Promise<string | undefined> {
+  if (!req.body) return "";
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of req.body as unknown as AsyncIterable<Uint8Array>) {
+    size += chunk.length;
+    if (size > limit) return undefined;
+    chunks.push(chunk);
+  }
+  return new TextDecoder().decode(Buffer.concat(chunks));
+}
+
+/** The API on a listener of its own (`api.listen`, host:port), as OpenIM's api service has one. */
+export function startApiListener(listen: string, fetch: (req: Request) => Promise<Response>) {
+  const m = /^(.*):(\d+)$/.exec(listen);
+  if (!m) throw new Error(`api.listen must be host:port, got "${listen}"`);
+  const host = m[1]!.replace(/^\[(.*)\]$/, "$1") || "0.0.0.0";
+  return Bun.serve({
+    hostname: host, port: Number(m[2]), idleTimeout: 30, reusePort: process.env.IMGATE_WORKER !== undefined,
+    fetch: (req) => (isApiPath(new URL(req.url).pathname) ? fetch(req) : failure(new CodeError(404, "NotFound", "this listener serves OpenIM's app-server API only (/auth, /msg, /user)"), 404)),
+  });
+}
