@@ -20,7 +20,7 @@ export const LAYERS: string[][] = [
   ["discovery"],
   ["cluster"],
   ["engines"],
-  ["hub", "admin"],
+  ["hub", "admin", "api"],
   ["doctor"],
   ["node.ts"],
   ["cli", "cli.ts"],
