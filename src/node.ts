@@ -174,7 +174,7 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
   // OpenIM's app-server API where imgate is the message service; on the admin port or a listener of its own.
   const apiFetch = !config.api.enable ? apiUnavailable("the app-server API is off (api.enable: false)")
     : !backend.tokens ? apiUnavailable("in the openim shape OpenIM's own api service answers /auth, /msg and /user")
-    : createAppServerApi({ config, secret, backend, dispatch, log });
+    : createAppServerApi({ config, secret, backend, dispatch, log, count: (path, status, code) => metrics.countApi(path, status, code) });
   const apiServer = config.api.listen ? startApiListener(config.api.listen, apiFetch) : undefined;
   if (apiServer) started.add("api http", () => apiServer.stop(true));
   const api = apiServer ? undefined : { owns: isApiPath, fetch: apiFetch };

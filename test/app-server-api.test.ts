@@ -175,6 +175,12 @@ describe("OpenIM's rules and bad input: a clear error, nothing stored", () => {
     expect(await maxSeqOf("frank", "si_frank_system")).toBe(0n);
     // And the node still serves.
     expect((await call("/msg/send_msg", textMsg({ recvID: "frank" }), { token: admin })).errCode).toBe(0);
+    // Counted as OpenIM's api service counts: by errCode and by HTTP status.
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    const value = (line: string) => Number(metrics.split("\n").find((l) => l.startsWith(line))?.split(" ").pop() ?? 0);
+    expect(value('api_count{path="/msg/send_msg",method="POST",code="1002"}')).toBeGreaterThanOrEqual(1);
+    expect(value('http_count{path="/msg/send_msg",method="POST",status="413"}')).toBe(1);
+    expect(value('http_count{path="<404>",method="POST",status="404"}')).toBeGreaterThanOrEqual(1);
   });
 });
 

@@ -7,7 +7,7 @@ import type { Dispatch } from "../cluster/dispatch.js";
 import type { Config } from "../config/schema.js";
 import type { Logger } from "../observe/log.js";
 import { isValidPlatform, platformName } from "../protocol/constants.js";
-import { CodeError, ErrCode, codeError } from "../protocol/errors.js";
+import { CodeError, ErrCode, codeError, toCodeError } from "../protocol/errors.js";
 import { decodeBody, failure, omitEmpty, success } from "./envelope.js";
 import { decodeSendMsg, toMsgData, type SendMsgFields } from "./message.js";
 
@@ -20,6 +20,8 @@ export interface AppServerDeps {
   backend: Backend;
   dispatch: Dispatch;
   log: Logger;
+  /** Counts each call (OpenIM's api_count and http_count); unknown paths are counted as "<404>", as OpenIM's. */
+  count?: (path: string, status: number, errCode: number) => void;
 }
 
 interface Caller {
@@ -167,16 +169,19 @@ export function createAppServerApi(deps: AppServerDeps): (req: Request) => Promi
     },
   };
 
-  return async (req) => {
-    const path = new URL(req.url).pathname;
+  /** The answer and its errCode (for the counters). */
+  const refuse = (err: unknown, status = 200): [Response, number] => {
+    const e = toCodeError(err);
+    return [withCors(failure(e, status)), e.code];
+  };
+  const serve = async (req: Request, path: string): Promise<[Response, number]> => {
     try {
-      if (req.method === "OPTIONS") return new Response(null, { status: 204, headers: cors });
       const handler = Object.hasOwn(routes, path) ? routes[path] : undefined;
-      if (!handler) return failure(new CodeError(404, "NotFound", `${path} is not part of imgate's app-server API (docs/api.md lists what is)`), 404);
-      if (req.method !== "POST") return failure(codeError(ErrCode.Args, `${path} takes POST`), 405);
+      if (!handler) return refuse(new CodeError(404, "NotFound", `${path} is not part of imgate's app-server API (docs/api.md lists what is)`), 404);
+      if (req.method !== "POST") return refuse(codeError(ErrCode.Args, `${path} takes POST`), 405);
       const limit = config.api.maxBodyBytes;
-      if (Number(req.headers.get("content-length") ?? 0) > limit)
-        return withCors(failure(codeError(ErrCode.Args, `the request body is larger than api.maxBodyBytes (${limit} bytes)`), 413));
+      const tooLarge = () => refuse(codeError(ErrCode.Args, `the request body is larger than api.maxBodyBytes (${limit} bytes)`), 413);
+      if (Number(req.headers.get("content-length") ?? 0) > limit) return tooLarge();
       const operationID = req.headers.get("operationID") ?? "";
       if (!operationID) throw codeError(ErrCode.Args, "header must have operationID");
       const caller: Caller = { operationID, userID: "", platformID: 0, admin: false };
@@ -187,12 +192,19 @@ export function createAppServerApi(deps: AppServerDeps): (req: Request) => Promi
         Object.assign(caller, { userID: who.userID, platformID: who.platformID, admin: admins.has(who.userID) });
       }
       const body = await readBody(req, limit);
-      if (body === undefined) return withCors(failure(codeError(ErrCode.Args, `the request body is larger than api.maxBodyBytes (${limit} bytes)`), 413));
-      return withCors(await handler(body, caller));
+      if (body === undefined) return tooLarge();
+      return [withCors(await handler(body, caller)), 0];
     } catch (err) {
       if (!(err instanceof CodeError)) log.warn("app-server API call failed", { path, err });
-      return withCors(failure(err));
+      return refuse(err);
     }
+  };
+  return async (req) => {
+    if (req.method === "OPTIONS") return new Response(null, { status: 204, headers: cors });
+    const path = new URL(req.url).pathname;
+    const [res, errCode] = await serve(req, path);
+    deps.count?.(res.status === 404 ? "<404>" : path, res.status, errCode);
+    return res;
   };
 }
 
