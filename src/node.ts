@@ -100,7 +100,8 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
   const sendHooks = createSendHooks(hookClient, config.webhooks, (hook, err) => log.warn("webhook unreachable; message sent anyway (failedContinue)", { hook, err }));
 
   // ---- the shape: status store, backend, routing, discovery ------------------------------------------------
-  const ctx = { config, nodeID, log, counters, secret, redis, started, beforeSend: sendHooks.before };
+  const asksBeforeSend = Boolean(config.webhooks.url) && (config.webhooks.beforeSendSingleMsg.enable || config.webhooks.beforeSendGroupMsg.enable);
+  const ctx = { config, nodeID, log, counters, secret, redis, started, beforeSend: asksBeforeSend ? sendHooks.before : undefined };
   const engine = config.shape === "openim" ? await startOpenIMEngine(ctx, registerAs)
     : config.shape === "cluster" ? await startClusterEngine(ctx)
     : await startEmbeddedEngine(ctx);

@@ -2,6 +2,8 @@
 // shapes): the paths, headers (operationID, token), JSON shapes and error envelope of OpenIM's api service, so an app
 // server written against OpenIM works unchanged. What is implemented and what is not: docs/api.md.
 import { createHash, timingSafeEqual } from "node:crypto";
+import { create } from "@bufbuild/protobuf";
+import { SendMsgReqSchema } from "../gen/openim/msg/msg_pb.js";
 import type { Backend, CallMeta, TokenIssuer } from "../backend/ports.js";
 import type { Dispatch } from "../cluster/dispatch.js";
 import type { Config } from "../config/schema.js";
@@ -76,7 +78,7 @@ export function createAppServerApi(deps: AppServerDeps): (req: Request) => Promi
       await dispatch.pushToUsers(msg, [...new Set(users)], c.operationID);
       return { serverMsgID: msg.serverMsgID, clientMsgID, sendTime: Number(msg.sendTime) };
     }
-    const r = await backend.messages.sendMsg({ msgData: msg } as any, meta(c, msg.sendID));
+    const r = await backend.messages.sendMsg(create(SendMsgReqSchema, { msgData: msg }), meta(c, msg.sendID));
     return { serverMsgID: r.serverMsgID, clientMsgID: r.clientMsgID, sendTime: Number(r.sendTime) };
   }
 
