@@ -75,8 +75,13 @@ rpcOpts(program.command("online").description("list connected users and their de
   .option("--limit <n>", "at most this many connections", "1000")
   .action(async (opts) => (await import("./cli/admin.js")).online(opts));
 
-rpcOpts(program.command("drain").description("drain the gateway: stop accepting, close clients with 1012, write them offline, exit"))
+rpcOpts(program.command("drain").description("drain the gateway: stop accepting, close clients with 1012 (spread over a window), write them offline, exit"))
+  .option("--over <duration>", "spread the closes over this window (30s, 2m, 90); default shutdown.drainSeconds")
   .action(async (opts) => (await import("./cli/admin.js")).drain(opts));
+
+rpcOpts(program.command("reload").description("re-read the config file and environment and apply what can change live (as SIGHUP)"))
+  .option("--workers", "serve --workers N: replace the workers one at a time (rolling restart: new binary, settings that need a restart)")
+  .action(async (opts) => (await import("./cli/admin.js")).reload(opts));
 
 const group = program.command("group").description("manage group membership of the embedded backend");
 rpcOpts(group.command("set <groupID> <userIDs...>").description("set a group's members"))

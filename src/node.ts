@@ -10,6 +10,11 @@ import type { Backend } from "./backend/ports.js";
 import type { Dispatch } from "./cluster/dispatch.js";
 import { createRedis, redisConfigured, waitReady } from "./cluster/redis.js";
 import type { Config } from "./config/schema.js";
+import { ConfigError } from "./config/errors.js";
+import { applyLive, planReload } from "./config/reload.js";
+import type { ReloadResult } from "./hub/deps.js";
+import { createSecureContext } from "node:tls";
+import { readFileSync } from "node:fs";
 import { joinHostPort, registerAddress } from "./discovery/address.js";
 import { startClusterEngine } from "./engines/cluster.js";
 import { startEmbeddedEngine } from "./engines/embedded.js";
@@ -56,24 +61,32 @@ export interface Node {
   readonly draining: boolean;
   /** Addresses actually bound (ports may be 0 in config). */
   ports: { ws: number; admin: number; rpc: number; api: number };
-  stop(opts?: { reason?: string }): Promise<void>;
+  /** Drains and stops; `overMs` spreads the clients' closes over that window (0: all at once). */
+  stop(opts?: { reason?: string; overMs?: number }): Promise<void>;
+  /** Re-reads the config (NodeOptions.reloadConfig) and applies what can change live. */
+  reload(): Promise<ReloadResult>;
   /** Settles when the node has stopped, whoever asked (a signal, the admin API's Drain). */
   stopped: Promise<void>;
 }
 
-export async function startNode(config: Config, log: Logger, secret: string): Promise<Node> {
+export interface NodeOptions {
+  /** Reads the config again from where it came from (file, environment, flags), for a reload. */
+  reloadConfig?: () => Config;
+}
+
+export async function startNode(config: Config, log: Logger, secret: string, opts: NodeOptions = {}): Promise<Node> {
   // Checked before anything starts: a registered address the hub does not answer on is a config error.
   const registerAs = config.shape === "openim" && config.discovery.enable === "etcd" ? registerAddress(config) : undefined;
   const started = createLifecycle(log);
   try {
-    return await buildNode(config, log, secret, registerAs, started);
+    return await buildNode(config, log, secret, registerAs, started, opts);
   } catch (e) {
     await started.unwind();
     throw e;
   }
 }
 
-async function buildNode(config: Config, log: Logger, secret: string, registerAs: string | undefined, started: Lifecycle): Promise<Node> {
+async function buildNode(config: Config, log: Logger, secret: string, registerAs: string | undefined, started: Lifecycle, opts: NodeOptions): Promise<Node> {
   const counters = createCounters();
   const nodeID = config.nodeID || `${hostname()}-${process.pid}`;
   const startedAt = Date.now();
@@ -81,7 +94,7 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
   const state = { draining: false };
   // The WebSocket server exists only once the edge listens; topic publishes before that go nowhere.
   const sockets: { server?: Server<Conn> } = {};
-  const outbound = createOutbound({ server: () => sockets.server, slowConsumerBytes: config.ws.slowConsumerBytes, counters, log });
+  const outbound = createOutbound({ server: () => sockets.server, slowConsumerBytes: () => config.ws.slowConsumerBytes, counters, log });
 
   // ---- shared state: Redis when configured ----------------------------------------------------------
   const redis = redisConfigured(config)
@@ -92,16 +105,16 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
   if (redis && !(await waitReady(redis.client, 5000))) log.warn("redis is not reachable; starting degraded (see /readyz)");
 
   // ---- webhooks: one queue for every hook (user status, messages), as OpenIM's one client ---------------------
+  // Handed the live config section: a reload's new URL, queue size and retries apply to the next call.
   const hookClient = createWebhookClient(
-    { url: config.webhooks.url, queueSize: config.webhooks.queueSize, retries: config.webhooks.retries },
+    config.webhooks,
     [...USER_HOOKS, ...MESSAGE_HOOKS],
     (call, err) => log.warn("webhook failed", { hook: call.hook, err }),
   );
   const sendHooks = createSendHooks(hookClient, config.webhooks, (hook, err) => log.warn("webhook unreachable; message sent anyway (failedContinue)", { hook, err }));
 
   // ---- the shape: status store, backend, routing, discovery ------------------------------------------------
-  const asksBeforeSend = Boolean(config.webhooks.url) && (config.webhooks.beforeSendSingleMsg.enable || config.webhooks.beforeSendGroupMsg.enable);
-  const ctx = { config, nodeID, log, counters, secret, redis, started, beforeSend: asksBeforeSend ? sendHooks.before : undefined };
+  const ctx = { config, nodeID, log, counters, secret, redis, started, beforeSend: sendHooks.before };
   const engine = config.shape === "openim" ? await startOpenIMEngine(ctx, registerAs)
     : config.shape === "cluster" ? await startClusterEngine(ctx)
     : await startEmbeddedEngine(ctx);
@@ -133,7 +146,7 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
   // ---- sessions, pushes, requests, routing ---------------------------------------------------------------------
   const sessions = createSessions({ registry, outbound, auth: backend.auth, policy: () => config.multiLogin.policy, counters, log });
   sessions.onKicked((conn) => presence.onKicked(conn));
-  const pusher = createPusher({ registry, outbound, counters, observeFanout: (n) => metrics.observeFanout(n), slice: config.ws.pushSliceUsers });
+  const pusher = createPusher({ registry, outbound, counters, observeFanout: (n) => metrics.observeFanout(n), slice: () => config.ws.pushSliceUsers });
   const subscriptions = createSubscriptions({ outbound, lookup: (ids) => presence.lookup(ids), maxPerConn: () => config.ws.maxSubscriptionsPerConn });
   presence.onStatusChange((userID, platforms) => subscriptions.notify(userID, platforms));
   const handlers = createRouter({
@@ -192,17 +205,25 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
 
   const { promise: stopped, resolve: markStopped } = Promise.withResolvers<void>();
   /** Drain: clients told to reconnect elsewhere, discovery left, everyone written offline, then the rest closed. */
-  const stop = async ({ reason = "shutdown" } = {}) => {
+  /** Tells a client to reconnect elsewhere (1012 Service Restart); what is queued for it is written first. */
+  const sendAway = (c: Conn) => {
+    if (c.state !== "open") return;
+    outbound.close(c, Disconnects.restart.code, Disconnects.restart.reason);
+    sessions.unregister(c);
+    c.state = "closing";
+  };
+  const stop = async ({ reason = "shutdown", overMs = 0 } = {}) => {
     if (state.draining) return;
     state.draining = true;
-    log.info("stopping", { reason, connections: registry.connections });
-    // Tell clients to reconnect elsewhere (1012 Service Restart); they reconnect to a live node.
-    // outbound.close writes what is queued for the connection first (pushes and replies of this turn).
-    for (const c of [...registry.allConns()]) {
-      outbound.close(c, Disconnects.restart.code, Disconnects.restart.reason);
-      sessions.unregister(c);
-      c.state = "closing";
+    log.info("stopping", { reason, connections: registry.connections, ...(overMs > 0 ? { drainSeconds: overMs / 1000 } : {}) });
+    if (overMs > 0) {
+      // No new clients from now on; the ones here are served until their turn, spread over the window, so they
+      // reconnect elsewhere as a stream. Each goes offline in the status store as it goes (the batcher writes it).
+      edge.stopAccepting();
+      await closeSpread([...registry.allConns()], overMs, sendAway);
+      log.info("drain window over", { left: registry.connections });
     }
+    for (const c of [...registry.allConns()]) sendAway(c);
     edge.stop();
     // Leave discovery first, so OpenIM's push service stops sending here.
     await engine.leave();
@@ -222,9 +243,37 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
     await backend.close();
     markStopped();
   };
+  const reload = async (): Promise<ReloadResult> => {
+    if (!opts.reloadConfig) throw new ConfigError("this node has no config source to re-read");
+    let next: Config;
+    let plan: ReturnType<typeof planReload>;
+    try {
+      next = opts.reloadConfig();
+      plan = planReload(config, next);
+      // A certificate that does not load refuses the whole reload, like any other invalid setting.
+      if (plan.live.includes("rpc.tlsCert") || plan.live.includes("rpc.tlsKey")) checkTls(next.rpc.tlsCert, next.rpc.tlsKey);
+    } catch (e) {
+      metrics.countReload("invalid");
+      log.warn("config reload refused; the running config stays", { err: e });
+      throw e;
+    }
+    applyLive(config, next, plan.live);
+    log.configure(config.log);
+    edge.reconfigure();
+    presence.batcher.reconfigure({
+      batchSize: config.presence.batchSize, mergeIntervalMs: config.presence.mergeIntervalMs,
+      renewIntervalMs: config.presence.renewIntervalSeconds * 1000,
+    });
+    if (plan.live.includes("rpc.tlsCert") || plan.live.includes("rpc.tlsKey")) hub.reloadTls();
+    metrics.countReload(plan.restart.length ? "partial" : "ok");
+    log.info("config reloaded", {
+      changed: plan.live, ...(plan.restart.length ? { needsRestart: plan.restart.map((r) => `${r.key} (${r.why})`) } : {}),
+    });
+    return { changed: plan.live, needsRestart: plan.restart };
+  };
   const hub = await startHub({
     config, nodeID, startedAt, get draining() { return state.draining; },
-    registry, sessions, dispatch, backend, counters, metrics, stop,
+    registry, sessions, dispatch, backend, counters, metrics, stop, reload,
   });
   started.add("hub", () => hub.close());
 
@@ -236,9 +285,36 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
     admin: `${config.admin.host}:${ports.admin}`, ...(apiServer ? { api: config.api.listen.replace(/:\d+$/, `:${ports.api}`) } : {}), ...(config.shape === "cluster" ? { redis: "shared state" } : { dataDir: config.dataDir }),
   });
   return {
-    stopped, stop,
+    stopped, stop, reload,
     config, nodeID, log, counters, registry, sessions, dispatch, backend, presence, webhooks, metrics, edge, admin, hub, ports,
     startedAt,
     get draining() { return state.draining; },
   };
+}
+
+/** Closes `conns` (oldest first) spread evenly over `overMs`: the i-th at about i·overMs/n. */
+function closeSpread(conns: Conn[], overMs: number, close: (c: Conn) => void): Promise<void> {
+  conns.sort((a, b) => a.connectedAt - b.connectedAt);
+  const n = conns.length;
+  if (n === 0) return Promise.resolve();
+  const start = performance.now();
+  let next = 0;
+  return new Promise((resolve) => {
+    const step = () => {
+      const due = Math.min(n, Math.floor((n * (performance.now() - start)) / overMs) + 1);
+      for (; next < due; next++) close(conns[next]!);
+      if (next >= n) return resolve();
+      setTimeout(step, Math.max(5, Math.min(100, overMs / n)));
+    };
+    step();
+  });
+}
+
+function checkTls(cert: string, key: string): void {
+  if (!cert) return;
+  try {
+    createSecureContext({ cert: readFileSync(cert), key: readFileSync(key) });
+  } catch (e) {
+    throw new ConfigError(`rpc.tlsCert/rpc.tlsKey do not load: ${(e as Error).message}`);
+  }
 }

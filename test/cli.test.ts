@@ -128,7 +128,7 @@ describe("serve", () => {
     const c = await connect({ port: s.ws, userID: "dr", platformID: 2, token: runCli(["token", "-u", "dr", "-p", "2", "--data-dir", data]).stdout.trim() });
     const r = runCli(["drain", "--rpc", `127.0.0.1:${s.rpc}`]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain("draining: 1 connection(s) closed");
+    expect(r.stdout).toContain("draining 1 connection(s); the gateway exits when done");
     expect((await c.closed).code).toBe(1012);
     expect(await s.proc.exited).toBe(0);
   });

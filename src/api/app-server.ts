@@ -57,7 +57,7 @@ export function apiUnavailable(why: string): (req: Request) => Promise<Response>
 export function createAppServerApi(deps: AppServerDeps): (req: Request) => Promise<Response> {
   const { config, backend, dispatch, log } = deps;
   const admins = new Set(config.imAdminUser.userIDs);
-  const ttlSeconds = config.api.tokenExpireDays * 86_400;
+  const ttlSeconds = () => config.api.tokenExpireDays * 86_400;
   const tokens = (): TokenIssuer => {
     if (!backend.tokens) throw codeError(ErrCode.Args, "this shape does not issue tokens");
     return backend.tokens;
@@ -90,8 +90,8 @@ export function createAppServerApi(deps: AppServerDeps): (req: Request) => Promi
       const given = Buffer.from(req.secret), want = Buffer.from(deps.secret);
       if (given.length !== want.length || !timingSafeEqual(given, want)) throw codeError(ErrCode.NoPermission, "secret invalid");
       if (!admins.has(req.userID)) throw codeError(ErrCode.Args, `userID is error. userID ${req.userID} is not in imAdminUser.userIDs`);
-      const token = await tokens().issue(req.userID, ADMIN_PLATFORM, ttlSeconds);
-      return success({ token, expireTimeSeconds: ttlSeconds });
+      const token = await tokens().issue(req.userID, ADMIN_PLATFORM, ttlSeconds());
+      return success({ token, expireTimeSeconds: ttlSeconds() });
     },
     async "/auth/get_user_token"(body, c) {
       const req = decodeBody(body, "GetUserTokenReq", { platformID: "int32", userID: "string" });
@@ -100,8 +100,8 @@ export function createAppServerApi(deps: AppServerDeps): (req: Request) => Promi
       if (req.platformID === ADMIN_PLATFORM) throw codeError(ErrCode.NoPermission, "platformID invalid. platformID must not be adminPlatformID");
       if (!isValidPlatform(req.platformID)) throw codeError(ErrCode.Args, `platformID ${req.platformID} is not 1..11`);
       if (admins.has(req.userID)) throw codeError(ErrCode.NoPermission, "don't get Admin token");
-      const token = await tokens().issue(req.userID, req.platformID, ttlSeconds);
-      return success({ token, expireTimeSeconds: ttlSeconds });
+      const token = await tokens().issue(req.userID, req.platformID, ttlSeconds());
+      return success({ token, expireTimeSeconds: ttlSeconds() });
     },
     async "/auth/parse_token"(body, c) {
       const req = decodeBody(body, "ParseTokenReq", { token: "string" });

@@ -8,6 +8,7 @@
 import type { MsgData } from "../gen/openim/sdkws/sdkws_pb.js";
 import { ContentType, SessionType } from "../protocol/constants.js";
 import { CodeError, ErrCode } from "../protocol/errors.js";
+import { validateSend } from "./conversations.js";
 import type { CallMeta } from "./ports.js";
 import { WebhookErr, type WebhookClient } from "./webhook-client.js";
 
@@ -81,6 +82,8 @@ export function createSendHooks(client: WebhookClient, cfg: SendHooksConfig, onF
       if (!name) return;
       const hook = cfg[name];
       if (!hook.enable || !passes(m, hook.deniedTypes)) return;
+      // Checked first so a hook never sees a message that would be refused anyway.
+      validateSend(m, meta.opUserID);
       let reply: any;
       try {
         reply = await client.post(COMMANDS[name], callbackBody(m, COMMANDS[name], meta.operationID), hook.timeout, meta.operationID);

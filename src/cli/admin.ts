@@ -4,6 +4,9 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { readFileSync } from "node:fs";
 import { Admin } from "../gen/imgate/admin/v1/admin_pb.js";
 import { platformName } from "../protocol/constants.js";
+import { ErrCode } from "../protocol/errors.js";
+import { openimCodeOf } from "../protocol/grpc-errors.js";
+import { ErrorInfoSchema } from "../gen/openim/protobuf/errinfo_pb.js";
 import { configFrom } from "./common.js";
 import { CliError } from "./exit.js";
 
@@ -100,9 +103,35 @@ export async function groupShow(groupID: string | undefined, opts: Opts): Promis
   for (const g of groups) process.stdout.write(`${g.groupID}: ${g.userIDs.join(" ") || "(no members)"}\n`);
 }
 
+/** "30s", "2m", "1h", "90" (seconds) → seconds. */
+export function parseDuration(text: string): number {
+  const m = /^(\d+)(s|m|h)?$/.exec(text.trim());
+  if (!m) throw new CliError(`--over must be a duration like 30s, 2m or 90, got "${text}"`, 2);
+  return Number(m[1]) * ({ s: 1, m: 60, h: 3600 } as const)[(m[2] ?? "s") as "s" | "m" | "h"];
+}
+
 export async function drain(opts: Opts): Promise<void> {
+  const overSeconds = opts.over === undefined ? 0 : parseDuration(String(opts.over));
   const { admin, addr, headers } = client(opts);
-  const r = await call(addr, () => admin.drain({}, { headers, timeoutMs: 10_000 }));
-  if (opts.json) json({ closed: r.closed });
-  else process.stdout.write(`draining: ${r.closed} connection(s) closed; the gateway exits when done\n`);
+  const r = await call(addr, () => admin.drain({ overSeconds }, { headers, timeoutMs: 10_000 }));
+  if (opts.json) json({ connections: r.closed, overSeconds });
+  else
+    process.stdout.write(`draining ${r.closed} connection(s)${overSeconds ? ` over ${overSeconds}s` : ""}; the gateway exits when done\n`);
+}
+
+export async function reload(opts: Opts): Promise<void> {
+  const { admin, addr, headers } = client(opts);
+  let r;
+  try {
+    r = await admin.reload({ workers: Boolean(opts.workers) }, { headers, timeoutMs: 15_000 });
+  } catch (e) {
+    // A refused file is a config error (exit 2), with the same text as `config check` (OpenIM's ErrorInfo detail).
+    if (e instanceof ConnectError && openimCodeOf(e) === ErrCode.Args)
+      throw new CliError(e.findDetails(ErrorInfoSchema)[0]?.cause || e.rawMessage, 2);
+    return void (await call(addr, () => Promise.reject(e)));
+  }
+  if (opts.json) return json({ changed: r.changed, needsRestart: r.needsRestart, workers: r.workers || undefined });
+  if (r.workers) return void process.stdout.write(`${r.workers}\n`);
+  process.stdout.write(r.changed.length ? `applied: ${r.changed.join(", ")}\n` : "nothing to apply: the running config matches the file\n");
+  for (const k of r.needsRestart) process.stdout.write(`needs a restart (kept as it was): ${k}\n`);
 }

@@ -2,7 +2,7 @@ import { ConfigError } from "../config/errors.js";
 import { resolveSecret } from "../config/secret.js";
 import { startNode } from "../node.js";
 import { createLogger } from "../observe/log.js";
-import { configFrom } from "./common.js";
+import { configFrom, loadConfigFrom } from "./common.js";
 import { CliError } from "./exit.js";
 
 export async function serve(opts: Record<string, unknown>): Promise<void> {
@@ -38,7 +38,7 @@ export async function serve(opts: Record<string, unknown>): Promise<void> {
   }
   let node;
   try {
-    node = await startNode(config, log, secret);
+    node = await startNode(config, log, secret, { reloadConfig: () => loadConfigFrom(opts) });
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     if (e instanceof ConfigError) throw new CliError(`config: ${err.message}`, 2);
@@ -46,12 +46,14 @@ export async function serve(opts: Record<string, unknown>): Promise<void> {
     throw new CliError(`cannot start: ${err.message}`, 1);
   }
   const shutdown = (signal: string) => {
+    // The grace period starts after the drain window (both read now: a reload may have changed them).
+    const { graceSeconds, drainSeconds } = config.shutdown;
     const force = setTimeout(() => {
-      log.error("shutdown took too long; exiting", { graceSeconds: config.shutdown.graceSeconds });
+      log.error("shutdown took too long; exiting", { graceSeconds, drainSeconds });
       process.exit(1);
-    }, config.shutdown.graceSeconds * 1000);
+    }, (graceSeconds + drainSeconds) * 1000);
     force.unref();
-    node.stop({ reason: signal }).catch((e) => {
+    node.stop({ reason: signal, overMs: drainSeconds * 1000 }).catch((e) => {
       log.error("error while stopping", { err: e });
       process.exit(1);
     });
@@ -63,6 +65,10 @@ export async function serve(opts: Record<string, unknown>): Promise<void> {
   });
   process.once("SIGTERM", () => shutdown("SIGTERM"));
   process.once("SIGINT", () => shutdown("SIGINT"));
+  // systemctl reload (ExecReload=kill -HUP $MAINPID): re-read the file and environment, apply what can change live.
+  process.on("SIGHUP", () => {
+    node.reload().catch(() => {}); // refused or partial: the node logged why
+  });
   if (process.env.IMGATE_WORKER !== undefined) {
     // A worker whose supervisor died (even by SIGKILL) drains and exits instead of running on as an orphan.
     const parent = process.ppid;

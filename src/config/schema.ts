@@ -132,7 +132,10 @@ export const schema = {
     tokenExpireDays: int(90, positive, "lifetime of tokens from /auth/get_admin_token and /auth/get_user_token (OpenIM's tokenPolicy.expire)"),
     maxBodyBytes: int(8 << 20, positive, "largest request body; larger ones are refused with 413"),
   },
-  shutdown: { graceSeconds: int(10, positive) },
+  shutdown: {
+    graceSeconds: int(10, positive, "how long a stop may take after the drain window, before the process exits anyway"),
+    drainSeconds: int(0, nonNegative, "SIGTERM and `imgate drain` close clients spread over this window (oldest first) instead of all at once; 0 = at once"),
+  },
   openim: {
     auth: str("", { help: "the openim shape: host:port (gRPC h2c) of OpenIM's services" }),
     msg: str(""),

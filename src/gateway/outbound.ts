@@ -35,7 +35,8 @@ export interface Outbound {
 
 export function createOutbound(opts: {
   server: () => Server<Conn> | undefined;
-  slowConsumerBytes: number;
+  /** Read on every write, so a config reload applies at once. */
+  slowConsumerBytes: () => number;
   counters: Counters;
   log: Logger;
 }): Outbound {
@@ -55,7 +56,7 @@ export function createOutbound(opts: {
       closeSlow(conn, "send dropped by backpressure");
       return false;
     }
-    if (n === -1 && conn.ws!.getBufferedAmount() > opts.slowConsumerBytes) {
+    if (n === -1 && conn.ws!.getBufferedAmount() > opts.slowConsumerBytes()) {
       closeSlow(conn, "buffered bytes over the slow-consumer limit");
       return false;
     }
@@ -90,7 +91,7 @@ export function createOutbound(opts: {
       if (conn.pushQueue) conn.pushQueue.push(frame);
       else {
         // Once per connection per turn: a socket already over the limit is closed now, not reported as taking it.
-        if (conn.ws.getBufferedAmount() > opts.slowConsumerBytes) {
+        if (conn.ws.getBufferedAmount() > opts.slowConsumerBytes()) {
           closeSlow(conn, "buffered bytes over the slow-consumer limit");
           return false;
         }

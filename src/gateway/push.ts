@@ -38,9 +38,9 @@ export const PUSH_SLICE = 256;
 
 const nextTurn = () => new Promise<void>((r) => setImmediate(r));
 
-export function createPusher(opts: { registry: Registry; outbound: Outbound; counters: Counters; observeFanout?: (users: number) => void; slice?: number }) {
+export function createPusher(opts: { registry: Registry; outbound: Outbound; counters: Counters; observeFanout?: (users: number) => void; slice?: () => number }) {
   const { registry, outbound, counters } = opts;
-  const slice = opts.slice ?? PUSH_SLICE;
+  const sliceOf = opts.slice ?? (() => PUSH_SLICE);
 
   /**
    * Pushes one message to users, in request order, duplicates included (§5.3), `slice` users per event-loop
@@ -50,6 +50,7 @@ export function createPusher(opts: { registry: Registry; outbound: Outbound; cou
     opts.observeFanout?.(userIDs.length);
     const frame = outbound.encodeOnce(resp(Req.PushMsg, { operationID, data: pushMessagesPayload(msg) }));
     const results: UserPushResult[] = [];
+    const slice = sliceOf();
     for (let i = 0; i < userIDs.length; i += slice) {
       if (i > 0) await nextTurn();
       pushSlice(frame, userIDs, i, Math.min(userIDs.length, i + slice), results);

@@ -39,6 +39,10 @@ export interface Edge {
   server: Server<Conn>;
   /** Connections counted against websocketMaxConnNum: open ones plus handshakes in progress. */
   slots(): number;
+  /** After a config reload: the handshake rate, and every open connection's request and byte rates, anew. */
+  reconfigure(): void;
+  /** Stops listening (new connections are refused by the kernel) and keeps serving the open ones (a drain). */
+  stopAccepting(): void;
   stop(): void;
 }
 
@@ -49,7 +53,10 @@ export function startEdge(deps: EdgeDeps): Edge {
   const ws = config.ws;
   // Handshakes in progress and open sockets both hold a slot, so bursts cannot overshoot the limit (§9.2.16).
   let slots = 0;
-  const handshakeBucket = ws.handshakesPerSecond > 0 ? new TokenBucket(ws.handshakesPerSecond, ws.handshakesPerSecond) : undefined;
+  const handshakeBucketOf = () => (ws.handshakesPerSecond > 0 ? new TokenBucket(ws.handshakesPerSecond, ws.handshakesPerSecond) : undefined);
+  const requestBucketOf = () => (ws.requestsPerSecond > 0 ? new TokenBucket(ws.requestsPerSecond, ws.requestsPerSecond * 2) : undefined);
+  const byteBucketOf = () => (ws.bytesPerSecond > 0 ? new TokenBucket(ws.bytesPerSecond, Math.max(ws.bytesPerSecond * 2, ws.maxFrameBytes)) : undefined);
+  let handshakeBucket = handshakeBucketOf();
   const perIP = new KeyedCounter();
   const refuse = (limit: string, detail: string) => {
     bump(counters.limitRefusals, limit);
@@ -120,8 +127,8 @@ export function startEdge(deps: EdgeDeps): Edge {
         isBackground: false,
         remoteAddr, connectedAt: now, lastSeen: now, lastPing: now, inflight: 0, state: "handshake", handshakeError,
         ip: sourceIP,
-        requestBucket: ws.requestsPerSecond > 0 ? new TokenBucket(ws.requestsPerSecond, ws.requestsPerSecond * 2) : undefined,
-        byteBucket: ws.bytesPerSecond > 0 ? new TokenBucket(ws.bytesPerSecond, Math.max(ws.bytesPerSecond * 2, ws.maxFrameBytes)) : undefined,
+        requestBucket: requestBucketOf(),
+        byteBucket: byteBucketOf(),
       };
       upgraded = server.upgrade(req, { data: conn });
       if (upgraded) perIP.add(sourceIP, 1);
@@ -277,11 +284,26 @@ export function startEdge(deps: EdgeDeps): Edge {
   }, 1000);
   sweeper.unref?.();
 
+  let listening = true;
   return {
     server,
     slots: () => slots,
+    reconfigure() {
+      handshakeBucket = handshakeBucketOf();
+      for (const conn of registry.allConns()) {
+        conn.requestBucket = requestBucketOf();
+        conn.byteBucket = byteBucketOf();
+      }
+    },
+    stopAccepting() {
+      if (!listening) return;
+      listening = false;
+      // Open sockets keep working (sends, publishes, their requests); only the listening socket closes.
+      server.stop(false);
+    },
     stop() {
       clearInterval(sweeper);
+      listening = false;
       server.stop(true);
     },
   };

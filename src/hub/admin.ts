@@ -3,7 +3,7 @@ import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import {
   Admin, ConnectionSchema, DrainResponseSchema, GetGroupResponseSchema, KickResponseSchema, ListGroupsResponseSchema,
-  OnlineResponseSchema, SetGroupResponseSchema, SetHasReadSeqResponseSchema, StatsResponseSchema,
+  OnlineResponseSchema, ReloadResponseSchema, SetGroupResponseSchema, SetHasReadSeqResponseSchema, StatsResponseSchema,
 } from "../gen/imgate/admin/v1/admin_pb.js";
 import { ALL_PLATFORMS, platformName } from "../protocol/constants.js";
 import { ErrCode, codeError } from "../protocol/errors.js";
@@ -11,6 +11,7 @@ import { sum } from "../observe/stats.js";
 import type { Conn } from "../sessions/conn.js";
 import type { HubDeps } from "./deps.js";
 import { VERSION } from "../version.js";
+import { ConfigError } from "../config/errors.js";
 
 function connOf(c: Conn) {
   return create(ConnectionSchema, {
@@ -79,10 +80,28 @@ export function adminService(node: HubDeps): ServiceImpl<typeof Admin> {
       await store().setHasReadSeq(req.userID, req.conversationID, Number(req.hasReadSeq));
       return create(SetHasReadSeqResponseSchema);
     },
-    async drain() {
+    async drain(req) {
+      if (req.overSeconds < 0) throw codeError(ErrCode.Args, "overSeconds must be >= 0");
       const n = node.registry.connections;
-      void node.stop({ reason: "drain requested" });
+      const overMs = (req.overSeconds || node.config.shutdown.drainSeconds) * 1000;
+      void node.stop({ reason: "drain requested", overMs });
       return create(DrainResponseSchema, { closed: n });
+    },
+    async reload(req) {
+      if (req.workers) {
+        // A worker of `serve --workers N` asks its supervisor (SIGUSR2) to replace the workers one at a time.
+        if (process.env.IMGATE_WORKER === undefined)
+          throw codeError(ErrCode.Args, "this gateway runs without --workers: there are no workers to replace (reload without --workers applies the config live)");
+        process.kill(process.ppid, "SIGUSR2");
+        return create(ReloadResponseSchema, { workers: `rolling restart requested from the supervisor (pid ${process.ppid})` });
+      }
+      try {
+        const r = await node.reload();
+        return create(ReloadResponseSchema, { changed: r.changed, needsRestart: r.needsRestart.map((k) => `${k.key}: ${k.why}`) });
+      } catch (e) {
+        if (e instanceof ConfigError) throw codeError(ErrCode.Args, `the new config is refused, the running one stays: ${e.message}`);
+        throw e;
+      }
     },
   };
 }

@@ -20,5 +20,12 @@ export interface HubDeps {
   readonly backend: Backend;
   readonly counters: Counters;
   readonly metrics?: Metrics;
-  stop(opts?: { reason?: string }): Promise<void>;
+  stop(opts?: { reason?: string; overMs?: number }): Promise<void>;
+  /** Re-reads the config source and applies what can change live; rejects with a ConfigError for an invalid one. */
+  reload(): Promise<ReloadResult>;
+}
+
+export interface ReloadResult {
+  changed: string[];
+  needsRestart: { key: string; why: string }[];
 }

@@ -23,6 +23,8 @@ export interface Hub {
   port: number;
   /** The address bound: "::" (dual-stack) for a wildcard when this machine has IPv6, as Go's 0.0.0.0 is. */
   host: string;
+  /** Re-reads rpc.tlsCert/tlsKey: new handshakes get the new certificate, open connections keep theirs. */
+  reloadTls(): void;
   close(): Promise<void>;
 }
 
@@ -78,9 +80,17 @@ export async function startHub(node: HubDeps): Promise<Hub> {
   });
   const { tlsCert, tlsKey } = node.config.rpc;
   let server: Server, closeServer: (graceMs: number) => Promise<void>;
+  let reloadTls = () => {
+    if (node.config.rpc.tlsCert) throw new Error("rpc TLS was off at start: turning it on takes a restart");
+  };
   if (tlsCert) {
     const tls = createSecureServer({ cert: readFileSync(tlsCert), key: readFileSync(tlsKey), allowHTTP1: true }, handler);
     server = tls;
+    reloadTls = () => {
+      const { tlsCert: cert, tlsKey: key } = node.config.rpc;
+      if (!cert) throw new Error("rpc TLS was on at start: turning it off takes a restart");
+      tls.setSecureContext({ cert: readFileSync(cert), key: readFileSync(key) });
+    };
     closeServer = (graceMs) =>
       new Promise<void>((resolve) => {
         tls.close(() => resolve());
@@ -103,6 +113,7 @@ export async function startHub(node: HubDeps): Promise<Hub> {
   return {
     host,
     port: typeof addr === "object" && addr ? addr.port : node.config.rpc.port,
+    reloadTls: () => reloadTls(),
     close: () => closeServer(1000),
   };
 }

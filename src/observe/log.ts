@@ -12,6 +12,8 @@ export interface Logger {
   error(msg: string, fields?: Record<string, unknown>): void;
   child(bindings: Record<string, unknown>): Logger;
   enabled(level: LogLevel): boolean;
+  /** Changes level and format for this logger and every child (a config reload). */
+  configure(opts: { level: LogLevel; format: "auto" | "json" | "pretty" }): void;
 }
 
 /** Keys whose values never reach a log line. */
@@ -23,16 +25,17 @@ export function createLogger(opts: {
   write?: (line: string) => void;
   bindings?: Record<string, unknown>;
 }): Logger {
-  const min = rank[opts.level];
-  const pretty = opts.format === "pretty" || (opts.format === "auto" && !opts.write && process.stdout.isTTY === true);
+  const isPretty = (format: string) => format === "pretty" || (format === "auto" && !opts.write && process.stdout.isTTY === true);
+  // Shared by the logger and its children, so a reload reaches every line written from then on.
+  const state = { min: rank[opts.level], pretty: isPretty(opts.format) };
   const write = opts.write ?? writeStdout;
   const make = (bindings: Record<string, unknown>): Logger => {
     const emit = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => {
-      if (rank[level] < min) return;
+      if (rank[level] < state.min) return;
       const rec: Record<string, unknown> = { time: new Date().toISOString(), level, msg, ...bindings, ...fields };
       for (const k of Object.keys(rec)) if (redacted.has(k)) rec[k] = "[redacted]";
       if (rec.err instanceof Error) rec.err = rec.err.message;
-      write(pretty ? prettyLine(rec) : JSON.stringify(rec));
+      write(state.pretty ? prettyLine(rec) : JSON.stringify(rec));
     };
     return {
       debug: (m, f) => emit("debug", m, f),
@@ -40,7 +43,11 @@ export function createLogger(opts: {
       warn: (m, f) => emit("warn", m, f),
       error: (m, f) => emit("error", m, f),
       child: (b) => make({ ...bindings, ...b }),
-      enabled: (level) => rank[level] >= min,
+      enabled: (level) => rank[level] >= state.min,
+      configure: (o) => {
+        state.min = rank[o.level];
+        state.pretty = isPretty(o.format);
+      },
     };
   };
   return make(opts.bindings ?? {});

@@ -132,6 +132,8 @@ export function createMetrics(src: MetricsSources) {
     name: "imgate_push_fanout_users", help: "Users addressed by one push call.", buckets: [1, 2, 5, 10, 100, 1000, 10_000, 100_000], ...reg,
   });
   const rpcCount = new client.Counter({ name: "rpc_count", help: "Served gRPC calls (OpenIM's counter).", labelNames: ["name", "path", "code"], ...reg });
+  const reloads = new client.Counter({ name: "imgate_config_reloads_total", help: "Config reloads: ok, partial (some keys need a restart), invalid (refused).", labelNames: ["result"], ...reg });
+  for (const r of ["ok", "partial", "invalid"]) reloads.inc({ result: r }, 0);
   // OpenIM's api service counters, for the app-server API: by business code and by HTTP status.
   const apiCount = new client.Counter({ name: "api_count", help: "App-server API calls by errCode (OpenIM's counter).", labelNames: ["path", "method", "code"], ...reg });
   const httpCount = new client.Counter({ name: "http_count", help: "App-server API calls by HTTP status (OpenIM's counter).", labelNames: ["path", "method", "status"], ...reg });
@@ -141,6 +143,7 @@ export function createMetrics(src: MetricsSources) {
     observeRequest: (req: number, seconds: number) => requestSeconds.observe({ req: String(req) }, seconds),
     observeFanout: (users: number) => fanout.observe(users),
     countRpc: (path: string, code: number) => rpcCount.inc({ name: "messagegateway-rpc-service", path, code: String(code) }),
+    countReload: (result: "ok" | "partial" | "invalid") => reloads.inc({ result }),
     countApi: (path: string, status: number, code: number) => {
       apiCount.inc({ path, method: "POST", code: String(code) });
       httpCount.inc({ path, method: "POST", status: String(status) });

@@ -33,6 +33,8 @@ export interface StatusBatcher {
   /** Writes everything pending now (shutdown); resolves when all shards are written or the deadline passes. */
   flushAll(deadlineMs: number): Promise<boolean>;
   stats(): BatcherStats;
+  /** New batch size and intervals (a config reload); the timers restart with them. */
+  reconfigure(o: { batchSize: number; mergeIntervalMs: number; renewIntervalMs: number }): void;
   stop(): void;
 }
 
@@ -59,9 +61,9 @@ export function createStatusBatcher(opts: {
   onError?: (err: unknown, attempt: number) => void;
 }): StatusBatcher {
   const nShards = opts.shards ?? 4;
-  const batchSize = opts.batchSize ?? 100;
-  const merge = opts.mergeIntervalMs ?? 1000;
-  const renewEvery = opts.renewIntervalMs ?? 600_000;
+  let batchSize = opts.batchSize ?? 100;
+  let merge = opts.mergeIntervalMs ?? 1000;
+  let renewEvery = opts.renewIntervalMs ?? 600_000;
   const shards: Shard[] = Array.from({ length: nShards }, () => ({ pending: new Map(), inflight: undefined, backoffUntil: 0, failures: 0 }));
   const lastWritten = new Map<string, number>();
   const stats: BatcherStats = { events: 0, writes: 0, entriesWritten: 0, failures: 0, retries: 0, renewals: 0, maxLagMs: 0, pending: 0 };
@@ -126,22 +128,25 @@ export function createStatusBatcher(opts: {
     return shard.inflight;
   };
 
-  const tick = setInterval(() => {
-    for (const s of shards) flush(s);
-  }, merge);
-  tick.unref?.();
-
-  const renew = setInterval(() => {
-    const cutoff = Date.now() - renewEvery;
-    for (const userID of opts.localUsers()) {
-      const t = lastWritten.get(userID);
-      if (t === undefined || t <= cutoff) {
-        stats.renewals++;
-        markInternal(userID, []);
+  let tick: ReturnType<typeof setInterval>, renew: ReturnType<typeof setInterval>;
+  const startTimers = () => {
+    tick = setInterval(() => {
+      for (const s of shards) flush(s);
+    }, merge);
+    tick.unref?.();
+    renew = setInterval(() => {
+      const cutoff = Date.now() - renewEvery;
+      for (const userID of opts.localUsers()) {
+        const t = lastWritten.get(userID);
+        if (t === undefined || t <= cutoff) {
+          stats.renewals++;
+          markInternal(userID, []);
+        }
       }
-    }
-  }, Math.max(1000, Math.floor(renewEvery / 10)));
-  renew.unref?.();
+    }, Math.max(1000, Math.floor(renewEvery / 10)));
+    renew.unref?.();
+  };
+  startTimers();
 
   function markInternal(userID: string, offline: readonly number[]) {
     const shard = shards[shardOf(userID, nShards)]!;
@@ -172,6 +177,15 @@ export function createStatusBatcher(opts: {
     },
     stats() {
       return { ...stats, pending: shards.reduce((a, s) => a + s.pending.size, 0) };
+    },
+    reconfigure(o) {
+      batchSize = o.batchSize;
+      merge = o.mergeIntervalMs;
+      renewEvery = o.renewIntervalMs;
+      if (stopped) return;
+      clearInterval(tick);
+      clearInterval(renew);
+      startTimers();
     },
     stop() {
       stopped = true;

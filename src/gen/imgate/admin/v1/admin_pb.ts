@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file imgate/admin/v1/admin.proto.
  */
 export const file_imgate_admin_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("ChtpbWdhdGUvYWRtaW4vdjEvYWRtaW4ucHJvdG8SD2ltZ2F0ZS5hZG1pbi52MSIOCgxTdGF0c1JlcXVlc3QiSgoNUGxhdGZvcm1Db3VudBISCgpwbGF0Zm9ybUlEGAEgASgFEhAKCHBsYXRmb3JtGAIgASgJEhMKC2Nvbm5lY3Rpb25zGAMgASgDIsICCg1TdGF0c1Jlc3BvbnNlEg8KB3ZlcnNpb24YASABKAkSDgoGbm9kZUlEGAIgASgJEg0KBXNoYXBlGAMgASgJEhUKDXVwdGltZVNlY29uZHMYBCABKAMSEwoLY29ubmVjdGlvbnMYBSABKAMSDQoFdXNlcnMYBiABKAMSMQoJcGxhdGZvcm1zGAcgAygLMh4uaW1nYXRlLmFkbWluLnYxLlBsYXRmb3JtQ291bnQSEgoKbWVzc2FnZXNJbhgIIAEoAxITCgttZXNzYWdlc091dBgJIAEoAxISCgpoYW5kc2hha2VzGAogASgDEhkKEWhhbmRzaGFrZUZhaWx1cmVzGAsgASgDEg0KBWtpY2tzGAwgASgDEhoKEnNsb3dDb25zdW1lckNsb3NlcxgNIAEoAxIQCghkcmFpbmluZxgOIAEoCCLKAQoKQ29ubmVjdGlvbhIOCgZ1c2VySUQYASABKAkSEgoKcGxhdGZvcm1JRBgCIAEoBRIQCghwbGF0Zm9ybRgDIAEoCRIOCgZjb25uSUQYBCABKAkSDQoFY29kZWMYBSABKAkSEgoKY29tcHJlc3NlZBgGIAEoCBIUCgxpc0JhY2tncm91bmQYByABKAgSFQoNY29ubmVjdGVkQXRNcxgIIAEoAxISCgpyZW1vdGVBZGRyGAkgASgJEhIKCnNka1ZlcnNpb24YCiABKAkiLwoNT25saW5lUmVxdWVzdBIPCgd1c2VySURzGAEgAygJEg0KBWxpbWl0GAIgASgFIkIKDk9ubGluZVJlc3BvbnNlEjAKC2Nvbm5lY3Rpb25zGAEgAygLMhsuaW1nYXRlLmFkbWluLnYxLkNvbm5lY3Rpb24iQQoLS2lja1JlcXVlc3QSDgoGdXNlcklEGAEgASgJEhIKCnBsYXRmb3JtSUQYAiABKAUSDgoGcmVhc29uGAMgASgJIh4KDEtpY2tSZXNwb25zZRIOCgZraWNrZWQYASABKAUiMwoPU2V0R3JvdXBSZXF1ZXN0Eg8KB2dyb3VwSUQYASABKAkSDwoHdXNlcklEcxgCIAMoCSISChBTZXRHcm91cFJlc3BvbnNlIiIKD0dldEdyb3VwUmVxdWVzdBIPCgdncm91cElEGAEgASgJIjQKEEdldEdyb3VwUmVzcG9uc2USDwoHZ3JvdXBJRBgBIAEoCRIPCgd1c2VySURzGAIgAygJIhMKEUxpc3RHcm91cHNSZXF1ZXN0IkcKEkxpc3RHcm91cHNSZXNwb25zZRIxCgZncm91cHMYASADKAsyIS5pbWdhdGUuYWRtaW4udjEuR2V0R3JvdXBSZXNwb25zZSJSChRTZXRIYXNSZWFkU2VxUmVxdWVzdBIOCgZ1c2VySUQYASABKAkSFgoOY29udmVyc2F0aW9uSUQYAiABKAkSEgoKaGFzUmVhZFNlcRgDIAEoAyIXChVTZXRIYXNSZWFkU2VxUmVzcG9uc2UiDgoMRHJhaW5SZXF1ZXN0Ih8KDURyYWluUmVzcG9uc2USDgoGY2xvc2VkGAEgASgFMoAFCgVBZG1pbhJGCgVTdGF0cxIdLmltZ2F0ZS5hZG1pbi52MS5TdGF0c1JlcXVlc3QaHi5pbWdhdGUuYWRtaW4udjEuU3RhdHNSZXNwb25zZRJJCgZPbmxpbmUSHi5pbWdhdGUuYWRtaW4udjEuT25saW5lUmVxdWVzdBofLmltZ2F0ZS5hZG1pbi52MS5PbmxpbmVSZXNwb25zZRJDCgRLaWNrEhwuaW1nYXRlLmFkbWluLnYxLktpY2tSZXF1ZXN0Gh0uaW1nYXRlLmFkbWluLnYxLktpY2tSZXNwb25zZRJPCghTZXRHcm91cBIgLmltZ2F0ZS5hZG1pbi52MS5TZXRHcm91cFJlcXVlc3QaIS5pbWdhdGUuYWRtaW4udjEuU2V0R3JvdXBSZXNwb25zZRJPCghHZXRHcm91cBIgLmltZ2F0ZS5hZG1pbi52MS5HZXRHcm91cFJlcXVlc3QaIS5pbWdhdGUuYWRtaW4udjEuR2V0R3JvdXBSZXNwb25zZRJVCgpMaXN0R3JvdXBzEiIuaW1nYXRlLmFkbWluLnYxLkxpc3RHcm91cHNSZXF1ZXN0GiMuaW1nYXRlLmFkbWluLnYxLkxpc3RHcm91cHNSZXNwb25zZRJeCg1TZXRIYXNSZWFkU2VxEiUuaW1nYXRlLmFkbWluLnYxLlNldEhhc1JlYWRTZXFSZXF1ZXN0GiYuaW1nYXRlLmFkbWluLnYxLlNldEhhc1JlYWRTZXFSZXNwb25zZRJGCgVEcmFpbhIdLmltZ2F0ZS5hZG1pbi52MS5EcmFpblJlcXVlc3QaHi5pbWdhdGUuYWRtaW4udjEuRHJhaW5SZXNwb25zZWIGcHJvdG8z");
+  fileDesc("ChtpbWdhdGUvYWRtaW4vdjEvYWRtaW4ucHJvdG8SD2ltZ2F0ZS5hZG1pbi52MSIOCgxTdGF0c1JlcXVlc3QiSgoNUGxhdGZvcm1Db3VudBISCgpwbGF0Zm9ybUlEGAEgASgFEhAKCHBsYXRmb3JtGAIgASgJEhMKC2Nvbm5lY3Rpb25zGAMgASgDIsICCg1TdGF0c1Jlc3BvbnNlEg8KB3ZlcnNpb24YASABKAkSDgoGbm9kZUlEGAIgASgJEg0KBXNoYXBlGAMgASgJEhUKDXVwdGltZVNlY29uZHMYBCABKAMSEwoLY29ubmVjdGlvbnMYBSABKAMSDQoFdXNlcnMYBiABKAMSMQoJcGxhdGZvcm1zGAcgAygLMh4uaW1nYXRlLmFkbWluLnYxLlBsYXRmb3JtQ291bnQSEgoKbWVzc2FnZXNJbhgIIAEoAxITCgttZXNzYWdlc091dBgJIAEoAxISCgpoYW5kc2hha2VzGAogASgDEhkKEWhhbmRzaGFrZUZhaWx1cmVzGAsgASgDEg0KBWtpY2tzGAwgASgDEhoKEnNsb3dDb25zdW1lckNsb3NlcxgNIAEoAxIQCghkcmFpbmluZxgOIAEoCCLKAQoKQ29ubmVjdGlvbhIOCgZ1c2VySUQYASABKAkSEgoKcGxhdGZvcm1JRBgCIAEoBRIQCghwbGF0Zm9ybRgDIAEoCRIOCgZjb25uSUQYBCABKAkSDQoFY29kZWMYBSABKAkSEgoKY29tcHJlc3NlZBgGIAEoCBIUCgxpc0JhY2tncm91bmQYByABKAgSFQoNY29ubmVjdGVkQXRNcxgIIAEoAxISCgpyZW1vdGVBZGRyGAkgASgJEhIKCnNka1ZlcnNpb24YCiABKAkiLwoNT25saW5lUmVxdWVzdBIPCgd1c2VySURzGAEgAygJEg0KBWxpbWl0GAIgASgFIkIKDk9ubGluZVJlc3BvbnNlEjAKC2Nvbm5lY3Rpb25zGAEgAygLMhsuaW1nYXRlLmFkbWluLnYxLkNvbm5lY3Rpb24iQQoLS2lja1JlcXVlc3QSDgoGdXNlcklEGAEgASgJEhIKCnBsYXRmb3JtSUQYAiABKAUSDgoGcmVhc29uGAMgASgJIh4KDEtpY2tSZXNwb25zZRIOCgZraWNrZWQYASABKAUiMwoPU2V0R3JvdXBSZXF1ZXN0Eg8KB2dyb3VwSUQYASABKAkSDwoHdXNlcklEcxgCIAMoCSISChBTZXRHcm91cFJlc3BvbnNlIiIKD0dldEdyb3VwUmVxdWVzdBIPCgdncm91cElEGAEgASgJIjQKEEdldEdyb3VwUmVzcG9uc2USDwoHZ3JvdXBJRBgBIAEoCRIPCgd1c2VySURzGAIgAygJIhMKEUxpc3RHcm91cHNSZXF1ZXN0IkcKEkxpc3RHcm91cHNSZXNwb25zZRIxCgZncm91cHMYASADKAsyIS5pbWdhdGUuYWRtaW4udjEuR2V0R3JvdXBSZXNwb25zZSJSChRTZXRIYXNSZWFkU2VxUmVxdWVzdBIOCgZ1c2VySUQYASABKAkSFgoOY29udmVyc2F0aW9uSUQYAiABKAkSEgoKaGFzUmVhZFNlcRgDIAEoAyIXChVTZXRIYXNSZWFkU2VxUmVzcG9uc2UiIwoMRHJhaW5SZXF1ZXN0EhMKC292ZXJTZWNvbmRzGAEgASgFIh8KDURyYWluUmVzcG9uc2USDgoGY2xvc2VkGAEgASgFIiAKDVJlbG9hZFJlcXVlc3QSDwoHd29ya2VycxgBIAEoCCJICg5SZWxvYWRSZXNwb25zZRIPCgdjaGFuZ2VkGAEgAygJEhQKDG5lZWRzUmVzdGFydBgCIAMoCRIPCgd3b3JrZXJzGAMgASgJMssFCgVBZG1pbhJGCgVTdGF0cxIdLmltZ2F0ZS5hZG1pbi52MS5TdGF0c1JlcXVlc3QaHi5pbWdhdGUuYWRtaW4udjEuU3RhdHNSZXNwb25zZRJJCgZPbmxpbmUSHi5pbWdhdGUuYWRtaW4udjEuT25saW5lUmVxdWVzdBofLmltZ2F0ZS5hZG1pbi52MS5PbmxpbmVSZXNwb25zZRJDCgRLaWNrEhwuaW1nYXRlLmFkbWluLnYxLktpY2tSZXF1ZXN0Gh0uaW1nYXRlLmFkbWluLnYxLktpY2tSZXNwb25zZRJPCghTZXRHcm91cBIgLmltZ2F0ZS5hZG1pbi52MS5TZXRHcm91cFJlcXVlc3QaIS5pbWdhdGUuYWRtaW4udjEuU2V0R3JvdXBSZXNwb25zZRJPCghHZXRHcm91cBIgLmltZ2F0ZS5hZG1pbi52MS5HZXRHcm91cFJlcXVlc3QaIS5pbWdhdGUuYWRtaW4udjEuR2V0R3JvdXBSZXNwb25zZRJVCgpMaXN0R3JvdXBzEiIuaW1nYXRlLmFkbWluLnYxLkxpc3RHcm91cHNSZXF1ZXN0GiMuaW1nYXRlLmFkbWluLnYxLkxpc3RHcm91cHNSZXNwb25zZRJeCg1TZXRIYXNSZWFkU2VxEiUuaW1nYXRlLmFkbWluLnYxLlNldEhhc1JlYWRTZXFSZXF1ZXN0GiYuaW1nYXRlLmFkbWluLnYxLlNldEhhc1JlYWRTZXFSZXNwb25zZRJGCgVEcmFpbhIdLmltZ2F0ZS5hZG1pbi52MS5EcmFpblJlcXVlc3QaHi5pbWdhdGUuYWRtaW4udjEuRHJhaW5SZXNwb25zZRJJCgZSZWxvYWQSHi5pbWdhdGUuYWRtaW4udjEuUmVsb2FkUmVxdWVzdBofLmltZ2F0ZS5hZG1pbi52MS5SZWxvYWRSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * @generated from message imgate.admin.v1.StatsRequest
@@ -433,6 +433,12 @@ export const SetHasReadSeqResponseSchema: GenMessage<SetHasReadSeqResponse> = /*
  * @generated from message imgate.admin.v1.DrainRequest
  */
 export type DrainRequest = Message<"imgate.admin.v1.DrainRequest"> & {
+  /**
+   * Close the clients spread over this many seconds (oldest first); 0 = shutdown.drainSeconds from the config.
+   *
+   * @generated from field: int32 overSeconds = 1;
+   */
+  overSeconds: number;
 };
 
 /**
@@ -458,6 +464,58 @@ export type DrainResponse = Message<"imgate.admin.v1.DrainResponse"> & {
  */
 export const DrainResponseSchema: GenMessage<DrainResponse> = /*@__PURE__*/
   messageDesc(file_imgate_admin_v1_admin, 17);
+
+/**
+ * @generated from message imgate.admin.v1.ReloadRequest
+ */
+export type ReloadRequest = Message<"imgate.admin.v1.ReloadRequest"> & {
+  /**
+   * Rolling restart of `serve --workers N`: the worker that answers asks its supervisor to replace every worker.
+   *
+   * @generated from field: bool workers = 1;
+   */
+  workers: boolean;
+};
+
+/**
+ * Describes the message imgate.admin.v1.ReloadRequest.
+ * Use `create(ReloadRequestSchema)` to create a new message.
+ */
+export const ReloadRequestSchema: GenMessage<ReloadRequest> = /*@__PURE__*/
+  messageDesc(file_imgate_admin_v1_admin, 18);
+
+/**
+ * @generated from message imgate.admin.v1.ReloadResponse
+ */
+export type ReloadResponse = Message<"imgate.admin.v1.ReloadResponse"> & {
+  /**
+   * Keys whose new values are in force.
+   *
+   * @generated from field: repeated string changed = 1;
+   */
+  changed: string[];
+
+  /**
+   * Keys that changed in the file but need a restart, each "key: why"; their old values stay in force.
+   *
+   * @generated from field: repeated string needsRestart = 2;
+   */
+  needsRestart: string[];
+
+  /**
+   * Set for a rolling restart: what the supervisor was asked.
+   *
+   * @generated from field: string workers = 3;
+   */
+  workers: string;
+};
+
+/**
+ * Describes the message imgate.admin.v1.ReloadResponse.
+ * Use `create(ReloadResponseSchema)` to create a new message.
+ */
+export const ReloadResponseSchema: GenMessage<ReloadResponse> = /*@__PURE__*/
+  messageDesc(file_imgate_admin_v1_admin, 19);
 
 /**
  * @generated from service imgate.admin.v1.Admin
@@ -526,6 +584,16 @@ export const Admin: GenService<{
     methodKind: "unary";
     input: typeof DrainRequestSchema;
     output: typeof DrainResponseSchema;
+  },
+  /**
+   * Re-reads the config file and environment and applies what can change live (as SIGHUP does).
+   *
+   * @generated from rpc imgate.admin.v1.Admin.Reload
+   */
+  reload: {
+    methodKind: "unary";
+    input: typeof ReloadRequestSchema;
+    output: typeof ReloadResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_imgate_admin_v1_admin, 0);

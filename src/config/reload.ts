@@ -1,0 +1,62 @@
+// What a config reload (SIGHUP, `systemctl reload`, `imgate reload`) may change in a running node. Live keys are
+// read where they are used (or handed to a reconfigure hook), so changing them drops no connection; every other key
+// was bound at start (a listener, the shape, the data dir, Redis) and is reported by name and left as it was.
+import { type Config, keys } from "./schema.js";
+
+/** Keys (or key prefixes ending in ".") a reload applies. */
+const LIVE = [
+  "log.level", "log.format",
+  "ws.maxConnections", "ws.maxInflatedBytes", "ws.handshakeTimeoutSeconds", "ws.slowConsumerBytes", "ws.requestTimeoutMs",
+  "ws.maxInflightPerConn", "ws.maxSubscriptionsPerConn", "ws.pushSliceUsers",
+  "ws.maxConnsPerUser", "ws.maxConnsPerIP", "ws.handshakesPerSecond", "ws.requestsPerSecond", "ws.bytesPerSecond",
+  "rpc.token", "rpc.allowOpenIMWithoutToken", "rpc.tlsCert", "rpc.tlsKey",
+  "multiLogin.policy",
+  "presence.batchSize", "presence.mergeIntervalMs", "presence.renewIntervalSeconds",
+  "webhooks.",
+  "shutdown.",
+  "api.tokenExpireDays", "api.maxBodyBytes",
+];
+
+/** Why a key that is not live needs a restart, where the reason is not just "bound at start". */
+const WHY: Record<string, string> = {
+  "ws.tlsCert": "Bun.serve cannot swap its certificate in place (oven-sh/bun#43815): restart, or roll the workers",
+  "ws.tlsKey": "Bun.serve cannot swap its certificate in place (oven-sh/bun#43815): restart, or roll the workers",
+  "ws.maxFrameBytes": "the WebSocket listener's frame limit is fixed when it opens",
+};
+
+export function isLive(path: string): boolean {
+  return LIVE.some((k) => (k.endsWith(".") ? path.startsWith(k) : path === k));
+}
+
+function get(o: unknown, path: string): unknown {
+  return path.split(".").reduce<any>((a, k) => (a == null ? undefined : a[k]), o);
+}
+
+function set(o: any, path: string, v: unknown): void {
+  const parts = path.split(".");
+  for (const p of parts.slice(0, -1)) o = o[p];
+  o[parts.at(-1)!] = Array.isArray(v) ? [...v] : v;
+}
+
+export interface ReloadPlan {
+  /** Changed keys a reload applies. */
+  live: string[];
+  /** Changed keys that need a restart, each with why. */
+  restart: { key: string; why: string }[];
+}
+
+/** The keys that differ between the running config and the one just read, split by whether they apply live. */
+export function planReload(current: Config, next: Config): ReloadPlan {
+  const plan: ReloadPlan = { live: [], restart: [] };
+  for (const { path } of keys) {
+    if (JSON.stringify(get(current, path)) === JSON.stringify(get(next, path))) continue;
+    if (isLive(path)) plan.live.push(path);
+    else plan.restart.push({ key: path, why: WHY[path] ?? "bound at start" });
+  }
+  return plan;
+}
+
+/** Writes the live keys of `next` into the running config object (which every part reads from). */
+export function applyLive(current: Config, next: Config, live: string[]): void {
+  for (const path of live) set(current, path, get(next, path));
+}
