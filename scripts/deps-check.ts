@@ -12,7 +12,7 @@ const SRC = resolve(import.meta.dir, "../src");
 export const LAYERS: string[][] = [
   ["gen", "protocol", "version.ts"],
   ["config"],
-  ["observe", "lifecycle.ts"],
+  ["observe", "lifecycle.ts", "systemd"],
   ["backend"],
   ["sessions"],
   ["gateway"],

@@ -65,6 +65,8 @@ export interface Node {
   stop(opts?: { reason?: string; overMs?: number }): Promise<void>;
   /** Re-reads the config (NodeOptions.reloadConfig) and applies what can change live. */
   reload(): Promise<ReloadResult>;
+  /** What /readyz answers. */
+  readiness(): { ready: boolean; reason?: string };
   /** Settles when the node has stopped, whoever asked (a signal, the admin API's Drain). */
   stopped: Promise<void>;
 }
@@ -72,6 +74,8 @@ export interface Node {
 export interface NodeOptions {
   /** Reads the config again from where it came from (file, environment, flags), for a reload. */
   reloadConfig?: () => Config;
+  /** systemd's notify protocol (RELOADING=1 / READY=1 around reloads, STOPPING=1 on a drain), when asked for. */
+  notify?: (state: string) => void;
 }
 
 export async function startNode(config: Config, log: Logger, secret: string, opts: NodeOptions = {}): Promise<Node> {
@@ -215,6 +219,7 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
   const stop = async ({ reason = "shutdown", overMs = 0 } = {}) => {
     if (state.draining) return;
     state.draining = true;
+    opts.notify?.("STOPPING=1");
     log.info("stopping", { reason, connections: registry.connections, ...(overMs > 0 ? { drainSeconds: overMs / 1000 } : {}) });
     if (overMs > 0) {
       // No new clients from now on; the ones here are served until their turn, spread over the window, so they
@@ -247,6 +252,7 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
     if (!opts.reloadConfig) throw new ConfigError("this node has no config source to re-read");
     let next: Config;
     let plan: ReturnType<typeof planReload>;
+    opts.notify?.(`RELOADING=1\nMONOTONIC_USEC=${process.hrtime.bigint() / 1000n}`);
     try {
       next = opts.reloadConfig();
       plan = planReload(config, next);
@@ -255,6 +261,7 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
     } catch (e) {
       metrics.countReload("invalid");
       log.warn("config reload refused; the running config stays", { err: e });
+      opts.notify?.("READY=1\nSTATUS=config reload refused; the running config stays");
       throw e;
     }
     applyLive(config, next, plan.live);
@@ -266,6 +273,7 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
     });
     if (plan.live.includes("rpc.tlsCert") || plan.live.includes("rpc.tlsKey")) hub.reloadTls();
     metrics.countReload(plan.restart.length ? "partial" : "ok");
+    opts.notify?.("READY=1");
     log.info("config reloaded", {
       changed: plan.live, ...(plan.restart.length ? { needsRestart: plan.restart.map((r) => `${r.key} (${r.why})`) } : {}),
     });
@@ -285,7 +293,7 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
     admin: `${config.admin.host}:${ports.admin}`, ...(apiServer ? { api: config.api.listen.replace(/:\d+$/, `:${ports.api}`) } : {}), ...(config.shape === "cluster" ? { redis: "shared state" } : { dataDir: config.dataDir }),
   });
   return {
-    stopped, stop, reload,
+    stopped, stop, reload, readiness: ready,
     config, nodeID, log, counters, registry, sessions, dispatch, backend, presence, webhooks, metrics, edge, admin, hub, ports,
     startedAt,
     get draining() { return state.draining; },

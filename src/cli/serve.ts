@@ -1,7 +1,9 @@
 import { ConfigError } from "../config/errors.js";
 import { resolveSecret } from "../config/secret.js";
 import { startNode } from "../node.js";
-import { createLogger } from "../observe/log.js";
+import { type Logger, createLogger } from "../observe/log.js";
+import { type Notifier, createNotifier } from "../systemd/notify.js";
+import type { Node } from "../node.js";
 import { configFrom, loadConfigFrom } from "./common.js";
 import { CliError } from "./exit.js";
 
@@ -36,9 +38,12 @@ export async function serve(opts: Record<string, unknown>): Promise<void> {
   } catch (e) {
     throw new CliError(`secret: ${(e as Error).message}`, 1);
   }
+  // Type=notify under systemd: READY=1 once every listener is up and the backend is ready (not when the process
+  // starts), STATUS= lines, and a watchdog fed from the event loop, so a loop that hangs gets the service restarted.
+  const notifier = createNotifier();
   let node;
   try {
-    node = await startNode(config, log, secret, { reloadConfig: () => loadConfigFrom(opts) });
+    node = await startNode(config, log, secret, { reloadConfig: () => loadConfigFrom(opts), notify: notifier && ((st) => void notifier.send(st)) });
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     if (e instanceof ConfigError) throw new CliError(`config: ${err.message}`, 2);
@@ -58,6 +63,7 @@ export async function serve(opts: Record<string, unknown>): Promise<void> {
       process.exit(1);
     });
   };
+  if (notifier) void superviseNotify(notifier, node, log);
   // However the node stops (a signal, the admin API's Drain), the process ends with it.
   node.stopped.then(() => {
     log.info("stopped");
@@ -76,4 +82,18 @@ export async function serve(opts: Record<string, unknown>): Promise<void> {
       if (process.ppid !== parent) shutdown("supervisor gone");
     }, 1000).unref();
   }
+}
+
+async function superviseNotify(notifier: Notifier, node: Node, log: Logger): Promise<void> {
+  const status = () =>
+    node.draining ? `STATUS=draining: ${node.registry.connections} connections left` : `STATUS=serving ${node.registry.connections} connections (${node.registry.userCount} users)`;
+  if (notifier.watchdogMs) setInterval(() => notifier.send("WATCHDOG=1"), notifier.watchdogMs).unref();
+  // Ready means ready: Redis up, the store thread answering, registered in etcd where discovery is on.
+  for (let waited = 0; !node.readiness().ready && !node.draining; waited += 200) {
+    if (waited % 5000 === 0) notifier.send(`STATUS=starting: ${node.readiness().reason ?? "not ready"}`);
+    await Bun.sleep(200);
+  }
+  if (node.draining) return;
+  if (!notifier.send(`READY=1\nMAINPID=${process.pid}\n${status()}`)) log.warn("systemd notification failed", { socket: process.env.NOTIFY_SOCKET });
+  setInterval(() => notifier.send(status()), 5000).unref();
 }
