@@ -75,7 +75,7 @@ function niceCeil(x: number): number {
 const pts = (series: [number, number, number, number][] | undefined, col: 1 | 2): [number, number][] => (series ?? []).map((r) => [r[0], r[col]]);
 
 const out: string[] = [];
-const any = ["idle", "chat", "burst", "fanout", "presence", "cluster", "slow", "soak"].map(load).find(Boolean);
+const any = ["idle", "chat", "burst", "fanout", "presence", "cluster", "slow", "storm", "soak"].map(load).find(Boolean);
 const m = any?.machine ?? {};
 out.push(`# Benchmarks
 
@@ -92,6 +92,7 @@ npm run bench -- fanout      # SuperGroupOnlineBatchPushOneMsg to 10k users vs b
 npm run bench -- presence    # connection churn against Redis presence (~1 min)
 npm run bench -- cluster     # two nodes on one Redis, imgate vs Socket.IO + Redis adapter: same-node vs cross-node (~3 min)
 npm run bench -- slow        # fast clients next to clients that stopped reading (~1 min)
+npm run bench -- storm       # a drained node's reconnect storm on the survivor: all at once vs over 10 s (~1 min)
 npm run bench -- soak --seconds 600   # bounded mixed load: memory and latency drift
 # add --quick for a short run; then: npm run bench:report
 \`\`\`
@@ -281,6 +282,21 @@ ${lineChart("cluster-latency.svg", "cross-node send→push latency over time at 
 ])}
 `);
 }
+
+const st = load("storm");
+if (st)
+  out.push(`## storm (a drained node's clients reconnecting to the survivor)
+
+${n(st.results[0].clients)} clients on a victim node; the victim is drained (\`Admin/Drain\` with \`overSeconds\`), and each client, as
+OpenIM's SDKs do, reconnects at once to the survivor and sends its first sync request (1001).
+
+| drain | survivor's peak handshakes/s | handshake p50 / p99 / max | survivor's max loop lag | all back after |
+|---|---|---|---|---|
+${st.results.map((r: any) => `| ${r.mode} | ${n(r.peakHandshakesPerSec)} | ${r.handshakeMs.p50} / ${r.handshakeMs.p99} / ${r.handshakeMs.max} ms | ${r.survivorMaxLoopLagMs} ms | ${(r.allBackAfterMs / 1000).toFixed(1)} s |`).join("\n")}
+
+Spread over the window, the reconnects arrive as a stream the survivor absorbs without queueing; all at once, they
+queue behind each other (the p99 is the queue) and stall the survivor's event loop for everyone already on it.
+`);
 
 const slow = load("slow");
 if (slow)

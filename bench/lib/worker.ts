@@ -10,6 +10,7 @@ export type WorkerCmd =
   | { cmd: "chat"; pairs: [string, string][]; ratePerSec: number; durationMs: number }
   | { cmd: "chatClosed"; pairs: [string, string][]; window: number; durationMs: number }
   | { cmd: "churn"; url: string; users: { userID: string; platformID: number; token: string }[]; concurrency: number; durationMs: number }
+  | { cmd: "storm"; survivorUrl: string; users: { userID: string; platformID: number; token: string }[]; timeoutMs: number }
   | { cmd: "count" }
   | { cmd: "close" };
 
@@ -178,6 +179,47 @@ async function churn(c: Extract<WorkerCmd, { cmd: "churn" }>) {
   return { cycles, failures };
 }
 
+/**
+ * The connected clients, as the SDKs behave: when the server closes a socket, reconnect at once (to the survivor:
+ * a load balancer's next node) and start the sync with a 1001. Resolves when every client is back, or at the timeout,
+ * with when each reconnect finished and how long its handshake took (from the close).
+ */
+async function storm(c: Extract<WorkerCmd, { cmd: "storm" }>) {
+  const backAt: number[] = [], handshakeMs: number[] = [], closedAt: number[] = [];
+  let failures = 0, remaining = c.users.length;
+  const { promise: allBack, resolve } = Promise.withResolvers<void>();
+  const reconnect = (u: (typeof c.users)[number], attempt = 0) => {
+    const start = now();
+    const ws = new WebSocket(c.survivorUrl + handshakeQuery(u, "storm"));
+    ws.binaryType = "arraybuffer";
+    ws.onopen = () => {
+      handshakeMs.push(now() - start);
+      backAt.push(now());
+      clients.set(u.userID, ws);
+      // The SDK's first request after a reconnect: its max seqs.
+      ws.send(encodeJsonReq({ reqIdentifier: 1001, token: "", sendID: u.userID, operationID: "storm", msgIncr: `${u.userID}_s`, data: new Uint8Array() }));
+      if (--remaining === 0) resolve();
+    };
+    ws.onerror = () => {
+      failures++;
+      if (attempt < 20) setTimeout(() => reconnect(u, attempt + 1), 100);
+    };
+  };
+  for (const u of c.users) {
+    const ws = clients.get(u.userID);
+    if (!ws) {
+      remaining--;
+      continue;
+    }
+    ws.onclose = () => {
+      closedAt.push(now());
+      reconnect(u);
+    };
+  }
+  await Promise.race([allBack, Bun.sleep(c.timeoutMs)]);
+  return { backAt, handshakeMs, closedAt, failures, missing: remaining };
+}
+
 process.on("message", async (m: WorkerCmd) => {
   let out: unknown;
   switch (m.cmd) {
@@ -185,6 +227,7 @@ process.on("message", async (m: WorkerCmd) => {
     case "chat": out = await chat(m); break;
     case "chatClosed": out = await chatClosed(m); break;
     case "churn": out = await churn(m); break;
+    case "storm": out = await storm(m); break;
     case "count":
       out = { received, firstAt, lastAt, sent, errors, latencies: latencies.splice(0), latencySentAt: latencySentAt.splice(0), replyLatencies: replyLatencies.splice(0) };
       sent = 0;
