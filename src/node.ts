@@ -300,11 +300,18 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
   };
 }
 
-/** Closes `conns` (oldest first) spread evenly over `overMs`: the i-th at about i·overMs/n. */
-function closeSpread(conns: Conn[], overMs: number, close: (c: Conn) => void): Promise<void> {
+/** Closes per second a drain never goes below: spreading a handful of clients over the whole window helps no one. */
+export const MIN_DRAIN_RATE = 100;
+
+/**
+ * Closes `conns` (oldest first) spread evenly over `overMs`, the i-th at about i·window/n, where the window is
+ * shortened so at least MIN_DRAIN_RATE close each second (10 clients: 0.1 s; 10,000 over 10 s: the whole window).
+ */
+function closeSpread(conns: Conn[], windowMs: number, close: (c: Conn) => void): Promise<void> {
   conns.sort((a, b) => a.connectedAt - b.connectedAt);
   const n = conns.length;
   if (n === 0) return Promise.resolve();
+  const overMs = Math.min(windowMs, (n * 1000) / MIN_DRAIN_RATE);
   const start = performance.now();
   let next = 0;
   return new Promise((resolve) => {

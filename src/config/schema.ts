@@ -134,7 +134,7 @@ export const schema = {
   },
   shutdown: {
     graceSeconds: int(10, positive, "how long a stop may take after the drain window, before the process exits anyway"),
-    drainSeconds: int(0, nonNegative, "SIGTERM and `imgate drain` close clients spread over this window (oldest first) instead of all at once; 0 = at once"),
+    drainSeconds: int(10, nonNegative, "SIGTERM and `imgate drain` close clients spread over this window (oldest first, at least 100 a second) instead of all at once; 0 = at once"),
   },
   openim: {
     auth: str("", { help: "the openim shape: host:port (gRPC h2c) of OpenIM's services" }),
