@@ -4,9 +4,10 @@ import { afterAll, expect, test } from "bun:test";
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connect } from "./support/client.js";
+import { connect, until } from "./support/client.js";
+import { bindNotifySocket } from "./support/notify-socket.js";
 import { textMsg } from "./support/pb.js";
-import { serveProcess } from "./support/proc.js";
+import { freePort, serveProcess } from "./support/proc.js";
 
 const dir = mkdtempSync(join(tmpdir(), "imgate-bin-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -47,4 +48,18 @@ test("build, copy alone, run --version, token and serve", async () => {
   expect(metrics).toContain("online_user_num 1");
   s.proc.kill("SIGTERM");
   expect(await s.proc.exited).toBe(0);
+
+  // systemd's notify protocol goes through libc (bun:ffi) from inside the binary too.
+  const sock = bindNotifySocket(join(dir, "notify.sock"));
+  try {
+    const [ws, rpc, admin] = [await freePort(), await freePort(), await freePort()];
+    const p = Bun.spawn([bin, "serve", "--host", "127.0.0.1", "--ws-port", String(ws), "--rpc-port", String(rpc), "--admin-port", String(admin),
+      "--data-dir", join(run, "data")], { cwd: run, env: { ...env, NOTIFY_SOCKET: sock.path }, stdout: "ignore", stderr: "ignore" });
+    await until(() => sock.lines().includes("READY=1"), 10_000, "READY=1 from the binary");
+    p.kill("SIGTERM");
+    expect(await p.exited).toBe(0);
+    await until(() => sock.lines().includes("STOPPING=1"), 2000, "STOPPING=1 from the binary");
+  } finally {
+    sock.close();
+  }
 }, 60_000);

@@ -97,6 +97,9 @@ export function adminService(node: HubDeps): ServiceImpl<typeof Admin> {
       }
       try {
         const r = await node.reload();
+        // Under `serve --workers N` this call reached one worker (the ports are shared): the supervisor passes the
+        // reload on to every worker (this one included, where it is then a no-op).
+        if (process.env.IMGATE_WORKER !== undefined) process.kill(process.ppid, "SIGHUP");
         return create(ReloadResponseSchema, { changed: r.changed, needsRestart: r.needsRestart.map((k) => `${k.key}: ${k.why}`) });
       } catch (e) {
         if (e instanceof ConfigError) throw codeError(ErrCode.Args, `the new config is refused, the running one stays: ${e.message}`);
