@@ -123,6 +123,9 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
     : config.shape === "cluster" ? await startClusterEngine(ctx)
     : await startEmbeddedEngine(ctx);
   const { statusStore, backend } = engine;
+  // Other nodes' status changes must reach this one before it takes clients (their 2005 subscribers); a Redis that
+  // is down does not hold the start (the node starts degraded, /readyz says why).
+  if (statusStore.listening) await Promise.race([statusStore.listening(), Bun.sleep(5000)]);
 
   // ---- presence: the registry, the batcher and webhooks -----------------------------------------------------
   const webhooks = createWebhooks(hookClient, config.webhooks);

@@ -1,9 +1,11 @@
 // The node-to-node bus over a real redis-server: typed messages in binary frames (a push's MsgData as bytes, not
 // base64 in JSON), answers by request id, and frames of the older JSON format still understood.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import Redis from "ioredis";
-import { createBus, decodeFrame, encodeFrame, type Received } from "../src/cluster/bus.js";
-import { type TestRedis, startRedis } from "./support/redis.js";
+import Redis, { Cluster } from "ioredis";
+import { createBus, decodeFrame, encodeFrame, nodeChannel, type Received } from "../src/cluster/bus.js";
+import { createPubSub } from "../src/cluster/pubsub.js";
+import { startRedisCluster } from "./support/redis-cluster.js";
+import { type TestRedis, redisCli, startRedis } from "./support/redis.js";
 import { until } from "./support/client.js";
 
 let redis: TestRedis;
@@ -13,6 +15,7 @@ const conn = () => {
   conns.push(r);
   return r;
 };
+const ps = () => createPubSub({ pub: conn(), sub: conn(), sharded: false });
 beforeAll(async () => {
   redis = await startRedis();
 });
@@ -33,9 +36,9 @@ test("a frame is a length, a JSON header and the payload bytes; JSON-text frames
 
 test("requests get their typed answers; a push carries its MsgData bytes; one-way messages arrive", async () => {
   const seen: Received[] = [];
-  const a = createBus({ nodeID: "a", pub: conn(), sub: conn(), handle: () => undefined });
+  const a = createBus({ nodeID: "a", pubsub: ps(), handle: () => undefined });
   const b = createBus({
-    nodeID: "b", pub: conn(), sub: conn(),
+    nodeID: "b", pubsub: ps(),
     handle: (m) => {
       seen.push(m);
       if (m.t === "kick") return 2;
@@ -57,10 +60,74 @@ test("requests get their typed answers; a push carries its MsgData bytes; one-wa
 });
 
 test("a node that does not answer costs a bounded wait", async () => {
-  const a = createBus({ nodeID: "lonely", pub: conn(), sub: conn(), handle: () => undefined });
+  const a = createBus({ nodeID: "lonely", pubsub: ps(), handle: () => undefined });
   const t0 = performance.now();
   await expect(a.request("nobody", { t: "kick", userID: "u", platformID: 1 }, 200)).rejects.toThrow("did not answer kick within 200 ms");
   expect(performance.now() - t0).toBeLessThan(1000);
   await a.close();
 });
 
+
+test("on a Redis Cluster the bus is sharded (SPUBLISH/SSUBSCRIBE); node channels spread over the shards", async () => {
+  const rc = await startRedisCluster({ masters: 3 });
+  const startup = rc.addresses.map((a) => ({ host: "127.0.0.1", port: Number(a.split(":")[1]) }));
+  const made: Cluster[] = [];
+  const cl = (sharded = false) => {
+    const c = new Cluster(startup, { shardedSubscribers: sharded });
+    made.push(c);
+    return c;
+  };
+  try {
+    const a = createBus({ nodeID: "na", pubsub: createPubSub({ pub: cl(), sub: cl(true), sharded: true }), handle: () => undefined });
+    const b = createBus({ nodeID: "nb", pubsub: createPubSub({ pub: cl(), sub: cl(true), sharded: true }), handle: (m) => (m.t === "kick" ? 7 : undefined) });
+    await Bun.sleep(300);
+    expect(await a.request("nb", { t: "kick", userID: "u", platformID: 5 }, 3000)).toBe(7);
+    // Sharded channels only: nothing goes through classic PUBLISH, which a Cluster copies to every shard.
+    const classic = rc.masters().map((p) => Number(redisCli(p, "PUBSUB", "NUMSUB", nodeChannel("nb")).split("\n")[1] ?? 0));
+    expect(classic.every((n) => n === 0)).toBe(true);
+    const shardSubs = rc.masters().map((p) => Number(redisCli(p, "PUBSUB", "SHARDNUMSUB", nodeChannel("nb")).split("\n")[1] ?? 0));
+    expect(shardSubs.reduce((x, y) => x + y, 0)).toBe(1);
+    // 100 node names: their channels land on every shard, none with more than half.
+    const owners = new Map<number, number>();
+    for (let i = 0; i < 100; i++) {
+      const slot = Number(redisCli(rc.masters()[0]!, "CLUSTER", "KEYSLOT", nodeChannel(`host-${i}-w0`)));
+      const owner = rc.masters().find((p) => ownsSlot(p, slot))!;
+      owners.set(owner, (owners.get(owner) ?? 0) + 1);
+    }
+    expect(owners.size).toBe(3);
+    expect(Math.max(...owners.values())).toBeLessThanOrEqual(50);
+    await a.close();
+    await b.close();
+  } finally {
+    for (const c of made) c.disconnect();
+    await rc.stop();
+  }
+}, 60_000);
+
+function ownsSlot(port: number, slot: number): boolean {
+  const me = redisCli(port, "CLUSTER", "MYID");
+  const line = redisCli(port, "CLUSTER", "NODES").split("\n").find((l) => l.startsWith(me))!;
+  return line.split(" ").slice(8).some((r) => {
+    const [lo, hi] = r.split("-").map(Number);
+    return slot >= lo! && slot <= (hi ?? lo)!;
+  });
+}
+
+test("a subscription lost without an error is noticed by its probe, counted and made again", async () => {
+  const sub = conn();
+  let lost = 0;
+  const pubsub = createPubSub({ pub: conn(), sub, sharded: false, probeEveryMs: 100, onResubscribe: () => lost++ });
+  const got: string[] = [];
+  await pubsub.subscribe("imgate:node:probe", (raw) => got.push(raw.toString()));
+  await Bun.sleep(300);
+  expect(lost).toBe(0); // probes come back while the subscription holds
+  // Behind the pub/sub's back, as a failover or a missed slot move would.
+  await sub.unsubscribe("imgate:node:probe");
+  await until(() => lost >= 1, 2000, "the lost subscription noticed");
+  await until(() => pubsub.resubscribes() >= 1, 1000, "counted");
+  await Bun.sleep(50);
+  await conn().publish("imgate:node:probe", "after");
+  await until(() => got.includes("after"), 2000, "messages flowing again");
+  expect(got).toEqual(["after"]); // probes never reach the handler
+  await pubsub.close();
+});

@@ -5,7 +5,9 @@
 // a real redis-server; OpenIM's services are stand-ins built from our proto/ (they cannot run here).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { create } from "@bufbuild/protobuf";
-import Redis from "ioredis";
+import Redis, { Cluster } from "ioredis";
+import { createPubSub } from "../src/cluster/pubsub.js";
+import { type TestRedisCluster, startRedisCluster } from "./support/redis-cluster.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -25,27 +27,37 @@ import { createRedisStatusStore } from "../src/presence/redis-store.js";
 import { MsgDataSchema } from "../src/gen/openim/sdkws/sdkws_pb.js";
 import { until } from "./support/client.js";
 import { text } from "./support/pb.js";
-import { type TestRedis, startRedis } from "./support/redis.js";
+import { type TestRedis, redisCli, startRedis } from "./support/redis.js";
 
 let redis: TestRedis;
+/** A real three-master Redis Cluster: the cluster shape's stores must hold there too (multi-key scripts in one slot). */
+let rcluster: TestRedisCluster;
 const dirs: string[] = [];
-const clients: Redis[] = [];
+const clients: (Redis | Cluster)[] = [];
 const workers: StoreClient[] = [];
 const standins: Awaited<ReturnType<typeof startOpenIMStandins>>[] = [];
 beforeAll(async () => {
-  redis = await startRedis();
-});
+  [redis, rcluster] = await Promise.all([startRedis(), startRedisCluster({ masters: 3 })]);
+}, 60_000);
 afterAll(async () => {
   for (const w of workers) await w.close();
   for (const o of standins) await o.close();
   for (const c of clients) c.disconnect();
   await redis.stop();
+  await rcluster.stop();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 const freshRedis = async () => {
   const c = new Redis(redis.url, { lazyConnect: false });
   clients.push(c);
   await c.flushdb();
+  return c;
+};
+/** A connection to the Redis Cluster, emptied first (FLUSHALL on every master), as freshRedis empties its db. */
+const freshCluster = (opts: { sharded?: boolean; keep?: boolean } = {}) => {
+  if (!opts.keep) for (const port of rcluster.masters()) redisCli(port, "FLUSHALL");
+  const c = new Cluster(rcluster.addresses.map((a) => ({ host: "127.0.0.1", port: Number(a.split(":")[1]) })), { shardedSubscribers: opts.sharded ?? false });
+  clients.push(c);
   return c;
 };
 const freshDir = () => {
@@ -59,7 +71,16 @@ const freshDir = () => {
 /** [name, make, announces its own changes]: OpenIM's user service announces through OpenIM's Redis, not the store. */
 const statusStores: [string, () => Promise<StatusStore>, boolean][] = [
   ["memory", async () => createMemoryStatusStore({ ttlSeconds: 60 }), true],
-  ["redis", async () => createRedisStatusStore({ client: await freshRedis(), subscriber: await freshRedis(), ttlSeconds: 60 }), true],
+  ["redis", async () => createRedisStatusStore({
+    client: await freshRedis(), pubsub: createPubSub({ pub: await freshRedis(), sub: await freshRedis(), sharded: false }), ttlSeconds: 60,
+  }), true],
+  ["redis cluster (sharded pub/sub)", async () => {
+    const s = createRedisStatusStore({
+      client: freshCluster(), pubsub: createPubSub({ pub: freshCluster({ keep: true }), sub: freshCluster({ sharded: true, keep: true }), sharded: true }), ttlSeconds: 60,
+    });
+    await s.listening!(); // one subscriber connection per shard, made on first use
+    return s;
+  }, true],
   ["OpenIM's user service (stand-in)", async () => {
     const openim = await startOpenIMStandins(AUTH_SECRET);
     standins.push(openim);
@@ -112,6 +133,7 @@ const conversationStores: [string, () => Promise<ConversationStore>][] = [
     return new RemoteStore(c);
   }],
   ["redis", async () => createRedisConversationStore(await freshRedis(), { maxPerConversation: 0, idempotencyTtlSeconds: 3600 })],
+  ["redis cluster", async () => createRedisConversationStore(freshCluster(), { maxPerConversation: 0, idempotencyTtlSeconds: 3600 })],
 ];
 
 for (const [name, make] of conversationStores) {
@@ -179,6 +201,7 @@ const authPorts: [string, () => Promise<AuthPort>][] = [
     return createEmbeddedAuth(remoteTokenStates(c), AUTH_SECRET);
   }],
   ["redis", async () => createRedisAuth(await freshRedis(), AUTH_SECRET)],
+  ["redis cluster", async () => createRedisAuth(freshCluster(), AUTH_SECRET)],
   ["OpenIM's auth service (stand-in)", async () => {
     const openim = await startOpenIMStandins(AUTH_SECRET);
     standins.push(openim);

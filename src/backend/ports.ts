@@ -118,5 +118,7 @@ export interface StatusStore {
   getOnline(userIDs: string[]): Promise<Map<string, number[]>>;
   /** A user's online platform set changed (from any node, where the store is shared). */
   onChange(listener: (userID: string, platformIDs: number[]) => void): void;
+  /** Settles once change notifications from other nodes are being received (their subscriptions are in place). */
+  listening?(): Promise<void>;
   close(): Promise<void>;
 }

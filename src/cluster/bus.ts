@@ -1,10 +1,10 @@
-// Node-to-node messages over Redis pub/sub: each node listens on imgate:node:<id>; a request carries an id
+// Node-to-node messages over Redis pub/sub (sharded on a Redis Cluster: pubsub.ts): each node listens on imgate:node:<id>; a request carries an id
 // and the sender's node so the answer comes back on the sender's channel. Requests time out (fail fast), so a
 // dead node or a dead Redis costs a bounded wait, never a hang.
 // The messages are one discriminated union (BusMessage) with the answer each request gets (BusAnswer). On the
 // wire a frame is binary: a 4-byte length, a JSON header, then the payload bytes (a push's MsgData as stored,
 // not base64 inside JSON). A frame that is JSON text (what nodes before this format sent) is still read.
-import type { RedisClient } from "./redis.js";
+import type { PubSub } from "./pubsub.js";
 
 export const nodeChannel = (nodeID: string) => `imgate:node:${nodeID}`;
 
@@ -88,19 +88,16 @@ function fromFrame(header: Header, payload: Uint8Array): Received | undefined {
 
 export function createBus(opts: {
   nodeID: string;
-  pub: RedisClient;
-  sub: RedisClient;
+  pubsub: PubSub;
   handle: (m: Received) => Promise<unknown> | unknown;
   onError?: (err: unknown) => void;
 }) {
-  const { nodeID, pub, sub } = opts;
+  const { nodeID, pubsub } = opts;
   const channel = nodeChannel(nodeID);
   let nextId = 1;
   const waiting = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void; timer: ReturnType<typeof setTimeout> }>();
 
-  sub.subscribe(channel).catch((e) => opts.onError?.(e));
-  sub.on("messageBuffer", async (ch: Buffer, raw: Buffer) => {
-    if (ch.toString() !== channel) return;
+  pubsub.subscribe(channel, async (raw: Buffer) => {
     const frame = decodeFrame(raw);
     if (!frame) return;
     const { header, payload } = frame;
@@ -116,16 +113,16 @@ export function createBus(opts: {
     if (!m) return;
     try {
       const body = await opts.handle(m);
-      if (m.id !== undefined) await pub.publish(nodeChannel(m.from), encodeFrame({ t: m.t, from: nodeID, id: m.id, reply: true, body }));
+      if (m.id !== undefined) await pubsub.publish(nodeChannel(m.from), encodeFrame({ t: m.t, from: nodeID, id: m.id, reply: true, body }));
     } catch (err) {
       opts.onError?.(err);
     }
-  });
+  }).catch((e) => opts.onError?.(e));
 
   return {
     /** Fire and forget. */
     async send(to: string, m: BusMessage): Promise<void> {
-      await pub.publish(nodeChannel(to), toFrame(m, nodeID));
+      await pubsub.publish(nodeChannel(to), toFrame(m, nodeID));
     },
     /** A request answered by the other node's handler, or rejected after timeoutMs. */
     request<M extends BusMessage>(to: string, m: M, timeoutMs: number): Promise<BusAnswers[M["t"]]> {
@@ -136,7 +133,7 @@ export function createBus(opts: {
           reject(new Error(`node ${to} did not answer ${m.t} within ${timeoutMs} ms`));
         }, timeoutMs);
         waiting.set(id, { resolve, reject, timer });
-        pub.publish(nodeChannel(to), toFrame(m, nodeID, id)).catch((e: Error) => {
+        pubsub.publish(nodeChannel(to), toFrame(m, nodeID, id)).catch((e: Error) => {
           clearTimeout(timer);
           waiting.delete(id);
           reject(e);
@@ -149,7 +146,7 @@ export function createBus(opts: {
         w.reject(new Error("bus closed"));
       }
       waiting.clear();
-      await sub.unsubscribe(channel).catch(() => {});
+      await pubsub.unsubscribe(channel).catch(() => {});
     },
   };
 }

@@ -33,7 +33,11 @@ export function createRedis(cfg: Config, purpose: string): RedisClient {
   const nodes = r.address.map((a) => hostPort(a, 6379));
   const auth = { username: r.username || undefined, password: r.password || undefined };
   if (r.redisMode === "cluster")
-    return new Cluster(nodes, { redisOptions: { ...common, ...auth }, enableOfflineQueue: common.enableOfflineQueue, enableAutoPipelining: common.enableAutoPipelining });
+    return new Cluster(nodes, {
+      redisOptions: { ...common, ...auth }, enableOfflineQueue: common.enableOfflineQueue, enableAutoPipelining: common.enableAutoPipelining,
+      // The subscriber keeps one connection per shard for SSUBSCRIBE and follows slot moves and failovers.
+      shardedSubscribers: purpose === "subscriber",
+    });
   // OpenIM main's sentinelMode. Reads stay on the master even with routeByLatency/routeRandomly: a status
   // read from a lagging replica could undo a change this node just wrote.
   if (r.redisMode === "sentinel")

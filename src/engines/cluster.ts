@@ -6,7 +6,7 @@ import { createBus } from "../cluster/bus.js";
 import { busHandler, clusterDispatch } from "../cluster/dispatch.js";
 import { createNodeRegistry } from "../cluster/nodes.js";
 import { createRouteTable } from "../cluster/routes.js";
-import { type Engine, type EngineContext, redisStatusStore } from "./engine.js";
+import { type Engine, type EngineContext, redisPubSub, redisStatusStore } from "./engine.js";
 
 export async function startClusterEngine(ctx: EngineContext): Promise<Engine> {
   const { config, nodeID, log, started } = ctx;
@@ -36,8 +36,10 @@ export async function startClusterEngine(ctx: EngineContext): Promise<Engine> {
         if (connectedBefore) routes.resync();
         connectedBefore = true;
       });
+      const busPubSub = redisPubSub(ctx, redis, "bus");
+      started.add("bus pub/sub", () => busPubSub.close());
       const bus = createBus({
-        nodeID, pub: redis.client, sub: redis.subscriber, handle: busHandler({ registry, pusher, sessions }),
+        nodeID, pubsub: busPubSub, handle: busHandler({ registry, pusher, sessions }),
         onError: (err) => log.warn("bus error", { err }),
       });
       started.add("bus", () => bus.close());
@@ -57,6 +59,7 @@ export async function startClusterEngine(ctx: EngineContext): Promise<Engine> {
           await routes.clear().catch((err) => log.warn("could not clear routes", { err }));
           await nodes.leave();
           await bus.close();
+          await busPubSub.close();
         },
       };
     },

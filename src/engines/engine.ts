@@ -15,6 +15,8 @@ import type { Counters } from "../observe/stats.js";
 import type { Registry } from "../sessions/registry.js";
 import type { Sessions } from "../sessions/sessions.js";
 import { createRedisStatusStore } from "../presence/redis-store.js";
+import { type PubSub, createPubSub, isSharded } from "../cluster/pubsub.js";
+import { bump } from "../observe/stats.js";
 
 export interface EngineContext {
   config: Config;
@@ -58,9 +60,28 @@ export interface Engine {
   leave(): Promise<void>;
 }
 
+/**
+ * Redis pub/sub for `kind` (bus, presence). Sharded only in the cluster shape on a Redis Cluster: elsewhere the
+ * channels are OpenIM's (online_change), read by OpenIM's own services with classic SUBSCRIBE. Probed where sharded
+ * (a probe message on an OpenIM channel would reach OpenIM's readers).
+ */
+export function redisPubSub(ctx: EngineContext, redis: NonNullable<EngineContext["redis"]>, kind: string): PubSub {
+  const sharded = ctx.config.shape === "cluster" && isSharded(redis.client);
+  return createPubSub({
+    pub: redis.client, sub: redis.subscriber, sharded, probeEveryMs: sharded || kind === "bus" ? 5000 : 0,
+    onError: (err) => ctx.log.warn("redis subscribe failed", { kind, err }),
+    onResubscribe: (channel) => {
+      bump(ctx.counters.resubscribes, kind);
+      ctx.log.warn("redis subscription lost; subscribed again", { kind, channel });
+    },
+  });
+}
+
 /** Online status in Redis in OpenIM's layout (the cluster shape, and the others when Redis is configured). */
 export function redisStatusStore(ctx: EngineContext, redis: NonNullable<EngineContext["redis"]>): StatusStore {
-  return createRedisStatusStore({ ...redis, ttlSeconds: ctx.config.presence.ttlSeconds, onError: (err) => ctx.log.warn("redis subscribe failed", { err }) });
+  const pubsub = redisPubSub(ctx, redis, "presence");
+  const store = createRedisStatusStore({ client: redis.client, pubsub, ttlSeconds: ctx.config.presence.ttlSeconds, onError: (err) => ctx.log.warn("redis subscribe failed", { err }) });
+  return { ...store, close: async () => (await store.close(), await pubsub.close()) };
 }
 
 /** Delivery to this node's connections only, with nothing to close. */

@@ -97,6 +97,9 @@ export function createMetrics(src: MetricsSources) {
     for (const [k, v] of c.limitRefusals) set({ limit: k }, v);
   }, ["limit"]);
   mirror("imgate_cross_node_failures_total", "Cross-node pushes, kicks or lookups that failed (Redis down, peer timeout).", (set) => set({}, c.crossNodeFailures));
+  mirror("imgate_redis_resubscribes_total", "Redis subscriptions found lost (their self-probe did not come back) and made again.", (set) => {
+    for (const [k, v] of c.resubscribes) set({ channel: k }, v);
+  }, ["channel"]);
   mirror("imgate_slow_consumer_closes_total", "Connections closed because they stopped reading.", (set) => set({}, c.slowConsumerCloses));
   mirror("imgate_kicks_total", "Kicked connections by reason.", (set) => {
     for (const [r, v] of c.kicks) set({ reason: r }, v);

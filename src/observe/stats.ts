@@ -20,6 +20,8 @@ export interface Counters {
   crossNodeFailures: number;
   /** Refusals by operator-set limit (handshake rate, per IP, per user, request rate, byte rate). */
   limitRefusals: Map<string, number>;
+  /** Redis subscriptions found lost by their self-probe and made again, by channel kind (bus, presence). */
+  resubscribes: Map<string, number>;
 }
 
 export function createCounters(): Counters {
@@ -39,6 +41,7 @@ export function createCounters(): Counters {
     deliveryLatencyMs: [],
     crossNodeFailures: 0,
     limitRefusals: new Map(),
+    resubscribes: new Map(),
   };
 }
 

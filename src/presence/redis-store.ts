@@ -3,6 +3,7 @@
 // PUBLISH on `online_change` of "<p1>:<p2>:…:<userID>" (members in ZRANGE order, then the userID).
 // Change notifications come back through our own SUBSCRIBE, so every node sees every node's changes.
 import type { Redis, Cluster } from "ioredis";
+import type { PubSub } from "../cluster/pubsub.js";
 import type { StatusEntry, StatusStore } from "./store.js";
 
 export const ONLINE_KEY_PREFIX = "ONLINE:";
@@ -23,11 +24,25 @@ local after = redis.call("ZCARD", key)
 if before ~= mid or mid ~= after then
   local members = redis.call("ZRANGE", key, 0, -1)
   table.insert(members, ARGV[5])
-  redis.call("PUBLISH", "${ONLINE_CHANNEL}", table.concat(members, ":"))
-  return 1
+  local payload = table.concat(members, ":")
+  PUBLISH_STEP
 end
 return 0
 `;
+
+/** OpenIM's script: the PUBLISH inside, atomic with the change (classic pub/sub). */
+const SET_ONLINE_CLASSIC = SET_ONLINE.replace("PUBLISH_STEP", `redis.call("PUBLISH", "${ONLINE_CHANNEL}", payload)\n  return 1`);
+/** On a Redis Cluster a script may only SPUBLISH to a channel of its key's slot: it returns the payload instead,
+ *  and the caller publishes it on one of SHARD_CHANNELS (spread over the shards by user). */
+const SET_ONLINE_SHARDED = SET_ONLINE.replace("PUBLISH_STEP", "return payload");
+
+/** Sharded notification channels: changes of a user go to one of them (by user), every node listens to all. */
+export const SHARD_CHANNELS = Array.from({ length: 16 }, (_, i) => `imgate:online:${i}`);
+export function shardChannelOf(userID: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < userID.length; i++) h = Math.imul(h ^ userID.charCodeAt(i), 0x01000193);
+  return SHARD_CHANNELS[(h >>> 0) % SHARD_CHANNELS.length]!;
+}
 
 /** Parses an online_change payload as OpenIM does: the last element is the userID, the rest platform IDs. */
 export function parseOnlineChange(payload: string): { userID: string; platformIDs: number[] } | undefined {
@@ -43,27 +58,30 @@ export function parseOnlineChange(payload: string): { userID: string; platformID
 
 export function createRedisStatusStore(opts: {
   client: Redis | Cluster;
-  /** A separate connection for SUBSCRIBE. */
-  subscriber: Redis | Cluster;
+  /** online_change: classic where OpenIM's services read it, sharded in the cluster shape on a Redis Cluster. */
+  pubsub: PubSub;
   ttlSeconds: number;
   onError?: (err: unknown) => void;
 }): StatusStore {
-  const { client, subscriber } = opts;
+  const { client, pubsub } = opts;
   const listeners: ((u: string, p: number[]) => void)[] = [];
-  client.defineCommand("imgateSetOnline", { numberOfKeys: 1, lua: SET_ONLINE });
-  subscriber.subscribe(ONLINE_CHANNEL).catch((e) => opts.onError?.(e));
-  subscriber.on("message", (channel: string, message: string) => {
-    if (channel !== ONLINE_CHANNEL) return;
-    const c = parseOnlineChange(message);
-    if (c) for (const l of listeners) l(c.userID, c.platformIDs);
-  });
+  const sharded = pubsub.sharded;
+  client.defineCommand("imgateSetOnline", { numberOfKeys: 1, lua: sharded ? SET_ONLINE_SHARDED : SET_ONLINE_CLASSIC });
+  const channels = sharded ? SHARD_CHANNELS : [ONLINE_CHANNEL];
+  const subscribed = Promise.all(channels.map((ch) =>
+    pubsub.subscribe(ch, (raw) => {
+      const c = parseOnlineChange(raw.toString());
+      if (c) for (const l of listeners) l(c.userID, c.platformIDs);
+    }).catch((e) => opts.onError?.(e)),
+  )).then(() => {});
 
   return {
     async setStatus(entries: StatusEntry[]) {
       const now = Math.floor(Date.now() / 1000);
-      await Promise.all(entries.map((e) =>
-        (client as any).imgateSetOnline(ONLINE_KEY_PREFIX + e.userID, opts.ttlSeconds, now, now + opts.ttlSeconds, e.offline.length, e.userID, ...e.offline, ...e.online),
-      ));
+      await Promise.all(entries.map(async (e) => {
+        const r = await (client as any).imgateSetOnline(ONLINE_KEY_PREFIX + e.userID, opts.ttlSeconds, now, now + opts.ttlSeconds, e.offline.length, e.userID, ...e.offline, ...e.online);
+        if (sharded && typeof r === "string") await pubsub.publish(shardChannelOf(e.userID), r);
+      }));
     },
     async getOnline(userIDs) {
       const now = Math.floor(Date.now() / 1000);
@@ -73,8 +91,9 @@ export function createRedisStatusStore(opts: {
     onChange(l) {
       listeners.push(l);
     },
+    listening: () => subscribed,
     async close() {
-      await subscriber.unsubscribe(ONLINE_CHANNEL).catch(() => {});
+      await Promise.all(channels.map((ch) => pubsub.unsubscribe(ch).catch(() => {})));
     },
   };
 }

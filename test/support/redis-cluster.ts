@@ -1,0 +1,99 @@
+// A real Redis Cluster for one test file: `masters` redis-server processes in cluster mode (optionally one replica
+// each), each on its own free port, no persistence, created with `redis-cli --cluster create`, stopped by PID.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { freePort } from "./proc.js";
+import { redisCli } from "./redis.js";
+
+export interface ClusterNode {
+  port: number;
+  proc: ReturnType<typeof Bun.spawn>;
+}
+
+export interface TestRedisCluster {
+  nodes: ClusterNode[];
+  /** host:port of every node, as redis.address takes them. */
+  addresses: string[];
+  /** Ports of the current masters. */
+  masters(): number[];
+  /** Starts one more empty node and joins it as a master (no slots yet). */
+  addMaster(): Promise<ClusterNode>;
+  /** `redis-cli --cluster reshard`: moves `slots` slots from every other master to `toPort`. */
+  reshard(toPort: number, slots: number): Promise<void>;
+  kill(port: number): Promise<void>;
+  waitOk(ms?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startRedisCluster(opts: { masters?: number; replicas?: 0 | 1 } = {}): Promise<TestRedisCluster> {
+  const masters = opts.masters ?? 3, replicas = opts.replicas ?? 0;
+  const dir = mkdtempSync(join(tmpdir(), "imgate-rcluster-"));
+  const nodes: ClusterNode[] = [];
+  const startNode = async (): Promise<ClusterNode> => {
+    const port = await freePort();
+    const proc = Bun.spawn(["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+      "--cluster-enabled", "yes", "--cluster-config-file", join(dir, `nodes-${port}.conf`), "--cluster-node-timeout", "2000",
+      "--dir", dir, "--daemonize", "no"], { stdout: "ignore", stderr: "inherit" });
+    const end = Date.now() + 10_000;
+    while (redisCli(port, "ping") !== "PONG") {
+      if (Date.now() > end) throw new Error("redis-server (cluster mode) did not start");
+      await Bun.sleep(20);
+    }
+    const n = { port, proc };
+    nodes.push(n);
+    return n;
+  };
+  for (let i = 0; i < masters * (1 + replicas); i++) await startNode();
+  const create = Bun.spawnSync(["redis-cli", "--cluster", "create", ...nodes.map((n) => `127.0.0.1:${n.port}`), "--cluster-replicas", String(replicas), "--cluster-yes"]);
+  if (create.exitCode !== 0) throw new Error(`redis-cli --cluster create failed: ${create.stdout}${create.stderr}`);
+  const alive = () => nodes.filter((n) => n.proc.exitCode === null && !n.proc.killed);
+  const c: TestRedisCluster = {
+    nodes,
+    get addresses() {
+      return alive().map((n) => `127.0.0.1:${n.port}`);
+    },
+    masters() {
+      const any = alive()[0]!.port;
+      return redisCli(any, "CLUSTER", "NODES").split("\n").filter((l) => / master /.test(l) || /,master /.test(l))
+        .filter((l) => !/fail/.test(l.split(" ")[2]!)).map((l) => Number(l.split(" ")[1]!.split("@")[0]!.split(":")[1]));
+    },
+    async addMaster() {
+      const n = await startNode();
+      const any = alive()[0]!.port;
+      const r = Bun.spawnSync(["redis-cli", "--cluster", "add-node", `127.0.0.1:${n.port}`, `127.0.0.1:${any}`]);
+      if (r.exitCode !== 0) throw new Error(`add-node failed: ${r.stdout}`);
+      await c.waitOk();
+      return n;
+    },
+    async reshard(toPort, slots) {
+      const id = redisCli(toPort, "CLUSTER", "MYID");
+      const any = alive().find((n) => n.port !== toPort)!.port;
+      const p = Bun.spawn(["redis-cli", "--cluster", "reshard", `127.0.0.1:${any}`, "--cluster-from", "all", "--cluster-to", id,
+        "--cluster-slots", String(slots), "--cluster-yes", "--cluster-pipeline", "100"], { stdout: "ignore", stderr: "pipe" });
+      if ((await p.exited) !== 0) throw new Error(`reshard failed: ${await new Response(p.stderr as ReadableStream).text()}`);
+      await c.waitOk();
+    },
+    async kill(port) {
+      const n = nodes.find((x) => x.port === port)!;
+      n.proc.kill("SIGKILL");
+      await n.proc.exited;
+    },
+    async waitOk(ms = 20_000) {
+      const end = Date.now() + ms;
+      for (;;) {
+        const ok = alive().every((n) => redisCli(n.port, "CLUSTER", "INFO").includes("cluster_state:ok"));
+        if (ok) return;
+        if (Date.now() > end) throw new Error("the Redis Cluster did not reach cluster_state:ok");
+        await Bun.sleep(100);
+      }
+    },
+    async stop() {
+      for (const n of nodes) n.proc.kill("SIGTERM");
+      await Promise.all(nodes.map((n) => n.proc.exited));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  await c.waitOk();
+  return c;
+}
