@@ -122,3 +122,15 @@ export interface StatusStore {
   listening?(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** Redis pub/sub, classic or sharded (implemented in cluster/pubsub.ts). */
+export interface PubSub {
+  readonly sharded: boolean;
+  publish(channel: string, message: Buffer | string): Promise<number>;
+  /** Subscribes `channel`; every message on it (the implementation's own probes excluded) goes to `onMessage`. */
+  subscribe(channel: string, onMessage: (raw: Buffer) => void): Promise<void>;
+  unsubscribe(channel: string): Promise<void>;
+  /** Subscriptions found lost and made again. */
+  resubscribes(): number;
+  close(): Promise<void>;
+}

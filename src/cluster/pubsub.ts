@@ -8,18 +8,10 @@
 // follow): every channel checks itself by publishing a probe to itself; one that does not come back in time is
 // counted and subscribed again.
 import { Cluster } from "ioredis";
+import type { PubSub } from "../backend/ports.js";
 import type { RedisClient } from "./redis.js";
 
-export interface PubSub {
-  readonly sharded: boolean;
-  publish(channel: string, message: Buffer | string): Promise<number>;
-  /** Subscribes `channel`; every message on it (probes excluded) goes to `onMessage`. */
-  subscribe(channel: string, onMessage: (raw: Buffer) => void): Promise<void>;
-  unsubscribe(channel: string): Promise<void>;
-  /** Subscriptions found lost by the probe and made again. */
-  resubscribes(): number;
-  close(): Promise<void>;
-}
+export type { PubSub };
 
 /** A probe frame: never a valid bus frame or online_change message (both start otherwise). */
 const PROBE = Buffer.from("\u0000imgate-probe:");

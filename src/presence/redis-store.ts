@@ -3,7 +3,7 @@
 // PUBLISH on `online_change` of "<p1>:<p2>:…:<userID>" (members in ZRANGE order, then the userID).
 // Change notifications come back through our own SUBSCRIBE, so every node sees every node's changes.
 import type { Redis, Cluster } from "ioredis";
-import type { PubSub } from "../cluster/pubsub.js";
+import type { PubSub } from "../backend/ports.js";
 import type { StatusEntry, StatusStore } from "./store.js";
 
 export const ONLINE_KEY_PREFIX = "ONLINE:";
