@@ -67,12 +67,12 @@ export interface Served {
 }
 
 /** Starts `imgate serve` in a child process on free ports and waits for /healthz. */
-export async function serveProcess(dataDir: string, extra: string[] = [], cmd: string[] = [BUN, CLI], cwd = dataDir): Promise<Served> {
+export async function serveProcess(dataDir: string, extra: string[] = [], cmd: string[] = [BUN, CLI], cwd = dataDir, env: Record<string, string> = {}): Promise<Served> {
   mkdirSync(dataDir, { recursive: true });
   const [ws, rpc, admin] = [await freePort(), await freePort(), await freePort()];
   const proc = Bun.spawn([...cmd, "serve", "--host", "127.0.0.1", "--ws-port", String(ws), "--rpc-port", String(rpc),
     "--admin-port", String(admin), "--data-dir", dataDir, "--log-format", "json", ...extra], {
-    cwd, env: { ...process.env, IMGATE_CONFIG: "" }, stdout: "pipe", stderr: "pipe",
+    cwd, env: { ...process.env, IMGATE_CONFIG: "", ...env }, stdout: "pipe", stderr: "pipe",
   });
   let out = "";
   const pump = async (s: ReadableStream<Uint8Array>) => {
