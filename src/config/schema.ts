@@ -91,6 +91,8 @@ export const schema = {
     password: str("", { secret: true }),
     redisMode: choice("standalone", ["standalone", "cluster", "sentinel"] as const),
     db: int(0, nonNegative),
+    waitReplicas: int(0, nonNegative, "cluster shape: acknowledge a message only once this many replicas have it (Redis WAIT); closes the loss window of a failover"),
+    waitTimeoutMs: int(1000, positive, "how long a send waits for waitReplicas; past it the send fails with 500 (the client resends; clientMsgID keeps it once)"),
     sentinelMode: {
       masterName: str("", { help: "OpenIM main's redis.yml sentinelMode: the master's name and the sentinels (redisMode sentinel)" }),
       sentinelsAddrs: strs([]),

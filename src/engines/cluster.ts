@@ -16,6 +16,7 @@ export async function startClusterEngine(ctx: EngineContext): Promise<Engine> {
   started.add("status store", () => statusStore.close());
   const backend = createClusterBackend({
     redis: redis.client, secret: ctx.secret, adminUserIDs: config.imAdminUser.userIDs, maxPerConversation: config.messages.maxPerConversation,
+    waitReplicas: config.redis.waitReplicas, waitTimeoutMs: config.redis.waitTimeoutMs,
     beforeSend: ctx.beforeSend,
   });
   started.add("backend", () => backend.close());

@@ -54,9 +54,11 @@ export async function startRedisCluster(opts: { masters?: number; replicas?: 0 |
       return alive().map((n) => `127.0.0.1:${n.port}`);
     },
     masters() {
+      // Masters that serve slots and are not marked failed (a node not yet made a replica also says "master").
       const any = alive()[0]!.port;
-      return redisCli(any, "CLUSTER", "NODES").split("\n").filter((l) => / master /.test(l) || /,master /.test(l))
-        .filter((l) => !/fail/.test(l.split(" ")[2]!)).map((l) => Number(l.split(" ")[1]!.split("@")[0]!.split(":")[1]));
+      return redisCli(any, "CLUSTER", "NODES").split("\n").map((l) => l.split(" "))
+        .filter((f) => /(^|,)master(,|$)/.test(f[2]!) && !/fail/.test(f[2]!) && f.length > 8)
+        .map((f) => Number(f[1]!.split("@")[0]!.split(":")[1]));
     },
     async addMaster() {
       const n = await startNode();
@@ -95,5 +97,14 @@ export async function startRedisCluster(opts: { masters?: number; replicas?: 0 |
     },
   };
   await c.waitOk();
+  if (replicas > 0) {
+    // Every replica attached and in sync, or a master killed now would have no replica able to take over.
+    const end = Date.now() + 30_000;
+    const synced = () => nodes.filter((n) => redisCli(n.port, "ROLE").startsWith("slave")).filter((n) => redisCli(n.port, "INFO", "replication").includes("master_link_status:up")).length;
+    while (synced() < masters * replicas) {
+      if (Date.now() > end) throw new Error("the Redis Cluster's replicas did not sync");
+      await Bun.sleep(100);
+    }
+  }
   return c;
 }

@@ -10,9 +10,13 @@ export function createClusterBackend(opts: {
   secret: string;
   adminUserIDs: string[];
   maxPerConversation: number;
+  waitReplicas?: number;
+  waitTimeoutMs?: number;
   beforeSend?: BeforeSend;
 }): Backend {
-  const store = createRedisConversationStore(opts.redis, { maxPerConversation: opts.maxPerConversation, idempotencyTtlSeconds: 7 * 86400 });
+  const store = createRedisConversationStore(opts.redis, {
+    maxPerConversation: opts.maxPerConversation, idempotencyTtlSeconds: 7 * 86400, waitReplicas: opts.waitReplicas, waitTimeoutMs: opts.waitTimeoutMs,
+  });
   const deliveries: Deliver[] = [];
   store.onSent = (r) => {
     for (const d of deliveries) d(r.msg, r.recipients, r.operationID);

@@ -55,12 +55,16 @@ export interface RedisStoreOptions {
   idempotencyTtlSeconds: number;
   /** Entries of the written-membership cache before it starts over (default MEMBERSHIP_CACHE_MAX). */
   membershipCacheMax?: number;
+  /** Replicas that must have a message before it is acknowledged (Redis WAIT); 0 = the master's word. */
+  waitReplicas?: number;
+  waitTimeoutMs?: number;
 }
 
 export function createRedisConversationStore(redis: Redis | Cluster, opts: RedisStoreOptions): ConversationStore & {
   onSent: (r: SendResult) => void;
 } {
   redis.defineCommand("imgateSend", { numberOfKeys: 4, lua: SEND });
+  const waited = opts.waitReplicas ? createWaitedWriter(redis, opts.waitReplicas, opts.waitTimeoutMs ?? 1000) : undefined;
   const knownMembership = new Set<string>();
   const addMembers = async (users: string[], conversationID: string) => {
     const todo = users.filter((u) => !knownMembership.has(`${u}\u0000${conversationID}`));
@@ -81,10 +85,11 @@ export function createRedisConversationStore(redis: Redis | Cluster, opts: Redis
       stampMessage(msg, now);
       msg.seq = 0n; // the script appends the seq it allocates
       const k = conv(conversationID);
-      const r = (await (redis as any).imgateSendBuffer(
+      const args = [
         `${k}:seq`, `${k}:m`, `${k}:meta`, `${k}:id:${msg.sendID}:${msg.clientMsgID}`,
         Buffer.from(toBinary(MsgDataSchema, msg)), now, opts.idempotencyTtlSeconds, opts.maxPerConversation,
-      )) as [number, number, Buffer?];
+      ];
+      const r = (await (waited ? waited.write(k, args) : (redis as any).imgateSendBuffer(...args))) as [number, number, Buffer?];
       if (r[0] === 0) {
         const m = decode(r[2] ?? null) ?? msg;
         return { serverMsgID: m.serverMsgID, clientMsgID: m.clientMsgID, sendTime: m.sendTime, seq: BigInt(r[1]), conversationID, msg: m, recipients: [], duplicate: true, operationID };
@@ -177,4 +182,51 @@ export function createRedisConversationStore(redis: Redis | Cluster, opts: Redis
     },
   };
   return store;
+}
+
+/**
+ * Sends acknowledged only once `replicas` replicas have them. WAIT blocks the connection it runs on, so the waited
+ * writes get a connection of their own (reads, handshakes and presence never queue behind it), and the writes of one
+ * event-loop turn share one WAIT per conversation (its slot's master on a Cluster; one master otherwise): a WAIT
+ * counts every write before it on the connection. Fewer replicas than asked within the timeout: the sends of that
+ * batch fail with 500 (the clients resend; the clientMsgID keeps each message once).
+ */
+function createWaitedWriter(redis: Redis | Cluster, replicas: number, timeoutMs: number) {
+  const conn = (redis as Redis).duplicate() as Redis | Cluster;
+  conn.defineCommand("imgateSend", { numberOfKeys: 4, lua: SEND });
+  const cluster = typeof (redis as Cluster).nodes === "function" && "slots" in redis;
+  let pending: { group: string; args: unknown[]; resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
+  const flush = () => {
+    const batch = pending;
+    pending = [];
+    const groups = new Map<string, typeof batch>();
+    for (const w of batch) {
+      const g = cluster ? w.group : "";
+      groups.set(g, [...(groups.get(g) ?? []), w]);
+    }
+    for (const writes of groups.values()) {
+      const p = conn.pipeline() as any;
+      for (const w of writes) p.imgateSendBuffer(...w.args);
+      p.call("WAIT", replicas, timeoutMs);
+      p.exec().then((res: [Error | null, unknown][]) => {
+        const [waitErr, acked] = res[res.length - 1]!;
+        const short = waitErr ?? (Number(acked) < replicas
+          ? codeError(ErrCode.ServerInternal, `stored on the Redis master but on ${Number(acked)} of ${replicas} replicas within ${timeoutMs} ms; resend`)
+          : undefined);
+        writes.forEach((w, i) => {
+          const [err, v] = res[i]!;
+          if (err || short) w.reject(err ?? short);
+          else w.resolve(v);
+        });
+      }, (err: unknown) => writes.forEach((w) => w.reject(err)));
+    }
+  };
+  return {
+    write(group: string, args: unknown[]): Promise<unknown> {
+      return new Promise((resolve, reject) => {
+        if (pending.length === 0) setImmediate(flush);
+        pending.push({ group, args, resolve, reject });
+      });
+    },
+  };
 }
