@@ -190,6 +190,25 @@ for (const [name, make] of conversationStores) {
   });
 }
 
+// Retention by age in Redis (the SQLite store prunes by age on its own timer: store.test.ts).
+for (const [name, make] of [["redis", async () => freshRedis()], ["redis cluster", async () => freshCluster()]] as const) {
+  test(`${name}: messages older than the retention go on the next send and by the sweep; seqs keep counting`, async () => {
+    const s = createRedisConversationStore(await make(), { maxPerConversation: 0, idempotencyTtlSeconds: 3600, maxAgeMs: 600 });
+    for (const b of ["old1", "old2", "old3"]) await s.send(msg("ra", "rb", b), "ra", "op");
+    for (const b of ["idle1", "idle2"]) await s.send(msg("rc", "rd", b), "rc", "op");
+    await Bun.sleep(700);
+    const fresh = await s.send(msg("ra", "rb", "fresh"), "ra", "op");
+    expect(fresh.seq).toBe(4n);
+    expect(await s.bounds("si_ra_rb")).toEqual({ minSeq: 4, maxSeq: 4 });
+    expect((await s.range("si_ra_rb", 1, 4)).map(text)).toEqual(["fresh"]);
+    // Nobody writes to rc–rd: the sweep takes its messages, and the next one still gets seq 3.
+    expect(await s.pruneByAge()).toBe(2);
+    expect(await s.bounds("si_rc_rd")).toEqual({ minSeq: 3, maxSeq: 2 });
+    expect((await s.send(msg("rc", "rd", "later"), "rc", "op")).seq).toBe(3n);
+    expect((await s.range("si_rc_rd", 1, 3)).map(text)).toEqual(["later"]);
+  });
+}
+
 // ---- AuthPort -------------------------------------------------------------------------------------------------
 
 const AUTH_SECRET = "contract-secret";

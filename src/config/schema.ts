@@ -102,7 +102,7 @@ export const schema = {
   },
   log: { level: choice("info", ["debug", "info", "warn", "error"] as const), format: choice("auto", ["auto", "json", "pretty"] as const) },
   messages: {
-    retentionDays: int(0, nonNegative),
+    retentionDays: int(0, nonNegative, "messages older than this are removed (SQLite: hourly; Redis: on each send to the conversation, and an hourly sweep); 0 = keep forever"),
     maxPerConversation: int(0, nonNegative),
     storeQueueSize: int(10_000, positive, "embedded store: calls waiting for the store thread beyond which a new one fails at once (500)"),
   },

@@ -17,6 +17,8 @@ export async function startClusterEngine(ctx: EngineContext): Promise<Engine> {
   const backend = createClusterBackend({
     redis: redis.client, secret: ctx.secret, adminUserIDs: config.imAdminUser.userIDs, maxPerConversation: config.messages.maxPerConversation,
     waitReplicas: config.redis.waitReplicas, waitTimeoutMs: config.redis.waitTimeoutMs,
+    maxAgeMs: config.messages.retentionDays * 86_400_000,
+    onPruneError: (err) => log.warn("retention sweep failed", { err }),
     beforeSend: ctx.beforeSend,
   });
   started.add("backend", () => backend.close());

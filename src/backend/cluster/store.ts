@@ -7,6 +7,7 @@
 //   imgate:c:{<conv>}:m                   HASH seq → MsgData (protobuf, seq included)
 //   imgate:c:{<conv>}:meta                HASH min → oldest kept seq, t → time of the newest message
 //   imgate:c:{<conv>}:id:<send>:<client>  seq of a clientMsgID, for idempotency (expires after idempotencyTtl)
+//   imgate:c:{<conv>}:t                   ZSET seq by send time (ms), for retention by age (messages.retentionDays)
 //   imgate:u:{<user>}:convs               SET of the user's conversations
 //   imgate:u:{<user>}:read                HASH conversation → has-read seq
 //   imgate:g:{<group>}                    SET of members; imgate:groups lists the group IDs
@@ -24,7 +25,8 @@ const conv = (id: string) => `imgate:c:{${id}}`;
 const user = (id: string) => `imgate:u:{${id}}`;
 const group = (id: string) => `imgate:g:{${id}}`;
 
-// KEYS: seq, msgs, meta, idKey. ARGV: message bytes without seq, now (ms), idempotency TTL (s), max per conversation.
+// KEYS: seq, msgs, meta, idKey, times. ARGV: message bytes without seq, now (ms), idempotency TTL (s), max per
+// conversation, oldest send time kept (ms; 0 = no age limit).
 // Returns {1, seq} for a new message, {0, seq, bytes} for a resend of a known clientMsgID.
 const SEND = `
 local known = redis.call("GET", KEYS[4])
@@ -41,13 +43,35 @@ redis.call("HSET", KEYS[2], seq, ARGV[1] .. string.char(0x70) .. table.concat(ou
 redis.call("HSET", KEYS[3], "t", ARGV[2])
 redis.call("HSETNX", KEYS[3], "min", 1)
 redis.call("SET", KEYS[4], seq, "EX", ARGV[3])
+redis.call("ZADD", KEYS[5], ARGV[2], seq)
+local min = tonumber(redis.call("HGET", KEYS[3], "min"))
+local newMin = min
 local keep = tonumber(ARGV[4])
-if keep > 0 and seq > keep then
-  local newMin = seq - keep + 1
-  for s = tonumber(redis.call("HGET", KEYS[3], "min")), newMin - 1 do redis.call("HDEL", KEYS[2], s) end
+if keep > 0 and seq - keep + 1 > newMin then newMin = seq - keep + 1 end
+local cutoff = tonumber(ARGV[5])
+if cutoff > 0 then
+  local old = redis.call("ZRANGEBYSCORE", KEYS[5], "-inf", "(" .. cutoff)
+  if #old > 0 and tonumber(old[#old]) + 1 > newMin then newMin = tonumber(old[#old]) + 1 end
+end
+if newMin > min then
+  for s = min, newMin - 1 do redis.call("HDEL", KEYS[2], s) end
+  redis.call("ZREMRANGEBYSCORE", KEYS[5], "-inf", "(" .. newMin)
   redis.call("HSET", KEYS[3], "min", newMin)
 end
 return {1, seq}
+`;
+
+// The age trim alone, for conversations nobody writes to (the sweeper). KEYS: msgs, meta, times, seq. ARGV: cutoff.
+// Returns how many messages it removed.
+const TRIM = `
+local old = redis.call("ZRANGEBYSCORE", KEYS[3], "-inf", "(" .. ARGV[1])
+if #old == 0 then return 0 end
+local min = tonumber(redis.call("HGET", KEYS[2], "min") or "1")
+local newMin = tonumber(old[#old]) + 1
+for s = min, newMin - 1 do redis.call("HDEL", KEYS[1], s) end
+redis.call("ZREMRANGEBYSCORE", KEYS[3], "-inf", "(" .. ARGV[1])
+redis.call("HSET", KEYS[2], "min", newMin)
+return newMin - min
 `;
 
 export interface RedisStoreOptions {
@@ -55,6 +79,8 @@ export interface RedisStoreOptions {
   idempotencyTtlSeconds: number;
   /** Entries of the written-membership cache before it starts over (default MEMBERSHIP_CACHE_MAX). */
   membershipCacheMax?: number;
+  /** Messages older than this are removed (on each send to their conversation, and by pruneByAge); 0 = no age limit. */
+  maxAgeMs?: number;
   /** Replicas that must have a message before it is acknowledged (Redis WAIT); 0 = the master's word. */
   waitReplicas?: number;
   waitTimeoutMs?: number;
@@ -62,8 +88,11 @@ export interface RedisStoreOptions {
 
 export function createRedisConversationStore(redis: Redis | Cluster, opts: RedisStoreOptions): ConversationStore & {
   onSent: (r: SendResult) => void;
+  pruneByAge(): Promise<number>;
 } {
-  redis.defineCommand("imgateSend", { numberOfKeys: 4, lua: SEND });
+  redis.defineCommand("imgateSend", { numberOfKeys: 5, lua: SEND });
+  redis.defineCommand("imgateTrim", { numberOfKeys: 3, lua: TRIM });
+  const maxAgeMs = opts.maxAgeMs ?? 0;
   const waited = opts.waitReplicas ? createWaitedWriter(redis, opts.waitReplicas, opts.waitTimeoutMs ?? 1000) : undefined;
   const knownMembership = new Set<string>();
   const addMembers = async (users: string[], conversationID: string) => {
@@ -86,8 +115,8 @@ export function createRedisConversationStore(redis: Redis | Cluster, opts: Redis
       msg.seq = 0n; // the script appends the seq it allocates
       const k = conv(conversationID);
       const args = [
-        `${k}:seq`, `${k}:m`, `${k}:meta`, `${k}:id:${msg.sendID}:${msg.clientMsgID}`,
-        Buffer.from(toBinary(MsgDataSchema, msg)), now, opts.idempotencyTtlSeconds, opts.maxPerConversation,
+        `${k}:seq`, `${k}:m`, `${k}:meta`, `${k}:id:${msg.sendID}:${msg.clientMsgID}`, `${k}:t`,
+        Buffer.from(toBinary(MsgDataSchema, msg)), now, opts.idempotencyTtlSeconds, opts.maxPerConversation, maxAgeMs > 0 ? now - maxAgeMs : 0,
       ];
       const r = (await (waited ? waited.write(k, args) : (redis as any).imgateSendBuffer(...args))) as [number, number, Buffer?];
       if (r[0] === 0) {
@@ -180,6 +209,26 @@ export function createRedisConversationStore(redis: Redis | Cluster, opts: Redis
       const ids = (await redis.smembers("imgate:groups")).sort();
       return Promise.all(ids.map(async (groupID) => ({ groupID, userIDs: await store.groupMembers(groupID) })));
     },
+
+    /** Removes messages older than maxAgeMs from every conversation, written to or not (SCAN on every master). */
+    async pruneByAge(): Promise<number> {
+      if (maxAgeMs <= 0) return 0;
+      const cutoff = Date.now() - maxAgeMs;
+      const masters = typeof (redis as Cluster).nodes === "function" && "slots" in redis ? (redis as Cluster).nodes("master") : [redis as Redis];
+      let removed = 0;
+      for (const node of masters) {
+        let cursor = "0";
+        do {
+          const [next, keys] = await node.scan(cursor, "MATCH", "imgate:c:*:t", "COUNT", 500);
+          cursor = next;
+          for (const key of keys) {
+            const k = key.slice(0, -2);
+            removed += Number(await (redis as any).imgateTrim(`${k}:m`, `${k}:meta`, key, cutoff));
+          }
+        } while (cursor !== "0");
+      }
+      return removed;
+    },
   };
   return store;
 }
@@ -193,7 +242,7 @@ export function createRedisConversationStore(redis: Redis | Cluster, opts: Redis
  */
 function createWaitedWriter(redis: Redis | Cluster, replicas: number, timeoutMs: number) {
   const conn = (redis as Redis).duplicate() as Redis | Cluster;
-  conn.defineCommand("imgateSend", { numberOfKeys: 4, lua: SEND });
+  conn.defineCommand("imgateSend", { numberOfKeys: 5, lua: SEND });
   const cluster = typeof (redis as Cluster).nodes === "function" && "slots" in redis;
   let pending: { group: string; args: unknown[]; resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
   const flush = () => {
