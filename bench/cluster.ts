@@ -1,7 +1,8 @@
 // Scenario "cluster": two nodes on one redis-server, for imgate and, in the same run and with the same clients,
-// for Socket.IO with its Redis adapter. 1:1 chat with both ends on one node next to chat across the nodes
-// (latency at a fixed rate, then a closed loop for messages/s), and a fan-out to users all on the called node
-// next to users split over both.
+// for Socket.IO with its Redis adapter; then imgate again on a three-master Redis Cluster (sharded pub/sub). 1:1
+// chat with both ends on one node next to chat across the nodes (latency at a fixed rate, then a closed loop for
+// messages/s), and a fan-out to users all on the called node next to users split over both. Redis CPU per message
+// is the CPU time of the redis-server processes over the cross-node closed loop, divided by its messages.
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { create } from "@bufbuild/protobuf";
@@ -9,6 +10,7 @@ import { msgGateway } from "../src/gen/openim/msggateway/msggateway_pb.js";
 import { MsgDataSchema } from "../src/gen/openim/sdkws/sdkws_pb.js";
 import { latencySeries, percentile, startRedis, progress, round, startImgate, startWorker, users, writeResult, type Worker } from "./lib/harness.js";
 import { startSocketIO } from "./lib/peers.js";
+import { startRedisCluster } from "../test/support/redis-cluster.js";
 import { encodeResp, resp } from "../src/gateway/codec/envelope.js";
 import { pushMessagesPayload } from "../src/gateway/push.js";
 
@@ -25,11 +27,11 @@ interface TwoNodes {
   stop(): Promise<void>;
 }
 
-async function imgateNodes(redisURL: string): Promise<TwoNodes> {
-  const nodes = [await startImgate(["--redis", redisURL, "--node-id", "b1"]), await startImgate(["--redis", redisURL, "--node-id", "b2"])];
+async function imgateNodes(redis: { args: string[]; env?: Record<string, string> }, name = "imgate"): Promise<TwoNodes> {
+  const nodes = [await startImgate([...redis.args, "--node-id", "b1"], redis.env), await startImgate([...redis.args, "--node-id", "b2"], redis.env)];
   const hub = createClient(msgGateway, createGrpcTransport({ baseUrl: `http://127.0.0.1:${nodes[0]!.rpc}` }));
   return {
-    name: "imgate", socketio: false,
+    name, socketio: false,
     urls: [`ws://127.0.0.1:${nodes[0]!.ws}/`, `ws://127.0.0.1:${nodes[1]!.ws}/`],
     async fanout(userIDs, rounds) {
       await Promise.all(Array.from({ length: rounds }, (_, r) =>
@@ -60,7 +62,12 @@ export async function cluster(quick: boolean) {
   const fanUsers = quick ? 2000 : 6000;
   const rounds = quick ? 5 : 10;
 
-  const run = async (c: TwoNodes) => {
+  /** CPU time (ms) of processes so far, from /proc/<pid>/stat (utime + stime, in clock ticks of 10 ms). */
+  const cpuMs = (pids: number[]) => pids.reduce((a, pid) => {
+    const f = require("node:fs").readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return a + (Number(f[11]) + Number(f[12])) * 10;
+  }, 0);
+  const run = async (c: TwoNodes, redisPids: number[] = []) => {
     const chat = async (name: string, receiverNode: 0 | 1) => {
       const w = await startWorker();
       const senders = users(`${name}s`, pairs), receivers = users(`${name}r`, pairs);
@@ -75,8 +82,10 @@ export async function cluster(quick: boolean) {
       await w.call({ cmd: "chat", pairs: list, ratePerSec: 1000, durationMs: stageMs });
       const s = await w.call({ cmd: "count" });
       progress(`cluster/${c.name}/chat ${name}: closed loop for ${stageMs} ms`);
+      const cpu0 = cpuMs(redisPids);
       await w.call({ cmd: "chatClosed", pairs: list, window: 2, durationMs: stageMs });
       const m = await w.call({ cmd: "count" });
+      const redisCpuMs = cpuMs(redisPids) - cpu0;
       await w.call({ cmd: "close" });
       const lat = s.latencies as number[];
       return {
@@ -84,6 +93,7 @@ export async function cluster(quick: boolean) {
         pushLatencyMs: { p50: round(percentile(lat, 50)), p99: round(percentile(lat, 99)) },
         series: latencySeries(s.latencySentAt, lat, 500),
         maxMessagesPerSec: round((m.latencies as number[]).length / (stageMs / 1000), 0),
+        redisCpuUsPerMessage: redisPids.length ? round((redisCpuMs * 1000) / Math.max(1, (m.latencies as number[]).length), 1) : undefined,
       };
     };
     const fanout = async (name: string, split: boolean) => {
@@ -127,10 +137,15 @@ export async function cluster(quick: boolean) {
   const socketIO = process.env.BENCH_ONLY ? skip : await run(await socketIONodes(redis.url));
   await redis.stop();
   redis = await startRedis();
-  const imgate = await run(await imgateNodes(redis.url));
+  const imgate = await run(await imgateNodes({ args: ["--redis", redis.url] }), [redis.pid]);
   await redis.stop();
+  const rc = await startRedisCluster({ masters: 3 });
+  const imgateRedisCluster = await run(await imgateNodes({
+    args: ["--shape", "cluster"], env: { IMGATE_REDIS_ADDRESS: rc.addresses.join(","), IMGATE_REDIS_REDIS_MODE: "cluster" },
+  }, "imgate on Redis Cluster"), rc.nodes.map((n) => n.proc.pid));
+  await rc.stop();
   writeResult("cluster", {
-    quick, pairs, fanUsers, rounds, frameBytes, imgate, socketIO,
+    quick, pairs, fanUsers, rounds, frameBytes, imgate, imgateRedisCluster, socketIO,
     crossNodeMaxRatioToSocketIO: round(imgate.chat.crossNode.maxMessagesPerSec / socketIO.chat.crossNode.maxMessagesPerSec, 3),
     splitFanoutRatioToSocketIO: round(imgate.fanout.splitOverTwoNodes.deliveriesPerSec / socketIO.fanout.splitOverTwoNodes.deliveriesPerSec, 3),
   });

@@ -92,6 +92,7 @@ npm run bench -- fanout      # SuperGroupOnlineBatchPushOneMsg to 10k users vs b
 npm run bench -- presence    # connection churn against Redis presence (~1 min)
 npm run bench -- cluster     # two nodes on one Redis, imgate vs Socket.IO + Redis adapter: same-node vs cross-node (~3 min)
 npm run bench -- slow        # fast clients next to clients that stopped reading (~1 min)
+npm run bench -- scale       # the scale model's inputs (Redis ops, bytes, memory, CPU per login and message) and its check (~2 min)
 npm run bench -- storm       # a drained node's reconnect storm on the survivor: all at once vs over 10 s (~1 min)
 npm run bench -- soak --seconds 600   # bounded mixed load: memory and latency drift
 # add --quick for a short run; then: npm run bench:report
@@ -272,6 +273,23 @@ ${row(`fan-out to ${n(cl.fanUsers)} users on the called node: deliveries/s`, (x)
 ${row(`fan-out to ${n(cl.fanUsers)} users split over both nodes: deliveries/s`, (x) => n(x.fanout.splitOverTwoNodes.deliveriesPerSec))}
 
 imgate over Socket.IO: cross-node closed loop ${cl.crossNodeMaxRatioToSocketIO}, split fan-out ${cl.splitFanoutRatioToSocketIO}.
+${cl.imgateRedisCluster ? `
+### imgate on one redis-server next to a three-master Redis Cluster (sharded pub/sub)
+
+Same clients, same stages. On the Cluster each conversation's keys sit on one shard, node channels are sharded
+(\`SPUBLISH\`: one shard per message instead of every shard) and presence changes go to 16 sharded channels. Redis CPU is
+the redis-server processes' CPU time over the cross-node closed loop, per message (all three shards together).
+
+| | one redis-server | Redis Cluster (3 masters) |
+|---|---|---|
+| 1:1 across nodes, 1,000 msg/s: p50 / p99 | ${cl.imgate.chat.crossNode.pushLatencyMs.p50} / ${cl.imgate.chat.crossNode.pushLatencyMs.p99} ms | ${cl.imgateRedisCluster.chat.crossNode.pushLatencyMs.p50} / ${cl.imgateRedisCluster.chat.crossNode.pushLatencyMs.p99} ms |
+| 1:1 across nodes, closed loop: messages/s | ${n(cl.imgate.chat.crossNode.maxMessagesPerSec)} | ${n(cl.imgateRedisCluster.chat.crossNode.maxMessagesPerSec)} |
+| Redis CPU per cross-node message | ${cl.imgate.chat.crossNode.redisCpuUsPerMessage} µs | ${cl.imgateRedisCluster.chat.crossNode.redisCpuUsPerMessage} µs |
+| fan-out to ${n(cl.fanUsers)} users split over both nodes: deliveries/s | ${n(cl.imgate.fanout.splitOverTwoNodes.deliveriesPerSec)} | ${n(cl.imgateRedisCluster.fanout.splitOverTwoNodes.deliveriesPerSec)} |
+
+Everything (two imgate nodes, three Redis shards, the clients) shares this machine's ${m.cpus ?? "?"} cores, so the Cluster
+column measures correctness and per-message cost, not the capacity more machines would add (docs/cluster.md, scale model).
+` : ""}
 ${cl.crossNodeMaxRatioToSocketIO < 1 ? `Across nodes imgate is **behind** Socket.IO in messages/s: every imgate message is a durable Redis write plus a routed push, Socket.IO's is one publish.` : ""}
 
 ${lineChart("cluster-latency.svg", "cross-node send→push latency over time at 1,000 msg/s", "seconds", "ms", [
