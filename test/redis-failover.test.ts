@@ -179,6 +179,7 @@ describe("Redis Sentinel", () => {
       await Bun.sleep(2500);
       for (const [a, b] of pairs) await Promise.all([a.stop(), b.stop()]);
       await routesAgain(nodes, topo, "sf");
+      for (const [a, b] of pairs) for (const u of [a.userID, b.userID]) expect(topo.cli("EXISTS", `ONLINE:${u}`)).toBe("0");
       const acked = pairs.reduce((n, [a, b]) => n + a.acked.length + b.acked.length, 0);
       const lost = await lostAcked(nodes[0]!.ws, pairs);
       console.log(`[failover] Sentinel failover: ${acked} acknowledged, ${lost.length} not in the store`);

@@ -46,6 +46,7 @@ export function createClusterBackend(opts: {
     ready: () => opts.redis.status === "ready",
     async close() {
       clearInterval(pruner);
+      store.close();
     },
   };
 }

@@ -89,6 +89,8 @@ export interface RedisStoreOptions {
 export function createRedisConversationStore(redis: Redis | Cluster, opts: RedisStoreOptions): ConversationStore & {
   onSent: (r: SendResult) => void;
   pruneByAge(): Promise<number>;
+  /** Closes what the store opened itself (the waited writes' connection). */
+  close(): void;
 } {
   redis.defineCommand("imgateSend", { numberOfKeys: 5, lua: SEND });
   redis.defineCommand("imgateTrim", { numberOfKeys: 3, lua: TRIM });
@@ -210,6 +212,10 @@ export function createRedisConversationStore(redis: Redis | Cluster, opts: Redis
       return Promise.all(ids.map(async (groupID) => ({ groupID, userIDs: await store.groupMembers(groupID) })));
     },
 
+    close() {
+      waited?.close();
+    },
+
     /** Removes messages older than maxAgeMs from every conversation, written to or not (SCAN on every master). */
     async pruneByAge(): Promise<number> {
       if (maxAgeMs <= 0) return 0;
@@ -271,6 +277,7 @@ function createWaitedWriter(redis: Redis | Cluster, replicas: number, timeoutMs:
     }
   };
   return {
+    close: () => conn.disconnect(),
     write(group: string, args: unknown[]): Promise<unknown> {
       return new Promise((resolve, reject) => {
         if (pending.length === 0) setImmediate(flush);
