@@ -35,8 +35,18 @@ async function stopAll(nodes: Served[], topo: Topology) {
   await topo.stop();
 }
 
+type Pair = [ReturnType<typeof steadyClient>, ReturnType<typeof steadyClient>];
+
+/** Five pairs, one end on each node, each end sending every 50 ms: 200 cross-node messages a second. */
+function chatAcross(nodes: Served[], prefix: string): Pair[] {
+  return Array.from({ length: 5 }, (_, i) => [
+    steadyClient({ port: nodes[0]!.ws, secret: SECRET, userID: `${prefix}a${i}`, to: `${prefix}b${i}`, everyMs: 50 }),
+    steadyClient({ port: nodes[1]!.ws, secret: SECRET, userID: `${prefix}b${i}`, to: `${prefix}a${i}`, everyMs: 50 }),
+  ]);
+}
+
 /** acked clientMsgIDs of each pair that are not in the store (read through node 1). */
-async function lostAcked(port: number, pairs: [ReturnType<typeof steadyClient>, ReturnType<typeof steadyClient>][]): Promise<string[]> {
+async function lostAcked(port: number, pairs: Pair[]): Promise<string[]> {
   const lost: string[] = [];
   for (const [a, b] of pairs) {
     const conv = `si_${[a.userID, b.userID].sort().join("_")}`;
@@ -84,14 +94,20 @@ async function routesAgain(nodes: Served[], topo: Topology, tag: string) {
   y.close();
 }
 
+/** The load stopped: nodes route again, the stopped users are offline, and what was acknowledged but not stored. */
+async function afterTheFailure(nodes: Served[], topo: Topology, pairs: Pair[], tag: string) {
+  for (const [a, b] of pairs) await Promise.all([a.stop(), b.stop()]);
+  await routesAgain(nodes, topo, tag);
+  for (const [a, b] of pairs) for (const u of [a.userID, b.userID]) expect(topo.cli("EXISTS", `ONLINE:${u}`)).toBe("0");
+  const acked = pairs.reduce((n, [a, b]) => n + a.acked.length + b.acked.length, 0);
+  return { acked, lost: await lostAcked(nodes[0]!.ws, pairs) };
+}
+
 describe("Redis Cluster (three masters, one replica each)", () => {
   test("a master killed under 1:1 traffic: its replica takes over, nodes route again, presence is true, the loss window is measured", async () => {
     const topo = await startTopology("cluster", { replicas: 1 });
     const nodes = await twoNodes(topo);
-    const pairs = Array.from({ length: 5 }, (_, i) => [
-      steadyClient({ port: nodes[0]!.ws, secret: SECRET, userID: `ka${i}`, to: `kb${i}`, everyMs: 50 }),
-      steadyClient({ port: nodes[1]!.ws, secret: SECRET, userID: `kb${i}`, to: `ka${i}`, everyMs: 50 }),
-    ] as [ReturnType<typeof steadyClient>, ReturnType<typeof steadyClient>]);
+    const pairs = chatAcross(nodes, "k");
     try {
       await Bun.sleep(1500);
       const masters = topo.cluster!.masters();
@@ -103,11 +119,7 @@ describe("Redis Cluster (three masters, one replica each)", () => {
       }, 30_000, "the replica promoted");
       await topo.cluster!.waitOk(30_000);
       await Bun.sleep(2000);
-      for (const [a, b] of pairs) await Promise.all([a.stop(), b.stop()]);
-      await routesAgain(nodes, topo, "kf");
-      for (const [a, b] of pairs) for (const u of [a.userID, b.userID]) expect(topo.cli("EXISTS", `ONLINE:${u}`)).toBe("0");
-      const acked = pairs.reduce((n, [a, b]) => n + a.acked.length + b.acked.length, 0);
-      const lost = await lostAcked(nodes[0]!.ws, pairs);
+      const { acked, lost } = await afterTheFailure(nodes, topo, pairs, "kf");
       console.log(`[failover] Redis Cluster master killed: ${acked} acknowledged, ${lost.length} not in the store after the replica took over`);
       expect(acked).toBeGreaterThan(200);
       // Asynchronous replication: what the master acknowledged in its last instant may not have reached the replica.
@@ -167,21 +179,14 @@ describe("Redis Sentinel", () => {
     // Without WAIT, what the old master acknowledged between the promotion and its demotion is lost (measured:
     // docs/cluster.md); with it, a message is acknowledged only once the replica has it.
     const nodes = await twoNodes(topo, { IMGATE_REDIS_WAIT_REPLICAS: "1" });
-    const pairs = Array.from({ length: 5 }, (_, i) => [
-      steadyClient({ port: nodes[0]!.ws, secret: SECRET, userID: `sa${i}`, to: `sb${i}`, everyMs: 50 }),
-      steadyClient({ port: nodes[1]!.ws, secret: SECRET, userID: `sb${i}`, to: `sa${i}`, everyMs: 50 }),
-    ] as [ReturnType<typeof steadyClient>, ReturnType<typeof steadyClient>]);
+    const pairs = chatAcross(nodes, "s");
     try {
       await Bun.sleep(1500);
       const before = topo.sentinel!.masterPort();
       const after = await topo.sentinel!.failover();
       expect(after).not.toBe(before);
       await Bun.sleep(2500);
-      for (const [a, b] of pairs) await Promise.all([a.stop(), b.stop()]);
-      await routesAgain(nodes, topo, "sf");
-      for (const [a, b] of pairs) for (const u of [a.userID, b.userID]) expect(topo.cli("EXISTS", `ONLINE:${u}`)).toBe("0");
-      const acked = pairs.reduce((n, [a, b]) => n + a.acked.length + b.acked.length, 0);
-      const lost = await lostAcked(nodes[0]!.ws, pairs);
+      const { acked, lost } = await afterTheFailure(nodes, topo, pairs, "sf");
       console.log(`[failover] Sentinel failover: ${acked} acknowledged, ${lost.length} not in the store`);
       expect(acked).toBeGreaterThan(200);
       expect(lost).toEqual([]);
