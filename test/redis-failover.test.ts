@@ -160,8 +160,15 @@ describe("Redis Cluster (three masters, one replica each)", () => {
       const received = clients.reduce((n, c) => n + c.frames.filter((f) => f.reqIdentifier === 2001).length, 0);
       console.log(`[reshard] ${sent} pushes to ${users.length} users during a 4,096-slot reshard: ${failed} failed calls, ${delivered} acknowledged deliveries, ${received} received`);
       expect(sent).toBeGreaterThan(50);
-      // Every delivery the hub acknowledged reached its client, and the calls kept succeeding through the move.
-      expect(received).toBe(delivered);
+      // Every delivery the hub acknowledged reached its client, none twice, and the calls kept succeeding through
+      // the move. (A delivery can arrive though its result said otherwise: a peer's answer that came after the
+      // 3 s deadline, while the slots moved, is reported as not delivered: honest, not optimistic.)
+      expect(received).toBeGreaterThanOrEqual(delivered);
+      expect(received).toBeLessThanOrEqual(sent * users.length);
+      for (const c of clients) {
+        const seen = c.frames.filter((f) => f.reqIdentifier === 2001).map((f) => f.operationID);
+        expect(new Set(seen).size).toBe(seen.length);
+      }
       expect(failed).toBeLessThanOrEqual(sent * 0.05);
       await routesAgain(nodes, topo, "rsx");
     } finally {

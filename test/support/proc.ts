@@ -5,25 +5,27 @@ import { createServer } from "node:net";
 export const BUN = process.execPath;
 export const CLI = new URL("../../src/cli.ts", import.meta.url).pathname;
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+const bindable = (port: number) =>
+  new Promise<boolean>((resolve) => {
     const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
+    s.once("error", () => resolve(false));
+    s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
   });
+
+/**
+ * A port free now, from below the kernel's ephemeral range (32768+): a port the kernel handed out for listen(0) can be
+ * taken by the next outgoing connection (a Redis client, a fetch) before the server under test binds it.
+ */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (await bindable(port)) return port;
+  }
+  throw new Error("no free port in 20000-31999");
 }
 
 /** The first of `n` consecutive free ports (for `serve --workers n`, whose worker i serves admin HTTP on admin + i). */
 export async function freePortRun(n: number): Promise<number> {
-  const bindable = (port: number) =>
-    new Promise<boolean>((resolve) => {
-      const s = createServer();
-      s.once("error", () => resolve(false));
-      s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
-    });
   for (let attempt = 0; attempt < 50; attempt++) {
     const first = await freePort();
     let ok = true;

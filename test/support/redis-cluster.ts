@@ -31,9 +31,10 @@ export async function startRedisCluster(opts: { masters?: number; replicas?: 0 |
   const dir = mkdtempSync(join(tmpdir(), "imgate-rcluster-"));
   const nodes: ClusterNode[] = [];
   const startNode = async (): Promise<ClusterNode> => {
-    const port = await freePort();
+    // The cluster bus port is chosen too (Redis's default, port + 10000, could be a port another test was given).
+    const [port, busPort] = [await freePort(), await freePort()];
     const proc = Bun.spawn(["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-      "--cluster-enabled", "yes", "--cluster-config-file", join(dir, `nodes-${port}.conf`), "--cluster-node-timeout", "2000",
+      "--cluster-enabled", "yes", "--cluster-port", String(busPort), "--cluster-config-file", join(dir, `nodes-${port}.conf`), "--cluster-node-timeout", "2000",
       "--dir", dir, "--daemonize", "no"], { stdout: "ignore", stderr: "inherit" });
     const end = Date.now() + 10_000;
     while (redisCli(port, "ping") !== "PONG") {
