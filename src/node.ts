@@ -2,19 +2,21 @@
 // HTTP listener and the hub, and in the cluster shape the route table, node registry and bus. `startNode`
 // brings them up in one pass, each part built from the ones before it (listeners registered, never patched in);
 // a failed start unwinds what it started, and `stop` drains and closes them.
+import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
+import { createSecureContext } from "node:tls";
 import type { Server } from "bun";
 import { startAdminHttp, type AdminHttp } from "./admin/http.js";
 import { apiUnavailable, createAppServerApi, isApiPath, startApiListener } from "./api/app-server.js";
 import type { Backend } from "./backend/ports.js";
+import { MESSAGE_HOOKS, createSendHooks } from "./backend/send-hooks.js";
+import { createWebhookClient } from "./backend/webhook-client.js";
 import type { Dispatch } from "./cluster/dispatch.js";
 import { createRedis, redisConfigured, waitReady } from "./cluster/redis.js";
 import type { Config } from "./config/schema.js";
 import { ConfigError } from "./config/errors.js";
 import { applyLive, planReload } from "./config/reload.js";
 import type { ReloadResult } from "./hub/deps.js";
-import { createSecureContext } from "node:tls";
-import { readFileSync } from "node:fs";
 import { joinHostPort, registerAddress } from "./discovery/address.js";
 import { startClusterEngine } from "./engines/cluster.js";
 import { startEmbeddedEngine } from "./engines/embedded.js";
@@ -33,8 +35,6 @@ import { createSampler } from "./observe/sampler.js";
 import { createCounters, type Counters } from "./observe/stats.js";
 import { createPresence, type Presence } from "./presence/presence.js";
 import { USER_HOOKS, createWebhooks, type Webhooks } from "./presence/webhooks.js";
-import { MESSAGE_HOOKS, createSendHooks } from "./backend/send-hooks.js";
-import { createWebhookClient } from "./backend/webhook-client.js";
 import { Disconnects } from "./protocol/disconnects.js";
 import type { Conn } from "./sessions/conn.js";
 import { Registry } from "./sessions/registry.js";
