@@ -1,9 +1,10 @@
 // OpenIM's app-server API (open-im-server internal/api) where imgate is the message service (embedded and cluster
 // shapes): the paths, headers (operationID, token), JSON shapes and error envelope of OpenIM's api service, so an app
 // server written against OpenIM works unchanged. What is implemented and what is not: docs/api.md.
-import { createHash, timingSafeEqual } from "node:crypto";
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { SendMsgReqSchema } from "../gen/openim/msg/msg_pb.js";
+import { nextServerMsgID } from "../backend/conversations.js";
 import type { Backend, CallMeta, TokenIssuer } from "../backend/ports.js";
 import type { Dispatch } from "../cluster/dispatch.js";
 import type { Config } from "../config/schema.js";
@@ -72,7 +73,7 @@ export function createAppServerApi(deps: AppServerDeps): (req: Request) => Promi
     const msg = toMsgData(req, recvID);
     msg.clientMsgID = clientMsgID;
     if (req.isOnlineOnly) {
-      msg.serverMsgID = createHash("md5").update(`${clientMsgID}:${Date.now()}`).digest("hex");
+      msg.serverMsgID = nextServerMsgID();
       msg.sendTime = BigInt(Date.now());
       const users = msg.groupID && backend.store ? await backend.store.groupMembers(msg.groupID) : [recvID, msg.sendID];
       await dispatch.pushToUsers(msg, [...new Set(users)], c.operationID);
@@ -82,7 +83,7 @@ export function createAppServerApi(deps: AppServerDeps): (req: Request) => Promi
     return { serverMsgID: r.serverMsgID, clientMsgID: r.clientMsgID, sendTime: Number(r.sendTime) };
   }
 
-  const randomClientMsgID = () => createHash("md5").update(`${crypto.randomUUID()}`).digest("hex");
+  const randomClientMsgID = () => randomBytes(16).toString("hex");
 
   const routes: Record<string, Handler> = {
     async "/auth/get_admin_token"(body) {

@@ -8,7 +8,7 @@
 import type { MsgData } from "../gen/openim/sdkws/sdkws_pb.js";
 import { ContentType, SessionType } from "../protocol/constants.js";
 import { CodeError, ErrCode } from "../protocol/errors.js";
-import { validateSend } from "./conversations.js";
+import { isGroupMessage, validateSend } from "./conversations.js";
 import type { CallMeta } from "./ports.js";
 import { WebhookErr, type WebhookClient } from "./webhook-client.js";
 
@@ -43,7 +43,12 @@ const COMMANDS = {
   afterSendGroupMsg: "callbackAfterSendGroupMsgCommand",
 } as const;
 
-const isGroup = (m: MsgData) => m.sessionType === SessionType.WriteGroup || m.sessionType === SessionType.ReadGroup;
+/** Which hook of a pair a message meets: single chats and groups only (a notification-session message, sessionType
+ *  4, has none in OpenIM either). */
+function hookFor<K extends "before" | "after">(when: K, m: MsgData): `${K}SendSingleMsg` | `${K}SendGroupMsg` | undefined {
+  if (isGroupMessage(m)) return `${when}SendGroupMsg`;
+  return m.sessionType === SessionType.Single ? `${when}SendSingleMsg` : undefined;
+}
 
 /** OpenIM's defaultDeniedTypes and deniedTypes: typing and notification content types are never sent to hooks. */
 function passes(m: MsgData, deniedTypes: number[]): boolean {
@@ -61,7 +66,7 @@ export function callbackBody(m: MsgData, command: string, operationID: string): 
     content: new TextDecoder().decode(m.content), seq: Number(m.seq),
     atUserList: m.atUserIDList.length ? m.atUserIDList : null, faceURL: m.senderFaceURL, ex: m.ex,
   };
-  if (isGroup(m)) body.groupID = m.groupID;
+  if (isGroupMessage(m)) body.groupID = m.groupID;
   else body.recvID = m.recvID;
   return JSON.stringify(body);
 }
@@ -76,10 +81,8 @@ export interface SendHooks {
 export function createSendHooks(client: WebhookClient, cfg: SendHooksConfig, onFailOpen: (hook: string, err: string) => void = () => {}): SendHooks {
   return {
     async before(m, meta) {
-      if (!client.url) return;
-      // A notification-session message (sessionType 4) has no before-hook in OpenIM either.
-      const name = isGroup(m) ? "beforeSendGroupMsg" : m.sessionType === SessionType.Single ? "beforeSendSingleMsg" : undefined;
-      if (!name) return;
+      const name = hookFor("before", m);
+      if (!client.url || !name) return;
       const hook = cfg[name];
       if (!hook.enable || !passes(m, hook.deniedTypes)) return;
       // Checked first so a hook never sees a message that would be refused anyway.
@@ -102,13 +105,11 @@ export function createSendHooks(client: WebhookClient, cfg: SendHooksConfig, onF
       }
     },
     after(m, operationID) {
-      if (!client.url) return;
-      const group = isGroup(m);
-      const name = group ? "afterSendGroupMsg" : m.sessionType === SessionType.Single ? "afterSendSingleMsg" : undefined;
-      if (!name) return;
+      const name = hookFor("after", m);
+      if (!client.url || !name) return;
       const hook = cfg[name];
       if (!hook.enable || !passes(m, hook.deniedTypes)) return;
-      if (hook.attentionIds.length && !hook.attentionIds.includes(group ? m.groupID : m.recvID)) return;
+      if (hook.attentionIds.length && !hook.attentionIds.includes(isGroupMessage(m) ? m.groupID : m.recvID)) return;
       const key = Buffer.from(JSON.stringify({ sendID: m.sendID, recvID: m.recvID, groupID: m.groupID })).toString("base64");
       client.enqueue({ hook: name, command: COMMANDS[name], body: callbackBody(m, COMMANDS[name], operationID), timeoutSeconds: hook.timeout, query: { key } }, operationID);
     },

@@ -34,6 +34,10 @@ export function createWebhookClient(cfg: WebhookClientConfig, hooks: readonly st
   const stats: WebhookStats = { sent: zero(), failed: zero(), dropped: 0, queued: 0 };
   const queue: { call: QueuedCall; operationID: string }[] = [];
   let running = 0;
+  const count = (hook: string, ok: boolean) => {
+    const m = ok ? stats.sent : stats.failed;
+    m[hook] = (m[hook] ?? 0) + 1;
+  };
 
   /** One attempt. Resolves with the reply parsed as JSON; rejects with a CodeError 90004 (unreachable, timeout,
    *  HTTP error) or 90007 (not JSON). */
@@ -65,14 +69,14 @@ export function createWebhookClient(cfg: WebhookClientConfig, hooks: readonly st
     for (let attempt = 0; attempt <= cfg.retries; attempt++) {
       try {
         await post(call.command, call.body, call.timeoutSeconds, operationID, call.query);
-        stats.sent[call.hook] = (stats.sent[call.hook] ?? 0) + 1;
+        count(call.hook, true);
         return;
       } catch (err) {
         lastErr = (err as CodeError).detail ?? String(err);
       }
       if (attempt < cfg.retries) await Bun.sleep(200 * 2 ** attempt);
     }
-    stats.failed[call.hook] = (stats.failed[call.hook] ?? 0) + 1;
+    count(call.hook, false);
     onFailure(call, lastErr);
   }
 
@@ -106,10 +110,7 @@ export function createWebhookClient(cfg: WebhookClientConfig, hooks: readonly st
       if (running < WORKERS) void pump();
     },
     /** Counts a synchronous call made with post(). */
-    count(hook: string, ok: boolean) {
-      const m = ok ? stats.sent : stats.failed;
-      m[hook] = (m[hook] ?? 0) + 1;
-    },
+    count,
     stats: () => stats,
     /** Waits for the queue to empty, at most timeoutMs. */
     async drain(timeoutMs: number) {

@@ -4,6 +4,7 @@
 // Change notifications come back through our own SUBSCRIBE, so every node sees every node's changes.
 import type { Redis, Cluster } from "ioredis";
 import type { PubSub } from "../backend/ports.js";
+import { shardOf } from "./batcher.js";
 import type { StatusEntry, StatusStore } from "./store.js";
 
 export const ONLINE_KEY_PREFIX = "ONLINE:";
@@ -39,9 +40,7 @@ const SET_ONLINE_SHARDED = SET_ONLINE.replace("PUBLISH_STEP", "return payload");
 /** Sharded notification channels: changes of a user go to one of them (by user), every node listens to all. */
 export const SHARD_CHANNELS = Array.from({ length: 16 }, (_, i) => `imgate:online:${i}`);
 export function shardChannelOf(userID: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < userID.length; i++) h = Math.imul(h ^ userID.charCodeAt(i), 0x01000193);
-  return SHARD_CHANNELS[(h >>> 0) % SHARD_CHANNELS.length]!;
+  return SHARD_CHANNELS[shardOf(userID, SHARD_CHANNELS.length)]!;
 }
 
 /** Parses an online_change payload as OpenIM does: the last element is the userID, the rest platform IDs. */

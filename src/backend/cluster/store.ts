@@ -12,7 +12,7 @@
 //   imgate:u:{<user>}:read                HASH conversation → has-read seq
 //   imgate:g:{<group>}                    SET of members; imgate:groups lists the group IDs
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
-import type { Cluster, Redis } from "ioredis";
+import { Cluster, type Redis } from "ioredis";
 import { type MsgData, MsgDataSchema } from "../../gen/openim/sdkws/sdkws_pb.js";
 import { conversationIDOf } from "../../protocol/conversation.js";
 import { ErrCode, codeError } from "../../protocol/errors.js";
@@ -220,7 +220,7 @@ export function createRedisConversationStore(redis: Redis | Cluster, opts: Redis
     async pruneByAge(): Promise<number> {
       if (maxAgeMs <= 0) return 0;
       const cutoff = Date.now() - maxAgeMs;
-      const masters = typeof (redis as Cluster).nodes === "function" && "slots" in redis ? (redis as Cluster).nodes("master") : [redis as Redis];
+      const masters = redis instanceof Cluster ? redis.nodes("master") : [redis];
       let removed = 0;
       for (const node of masters) {
         let cursor = "0";
@@ -249,7 +249,7 @@ export function createRedisConversationStore(redis: Redis | Cluster, opts: Redis
 function createWaitedWriter(redis: Redis | Cluster, replicas: number, timeoutMs: number) {
   const conn = (redis as Redis).duplicate() as Redis | Cluster;
   conn.defineCommand("imgateSend", { numberOfKeys: 5, lua: SEND });
-  const cluster = typeof (redis as Cluster).nodes === "function" && "slots" in redis;
+  const cluster = redis instanceof Cluster;
   let pending: { group: string; args: unknown[]; resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
   const flush = () => {
     const batch = pending;
@@ -257,7 +257,9 @@ function createWaitedWriter(redis: Redis | Cluster, replicas: number, timeoutMs:
     const groups = new Map<string, typeof batch>();
     for (const w of batch) {
       const g = cluster ? w.group : "";
-      groups.set(g, [...(groups.get(g) ?? []), w]);
+      const list = groups.get(g);
+      if (list) list.push(w);
+      else groups.set(g, [w]);
     }
     for (const writes of groups.values()) {
       const p = conn.pipeline() as any;

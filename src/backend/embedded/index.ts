@@ -27,6 +27,7 @@ export async function createEmbeddedBackend(opts: {
 }): Promise<EmbeddedBackend> {
   const client = await startStoreClient({ dataDir: opts.dataDir, maxQueue: opts.maxQueue ?? 10_000, log: opts.log });
   const store = new RemoteStore(client);
+  const tokenStates = remoteTokenStates(client);
   const checkpointer = startCheckpointer(join(opts.dataDir, "imgate.db"), 500, (err) => opts.log?.warn("WAL checkpoint failed", { err }));
   const r = opts.retention;
   const prune = () => r && store.prune(r.maxAgeMs, r.maxPerConversation).catch((err) => opts.log?.warn("retention prune failed", { err }));
@@ -42,8 +43,8 @@ export async function createEmbeddedBackend(opts: {
     store,
     storeClient: client,
     onStored: (d) => void deliveries.push(d),
-    auth: createEmbeddedAuth(remoteTokenStates(client), opts.secret),
-    tokens: tokenIssuer(remoteTokenStates(client), opts.secret),
+    auth: createEmbeddedAuth(tokenStates, opts.secret),
+    tokens: tokenIssuer(tokenStates, opts.secret),
     messages: createMessageService(store, opts.adminUserIDs, opts.beforeSend),
     pushTokens: {
       // No offline push service in the embedded shape: nothing holds device push tokens.
