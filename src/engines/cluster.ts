@@ -2,6 +2,7 @@
 // Redis in OpenIM's layout, and pushes, kicks, status queries and login announcements routed to the node holding
 // each user (the route table, the node-to-node bus, the node registry that reaps dead nodes).
 import { createClusterBackend } from "../backend/cluster/index.js";
+import { ensureRedisLayout } from "../backend/cluster/layout.js";
 import { createBus } from "../cluster/bus.js";
 import { busHandler, clusterDispatch } from "../cluster/dispatch.js";
 import { createNodeRegistry } from "../cluster/nodes.js";
@@ -12,6 +13,9 @@ export async function startClusterEngine(ctx: EngineContext): Promise<Engine> {
   const { config, nodeID, log, started } = ctx;
   const redis = ctx.redis;
   if (!redis) throw new Error("the cluster shape needs Redis");
+  // Before anything writes: a layout from a newer imgate is refused, an older one brought forward.
+  const layout = await ensureRedisLayout(redis.client);
+  if (layout.from !== layout.to) log.info("Redis layout upgraded", layout);
   const statusStore = redisStatusStore(ctx, redis);
   started.add("status store", () => statusStore.close());
   const backend = createClusterBackend({

@@ -1,5 +1,5 @@
-// Embedded auth service: OpenIM-compatible JWTs plus a persisted token-state table, so a kicked token stays
-// kicked across restarts. Tokens minted offline (`imgate token`) are unknown until first used: an unknown
+// Embedded auth service: OpenIM-compatible JWTs plus a persisted token-state table (hashes, never tokens), so a
+// kicked token stays kicked across restarts. Tokens minted offline (`imgate token`) are unknown until first used: an unknown
 // token with a valid signature counts as normal (OpenIM would say 1507; there is no issuing service here).
 // The signature is checked on the event loop (CPU only); the token states live with the database, on the
 // store worker (tokenStatesOn runs there).
@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import type { AuthPort, TokenIssuer } from "../ports.js";
 import { ErrCode, codeError } from "../../protocol/errors.js";
 import { signToken, verifyToken } from "./jwt.js";
+import { tokenExpiry, tokenHash } from "../token-hash.js";
 
 const NORMAL = 0, KICKED = 2;
 
@@ -22,34 +23,50 @@ export interface TokenStates {
   kickAll(userID: string, platformID: number): Promise<void>;
 }
 
-/** The SQLite side of TokenStates (synchronous: it runs on the store worker's thread). */
+/** The SQLite side of TokenStates (synchronous: it runs on the store worker's thread). Rows are keyed by the
+ *  token's SHA-256 and carry its expiry; a user's expired rows go when that user logs in on the platform again
+ *  (as OpenIM deletes expired tokens when it issues one), and `sweepExpired` takes the rest. */
 export function tokenStatesOn(db: Database) {
-  const getState = db.query<{ state: number }, [string]>("SELECT state FROM token_state WHERE token = ?");
-  const remember = db.query("INSERT OR IGNORE INTO token_state (token, user_id, platform_id, state) VALUES (?, ?, ?, 0)");
+  const getState = db.query<{ state: number }, [Buffer]>("SELECT state FROM token_state WHERE token_hash = ?");
+  const remember = db.query(
+    "INSERT OR IGNORE INTO token_state (token_hash, user_id, platform_id, state, expires_at) VALUES (?, ?, ?, 0, ?)");
+  const dropExpiredOf = db.query("DELETE FROM token_state WHERE user_id = ? AND platform_id = ? AND expires_at <= ?");
   const kickOthers = db.query(
-    "UPDATE token_state SET state = 2 WHERE user_id = ? AND platform_id = ? AND token != ? AND state = 0",
+    "UPDATE token_state SET state = 2 WHERE user_id = ? AND platform_id = ? AND token_hash != ? AND state = 0",
   );
-  const kick = db.query("UPDATE token_state SET state = 2 WHERE token = ?");
+  const kick = db.query("UPDATE token_state SET state = 2 WHERE token_hash = ?");
   const kickAll = db.query("UPDATE token_state SET state = 2 WHERE user_id = ? AND platform_id = ? AND state = 0");
   const keep = db.query(
-    "INSERT INTO token_state (token, user_id, platform_id, state) VALUES (?, ?, ?, 0) ON CONFLICT(token) DO NOTHING",
+    "INSERT INTO token_state (token_hash, user_id, platform_id, state, expires_at) VALUES (?, ?, ?, 0, ?) ON CONFLICT(token_hash) DO NOTHING",
   );
+  const sweep = db.query("DELETE FROM token_state WHERE expires_at <= ?");
+  const now = () => Math.floor(Date.now() / 1000);
+  // A token without exp lives as long as OpenIM's longest default (90 days) as far as its state goes.
+  const expiryOf = (token: string) => tokenExpiry(token) ?? now() + 90 * 86400;
   return {
     checkIn: (token: string, userID: string, platformID: number) => {
-      const state = getState.get(token)?.state;
-      if (state === undefined) remember.run(token, userID, platformID);
+      const h = tokenHash(token);
+      const state = getState.get(h)?.state;
+      if (state === undefined)
+        db.transaction(() => {
+          dropExpiredOf.run(userID, platformID, now());
+          remember.run(h, userID, platformID, expiryOf(token));
+        })();
       return state;
     },
     invalidateOthers: (preservedToken: string, userID: string, platformID: number) =>
       db.transaction(() => {
-        keep.run(preservedToken, userID, platformID);
-        kickOthers.run(userID, platformID, preservedToken);
+        const h = tokenHash(preservedToken);
+        keep.run(h, userID, platformID, expiryOf(preservedToken));
+        kickOthers.run(userID, platformID, h);
       })(),
     kick: (tokens: string[]) =>
       db.transaction(() => {
-        for (const t of tokens) kick.run(t);
+        for (const t of tokens) kick.run(tokenHash(t));
       })(),
     kickAll: (userID: string, platformID: number) => void kickAll.run(userID, platformID),
+    /** Removes the states of tokens that have expired (they are refused by their signature check anyway). */
+    sweepExpired: (at = now()) => sweep.run(at).changes,
   };
 }
 

@@ -34,6 +34,11 @@ export async function createEmbeddedBackend(opts: {
   const pruner = r && (r.maxAgeMs > 0 || r.maxPerConversation > 0) ? setInterval(prune, r.everyMs ?? 3_600_000) : undefined;
   pruner?.unref();
   if (pruner) await prune();
+  // States of expired tokens go hourly (and a user's own at each new login): no table grows with logins alone.
+  const sweepTokens = () => client.call("sweepTokens", {}).catch((err) => opts.log?.warn("token state sweep failed", { err }));
+  const tokenSweeper = setInterval(sweepTokens, r?.everyMs ?? 3_600_000);
+  tokenSweeper.unref();
+  await sweepTokens();
   const deliveries: Deliver[] = [];
   store.onCommitted = (results) => {
     for (const r of results) if (!r.duplicate) for (const d of deliveries) d(r.msg, r.recipients, r.operationID);
@@ -54,6 +59,7 @@ export async function createEmbeddedBackend(opts: {
     notReady: () => client.notReady(),
     async close() {
       clearInterval(pruner);
+      clearInterval(tokenSweeper);
       await client.close();
       await checkpointer.close();
     },

@@ -36,6 +36,7 @@ export interface StoreOps {
   invalidateOthers: [{ preservedToken: string; userID: string; platformID: number }, null];
   kickTokens: [{ tokens: string[] }, null];
   kickAllTokens: [{ userID: string; platformID: number }, null];
+  sweepTokens: [{}, number];
 }
 
 export type StoreOp = keyof StoreOps;

@@ -45,6 +45,7 @@ function handlersFor(store: MessageStore, tokens: ReturnType<typeof tokenStatesO
     invalidateOthers: ({ preservedToken, userID, platformID }) => (tokens.invalidateOthers(preservedToken, userID, platformID), null),
     kickTokens: ({ tokens: list }) => (tokens.kick(list), null),
     kickAllTokens: ({ userID, platformID }) => (tokens.kickAll(userID, platformID), null),
+    sweepTokens: () => tokens.sweepExpired(),
   };
 }
 

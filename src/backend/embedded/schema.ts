@@ -1,0 +1,133 @@
+// The embedded database's schema, as ordered migrations. The file carries its version in `PRAGMA user_version`;
+// at open, every migration above it runs in one transaction (all or nothing), and a file newer than this binary
+// is refused before anything is written. 0.1.0 wrote no version: its tables are version 1, which every later
+// version can open. Each change to what is stored is a new entry at the end; entries are never edited.
+import type { Database } from "bun:sqlite";
+import { tokenHash, tokenExpiry } from "../token-hash.js";
+
+export interface Migration {
+  version: number;
+  what: string;
+  up(db: Database): void;
+}
+
+export const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    what: "0.1.0 tables: token states, conversations, messages, memberships, groups",
+    up(db) {
+      // IF NOT EXISTS: a 0.1.0 file (user_version 0) already has them and is version 1 as it stands.
+      db.exec(`
+        CREATE TABLE IF NOT EXISTS token_state (
+          token TEXT PRIMARY KEY,
+          user_id TEXT NOT NULL,
+          platform_id INTEGER NOT NULL,
+          state INTEGER NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS token_state_user ON token_state (user_id, platform_id);
+        CREATE TABLE IF NOT EXISTS conversations (
+          conversation_id TEXT PRIMARY KEY,
+          max_seq INTEGER NOT NULL,
+          min_seq INTEGER NOT NULL,
+          max_seq_time INTEGER NOT NULL
+        );
+        -- Rows append in rowid order (dense pages); the two indexes are what reads use. Idempotency looks up a
+        -- 53-bit hash of (sendID, clientMsgID): random 8-byte keys dirty far fewer pages per commit than random
+        -- text keys (measured: 20 vs 47 us per message at 100 messages per commit).
+        CREATE TABLE IF NOT EXISTS messages (
+          id INTEGER PRIMARY KEY,
+          conversation_id TEXT NOT NULL,
+          seq INTEGER NOT NULL,
+          send_id TEXT NOT NULL,
+          client_msg_id TEXT NOT NULL,
+          client_key INTEGER NOT NULL,
+          send_time INTEGER NOT NULL,
+          data BLOB NOT NULL
+        );
+        CREATE UNIQUE INDEX IF NOT EXISTS messages_seq ON messages (conversation_id, seq);
+        CREATE INDEX IF NOT EXISTS messages_client_key ON messages (client_key);
+        CREATE TABLE IF NOT EXISTS user_conversations (
+          user_id TEXT NOT NULL,
+          conversation_id TEXT NOT NULL,
+          has_read_seq INTEGER NOT NULL DEFAULT 0,
+          PRIMARY KEY (user_id, conversation_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS group_members (
+          group_id TEXT NOT NULL,
+          user_id TEXT NOT NULL,
+          PRIMARY KEY (group_id, user_id)
+        ) WITHOUT ROWID;
+      `);
+    },
+  },
+  {
+    version: 2,
+    what: "token states keyed by SHA-256 of the token (no bearer token at rest), with the token's expiry",
+    up(db) {
+      db.exec(`
+        CREATE TABLE token_state_v2 (
+          token_hash BLOB PRIMARY KEY,
+          user_id TEXT NOT NULL,
+          platform_id INTEGER NOT NULL,
+          state INTEGER NOT NULL,
+          expires_at INTEGER NOT NULL
+        ) WITHOUT ROWID;
+      `);
+      const insert = db.query("INSERT OR REPLACE INTO token_state_v2 (token_hash, user_id, platform_id, state, expires_at) VALUES (?, ?, ?, ?, ?)");
+      const now = Math.floor(Date.now() / 1000);
+      for (const r of db.query<{ token: string; user_id: string; platform_id: number; state: number }, []>(
+        "SELECT token, user_id, platform_id, state FROM token_state").iterate()) {
+        // A token whose expiry cannot be read keeps its state for the longest a token lives (OpenIM's 90 days).
+        insert.run(tokenHash(r.token), r.user_id, r.platform_id, r.state, tokenExpiry(r.token) ?? now + 90 * 86400);
+      }
+      db.exec(`
+        DROP TABLE token_state;
+        ALTER TABLE token_state_v2 RENAME TO token_state;
+        CREATE INDEX token_state_user ON token_state (user_id, platform_id);
+        CREATE INDEX token_state_expiry ON token_state (expires_at);
+      `);
+    },
+  },
+];
+
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+
+export class SchemaTooNewError extends Error {}
+
+export function schemaVersionOf(db: Database): number {
+  return db.query<{ user_version: number }, []>("PRAGMA user_version").get()!.user_version;
+}
+
+/** What opening the file would do: nothing, migrate from → to, or refuse (the file is newer). */
+export function schemaPlan(version: number): { action: "none" | "migrate" | "refuse"; from: number; to: number } {
+  if (version > SCHEMA_VERSION) return { action: "refuse", from: version, to: SCHEMA_VERSION };
+  return { action: version === SCHEMA_VERSION ? "none" : "migrate", from: version, to: SCHEMA_VERSION };
+}
+
+/** Throws SchemaTooNewError, naming both versions, when the file was written by a newer imgate. */
+export function refuseNewer(db: Database, path: string): number {
+  const version = schemaVersionOf(db);
+  if (version > SCHEMA_VERSION)
+    throw new SchemaTooNewError(
+      `${path} has schema version ${version}, newer than this imgate knows (${SCHEMA_VERSION}): run the imgate that wrote it, ` +
+        `or restore a backup taken before the upgrade; nothing was changed`,
+    );
+  return version;
+}
+
+/** Refuses a newer file; otherwise brings it to SCHEMA_VERSION in one transaction. Returns the versions passed. */
+export function migrate(db: Database, path: string): { from: number; to: number } {
+  const from = refuseNewer(db, path);
+  if (from === SCHEMA_VERSION) return { from, to: from };
+  // Pages a migration frees are zeroed (a dropped table of clear tokens must not linger in free pages), and the
+  // result is checkpointed into the file at once, so no older page stays in the database file or the WAL.
+  db.exec("PRAGMA secure_delete = ON");
+  db.transaction(() => {
+    for (const m of MIGRATIONS) if (m.version > from) m.up(db);
+    // PRAGMA takes no parameters; the value is our own constant.
+    db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+  })();
+  db.exec("PRAGMA secure_delete = OFF");
+  db.query("PRAGMA wal_checkpoint(TRUNCATE)").get();
+  return { from, to: SCHEMA_VERSION };
+}
