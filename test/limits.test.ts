@@ -29,7 +29,8 @@ describe("limits", () => {
   });
 
   test("connections per source address", async () => {
-    const n = await node({ "ws.maxConnsPerIP": 3 });
+    // Loopback is exempt by default (tests, health checks, a local proxy): counted here.
+    const n = await node({ "ws.maxConnsPerIP": 3, "ws.limitExempt": [] });
     const cs = await Promise.all([0, 1, 2].map((i) => connect({ port: n.wsPort, userID: `ip${i}`, platformID: 5, token: n.token(`ip${i}`, 5) })));
     const r = await httpHandshake(n, "ip3");
     expect(r).toEqual({ errCode: 1601, errMsg: "ConnOverMaxNumLimit", errDlt: "too many connections from this address" });
@@ -45,9 +46,9 @@ describe("limits", () => {
     const n = await node({ "ws.maxConnsPerUser": 2 });
     const a = await connect({ port: n.wsPort, userID: "pu", platformID: 5, token: n.token("pu", 5) });
     const b = await connect({ port: n.wsPort, userID: "pu", platformID: 2, token: n.token("pu", 2) });
-    expect((await httpHandshake(n, "pu")).errDlt).toBe("too many connections for this user");
+    expect((await httpHandshake(n, "pu")).errDlt).toBe("too many connections for this user (at most 2)");
     await expect(connect({ port: n.wsPort, userID: "pu", platformID: 3, token: n.token("pu", 3), isMsgResp: true, sdkType: "js" }))
-      .rejects.toMatchObject({ body: { errCode: 1601, errDlt: "too many connections for this user" } });
+      .rejects.toMatchObject({ body: { errCode: 1601, errDlt: "too many connections for this user (at most 2)" } });
     expect(n.node.counters.limitRefusals.get("per_user")).toBe(2);
     a.close();
     b.close();
@@ -72,6 +73,16 @@ describe("limits", () => {
     await Bun.sleep(1100);
     expect((await c.request(1001)).errCode).toBe(0);
     c.close();
+  });
+
+  test("request rate: a client that keeps going past its refusals is closed; text frames count too", async () => {
+    const n = await node({ "ws.requestsPerSecond": 5 });
+    const c = await connect({ port: n.wsPort, userID: "rq2", platformID: 5, token: n.token("rq2", 5), sdkType: "js" });
+    // Burst 10, then 10 refusals answered (twice the rate), then closed: heartbeats count as frames.
+    for (let i = 0; i < 15; i++) c.sendRaw(JSON.stringify({ type: "ping", body: "" }));
+    for (let i = 0; i < 30; i++) c.request(1001).catch(() => {});
+    expect((await c.closed).reason).toBe("request rate limit exceeded again and again");
+    expect(n.node.counters.limitRefusals.get("request_rate")).toBeGreaterThan(10);
   });
 
   test("byte rate: a connection pushing too many bytes is closed with a reason", async () => {

@@ -2,6 +2,8 @@
 // (`schema`). The Config type, defaultConfig(), the key table that files, IMGATE_* variables and flags are checked
 // against (`keys`) and the list of secrets are all derived from it; a test keeps deploy/imgate.yml equal to it.
 
+import { checkCidrs } from "./cidr.js";
+
 type Kind = "string" | "int" | "bool" | "string[]" | "int[]";
 
 interface Leaf<T> {
@@ -66,17 +68,30 @@ export const schema = {
     pushSliceUsers: int(256, positive, "users a large push handles per event-loop turn before letting other traffic through"),
     tlsCert: str("", { help: "PEM files; both set = wss:// (TLS) on the WebSocket port" }),
     tlsKey: str(""),
-    maxConnsPerUser: int(0, nonNegative, "limits: 0 = none; refusals answer 1601 (handshake) or 1650 (request)"),
-    maxConnsPerIP: int(0, nonNegative),
-    handshakesPerSecond: int(0, nonNegative),
-    requestsPerSecond: int(0, nonNegative),
-    bytesPerSecond: int(0, nonNegative),
+    maxConnsPerUser: int(32, nonNegative, "limits (0 = none): connections one user may hold on this node, all platforms (refused with 1601)"),
+    maxConnsPerIP: int(1000, nonNegative, "connections from one client address (limitExempt addresses are never counted)"),
+    handshakesPerIPPerSecond: int(20, nonNegative, "handshakes one client address may start per second (burst: twice that)"),
+    handshakesPerSecond: int(0, nonNegative, "handshakes the whole node starts per second"),
+    requestsPerSecond: int(100, nonNegative, "frames one connection may send per second, text frames included (burst: twice that); over it a request gets 1650, and a client that keeps going is closed"),
+    bytesPerSecond: int(1 << 20, nonNegative, "bytes one connection may send per second, counted on the wire before any inflate"),
+    maxPullMessages: int(2000, positive, "messages one pull (1002 ranges, 1005 seqs) may ask for in all; more is refused with ArgsError 1001"),
+    maxConversationsPerRequest: int(1000, positive, "conversations one request (1002, 1005, 1006, 1007) may name; more is refused with ArgsError 1001"),
+    allowedOrigins: strs([], "browser Origins allowed to open a WebSocket (https://app.example.com, https://*.example.com); empty = any. Clients that send no Origin (native SDKs) are not affected"),
+    trustedProxies: leaf<string[]>("string[]", ["127.0.0.0/8", "::1/128"], {
+      check: checkCidrs, help: "CIDRs of reverse proxies whose X-Forwarded-For names the client (for per-address limits)",
+    }),
+    limitExempt: leaf<string[]>("string[]", ["127.0.0.0/8", "::1/128"], {
+      check: checkCidrs, help: "CIDRs never counted by the per-address limits (loopback: tests, health checks, a local proxy that sends no X-Forwarded-For)",
+    }),
   },
   rpc: {
     host: str("127.0.0.1"),
     port: int(10140, port),
-    token: str("", { secret: true, help: "bearer token required on the hub and admin API when set" }),
-    allowOpenIMWithoutToken: bool(true, "let OpenIM's own services call the msgGateway methods without the token"),
+    token: str("", { secret: true, help: "bearer token of the hub's Admin service and the dashboard (and /metrics when set here); empty = the one generated in dataDir/admin-token" }),
+    allowOpenIMWithoutToken: bool(true, "let OpenIM's own services (callers in rpc.allowFrom) call the msgGateway methods without the token"),
+    allowFrom: leaf<string[]>("string[]", ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7"], {
+      check: checkCidrs, help: "CIDRs that may call the msgGateway methods without the token (allowOpenIMWithoutToken)",
+    }),
     tlsCert: str("", { help: "PEM files; both set = gRPC over TLS (h2) on the rpc port" }),
     tlsKey: str(""),
     registerIP: str("", { help: "the address registered in etcd (OpenIM's rpc.registerIP); empty = this machine's first private IPv4" }),

@@ -6,6 +6,7 @@ import { isIP } from "node:net";
 import { networkInterfaces } from "node:os";
 import { ConfigError } from "../config/errors.js";
 import type { Config } from "../config/schema.js";
+import { isLoopback } from "../config/cidr.js";
 
 export function joinHostPort(host: string, port: number): string {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
@@ -37,9 +38,7 @@ export function isLocalAddress(ip: string, addrs = localAddresses()): boolean {
 }
 
 /** A loopback address or name: reachable from this machine only. */
-export function isLoopback(host: string): boolean {
-  return host === "localhost" || host.startsWith("127.") || host === "::1";
-}
+export { isLoopback };
 
 /**
  * Why peers could not reach a hub listening on `listenHost` at `registerIP`, or undefined when they can (or we

@@ -1,25 +1,24 @@
-// The WebSocket edge on Bun.serve: handshake (§1), framing (§2), heartbeats and read deadlines (§2.5),
-// and dispatch to the request router. Connection state lives on ws.data (a Conn).
+// The WebSocket edge on Bun.serve: admission (admission.ts, §1), framing and the per-connection limits (§2),
+// heartbeats and read deadlines (§2.5), and dispatch to the request runner. Connection state lives on ws.data (a Conn).
 import type { Server, ServerWebSocket } from "bun";
-import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { AuthPort } from "../backend/ports.js";
 import type { Config } from "../config/schema.js";
 import { type Logger, rateLimitedLog } from "../observe/log.js";
 import { type Counters, bump } from "../observe/stats.js";
-import { platformName } from "../protocol/constants.js";
 import { type DisconnectKind, Disconnects } from "../protocol/disconnects.js";
-import { CodeError, ErrCode, codeError, toCodeError } from "../protocol/errors.js";
 import type { Conn } from "../sessions/conn.js";
 import type { Registry } from "../sessions/registry.js";
 import type { Sessions } from "../sessions/sessions.js";
-import { decodeReq, resp, variantOf } from "./codec/envelope.js";
+import { decodeReq, resp } from "./codec/envelope.js";
 import { InflateError, gunzipBounded } from "./codec/gzip.js";
-import { HANDSHAKE_OK_FRAME, handshakeErrorBody, parseHandshake } from "./handshake.js";
-import { KeyedCounter, RATE_LIMITED, TokenBucket } from "../sessions/limits.js";
+import { HANDSHAKE_OK_FRAME, handshakeErrorBody } from "./handshake.js";
+import { RATE_LIMITED, TokenBucket } from "../sessions/limits.js";
+import { createAdmission } from "./admission.js";
+import { createRequestRunner } from "./request-runner.js";
 import { handleTextFrame } from "./heartbeat.js";
 import type { Outbound } from "./outbound.js";
-import { type Handler, metaFor, withDeadline } from "./requests.js";
+import type { Handler } from "./requests.js";
 
 export interface EdgeDeps {
   config: Config;
@@ -46,27 +45,13 @@ export interface Edge {
   stop(): void;
 }
 
-let nextConnId = 1;
-
 export function startEdge(deps: EdgeDeps): Edge {
   const { config, log, counters, registry, sessions, outbound, handlers } = deps;
   const ws = config.ws;
-  // Handshakes in progress and open sockets both hold a slot, so bursts cannot overshoot the limit (§9.2.16).
-  let slots = 0;
-  const handshakeBucketOf = () => (ws.handshakesPerSecond > 0 ? new TokenBucket(ws.handshakesPerSecond, ws.handshakesPerSecond) : undefined);
+  const admission = createAdmission(deps);
+  const run = createRequestRunner(deps);
   const requestBucketOf = () => (ws.requestsPerSecond > 0 ? new TokenBucket(ws.requestsPerSecond, ws.requestsPerSecond * 2) : undefined);
   const byteBucketOf = () => (ws.bytesPerSecond > 0 ? new TokenBucket(ws.bytesPerSecond, Math.max(ws.bytesPerSecond * 2, ws.maxFrameBytes)) : undefined);
-  let handshakeBucket = handshakeBucketOf();
-  const perIP = new KeyedCounter();
-  const refuse = (limit: string, detail: string) => {
-    bump(counters.limitRefusals, limit);
-    return new CodeError(ErrCode.ConnOverMaxNumLimit, "ConnOverMaxNumLimit", detail);
-  };
-
-  const httpError = (e: CodeError) => {
-    bump(counters.handshakeFailures, e.code);
-    return new Response(handshakeErrorBody(e), { status: 200, headers: { "Content-Type": "application/json; charset=utf-8" } });
-  };
 
   // A protocol error is the client's: counted by kind, logged at most a few times a minute per kind.
   const protocolLog = rateLimitedLog(log, 10, 60_000);
@@ -79,76 +64,32 @@ export function startEdge(deps: EdgeDeps): Edge {
     if (wasOpen) sessions.unregister(conn);
   };
 
-  async function handshake(req: Request, server: Server<Conn>): Promise<Response | undefined> {
-    if (!deps.accepting()) return httpError(new CodeError(ErrCode.ConnOverMaxNumLimit, "ConnOverMaxNumLimit", "gateway is draining"));
-    if (slots >= ws.maxConnections) return httpError(codeError(ErrCode.ConnOverMaxNumLimit, "over max conn num limit"));
-    if (handshakeBucket && !handshakeBucket.take()) return httpError(refuse("handshake_rate", "handshake rate limit"));
-    slots++;
-    let upgraded = false;
-    try {
-      const ip = server.requestIP(req);
-      const xff = req.headers.get("x-forwarded-for");
-      const hostPort = ip ? (ip.family === "IPv6" ? `[${ip.address}]:${ip.port}` : `${ip.address}:${ip.port}`) : "";
-      const remoteAddr = xff ? `${hostPort}_${xff}` : hostPort;
-      const sourceIP = ip?.address ?? "";
-      if (ws.maxConnsPerIP > 0 && perIP.get(sourceIP) >= ws.maxConnsPerIP)
-        return httpError(refuse("per_ip", "too many connections from this address"));
-      const connID = createHash("md5").update(`${remoteAddr}_${Date.now()}`).digest("hex");
-      let p;
-      try {
-        p = parseHandshake(new URL(req.url), (h) => req.headers.get(h));
-      } catch (e) {
-        return httpError(toCodeError(e));
-      }
-      let handshakeError: CodeError | undefined;
-      try {
-        const claims = await withDeadline(
-          deps.auth.parseToken(p.token, { operationID: p.operationID, opUserID: p.userID, platform: platformName(p.platformID), connID }),
-          ws.handshakeTimeoutSeconds * 1000,
-          "parseToken",
-        );
-        if (claims.userID !== p.userID) throw new CodeError(ErrCode.TokenInvalid, "TokenInvalidError", `token uid ${claims.userID} != userID ${p.userID}`);
-        if (claims.platformID !== p.platformID)
-          throw new CodeError(ErrCode.TokenInvalid, "TokenInvalidError", `token platform ${claims.platformID} != platformID ${p.platformID}`);
-        if (ws.maxConnsPerUser > 0 && sessions.remainingAfterLogin(p.userID, p.platformID, p.token) >= ws.maxConnsPerUser)
-          throw refuse("per_user", "too many connections for this user");
-      } catch (e) {
-        handshakeError = toCodeError(e);
-        if (!p.isMsgResp) return httpError(handshakeError);
-        bump(counters.handshakeFailures, handshakeError.code);
-      }
-      const now = Date.now();
-      const codec = p.sdkType === "js" ? "json" : "gob";
-      const conn: Conn = {
-        id: nextConnId++, connID, userID: p.userID, platformID: p.platformID, token: p.token, operationID: p.operationID,
-        codec, gzip: p.gzip, variant: variantOf(codec, p.gzip), sdkType: p.sdkType, sdkVersion: p.sdkVersion,
-        isMsgResp: p.isMsgResp,
-        // The handshake's isBackground is validated but every connection starts in foreground (§4.6).
-        isBackground: false,
-        remoteAddr, connectedAt: now, lastSeen: now, lastPing: now, inflight: 0, state: "handshake", handshakeError,
-        ip: sourceIP,
-        requestBucket: requestBucketOf(),
-        byteBucket: byteBucketOf(),
-      };
-      upgraded = server.upgrade(req, { data: conn });
-      if (upgraded) perIP.add(sourceIP, 1);
-      if (!upgraded)
-        return new Response("Bad Request\nwebsocket: the client is not using the websocket protocol\n", {
-          status: 400, headers: { "Content-Type": "text/plain; charset=utf-8" },
-        });
-      return undefined;
-    } finally {
-      if (!upgraded) slots--;
+  /**
+   * The rates, checked on every frame (text ones too) before it is inflated or decoded. A request over the rate
+   * is still answered (1650: the SDKs wait for every reply), which costs a decode: that is granted at most at the
+   * rate itself (a second bucket); a client that keeps sending past it is closed instead.
+   */
+  const overLimit = (conn: Conn, bytes: number): "ok" | "refuse" | "closed" => {
+    const byteBucket = conn.byteBucket === undefined && ws.bytesPerSecond > 0 ? (conn.byteBucket = byteBucketOf()) : conn.byteBucket;
+    if (byteBucket && !byteBucket.take(bytes)) {
+      bump(counters.limitRefusals, "byte_rate");
+      closeProtocol(conn, "byteRate");
+      return "closed";
     }
-  }
+    const requestBucket = conn.requestBucket === undefined && ws.requestsPerSecond > 0 ? (conn.requestBucket = requestBucketOf()) : conn.requestBucket;
+    if (!requestBucket || requestBucket.take()) return "ok";
+    bump(counters.limitRefusals, "request_rate");
+    conn.refusalBucket ??= new TokenBucket(ws.requestsPerSecond, ws.requestsPerSecond * 2);
+    if (conn.refusalBucket.take()) return "refuse";
+    closeProtocol(conn, "requestRate");
+    return "closed";
+  };
 
   function onBinary(conn: Conn, raw: Uint8Array) {
     counters.messagesIn++;
     counters.bytesIn += raw.byteLength;
-    if (conn.byteBucket && !conn.byteBucket.take(raw.byteLength)) {
-      bump(counters.limitRefusals, "byte_rate");
-      return closeProtocol(conn, "byteRate");
-    }
+    const limit = overLimit(conn, raw.byteLength);
+    if (limit === "closed") return;
     let buf = raw;
     if (conn.gzip) {
       try {
@@ -168,40 +109,13 @@ export function startEdge(deps: EdgeDeps): Edge {
     const handler = handlers.get(req.reqIdentifier);
     if (!handler) return closeProtocol(conn, "unknownRequest");
     if (conn.inflight >= ws.maxInflightPerConn) return closeProtocol(conn, "tooManyInFlight");
-    if (conn.requestBucket && !conn.requestBucket.take()) {
+    if (limit === "refuse") {
       // Answered, not dropped: the SDKs wait for every reply.
-      bump(counters.limitRefusals, "request_rate");
       bump(counters.requests, `${req.reqIdentifier}:${RATE_LIMITED.code}`);
       outbound.sendResp(conn, resp(req.reqIdentifier, { msgIncr: req.msgIncr, operationID: req.operationID, errCode: RATE_LIMITED.code, errMsg: RATE_LIMITED.msg }));
       return;
     }
-    conn.inflight++;
-    bump(counters.userRequests, conn.userID);
-    const key = String(req.reqIdentifier);
-    const started = performance.now();
-    // Cancellation: the backend call behind this request (a gRPC call to OpenIM's services) is aborted at the
-    // request's deadline or when the connection goes, so the work stops when its slot is given back.
-    const abort = new AbortController();
-    (conn.aborts ??= new Set()).add(abort);
-    const deadline = setTimeout(() => abort.abort(new Error("deadline exceeded")), ws.requestTimeoutMs);
-    handler({ conn, req, meta: { ...metaFor(conn, req), signal: abort.signal } })
-      .catch((e) => ({ error: toCodeError(e), after: undefined, data: undefined }))
-      .then((r) => {
-        clearTimeout(deadline);
-        // Emptied, the set is dropped: an idle connection keeps nothing for requests it made long ago.
-        if (conn.aborts?.delete(abort) && conn.aborts.size === 0) conn.aborts = undefined;
-        conn.inflight--;
-        deps.observeRequest?.(req.reqIdentifier, (performance.now() - started) / 1000);
-        const err = r.error;
-        bump(counters.requests, `${key}:${err ? err.code : 0}`);
-        if (err && err.code === ErrCode.ServerInternal) log.warn("request failed", { connID: conn.connID, operationID: req.operationID, reqIdentifier: req.reqIdentifier, err: err.message });
-        // Queued: it leaves with whatever else this turn writes to the connection (a 1003's echo push).
-        outbound.queueResp(conn, resp(req.reqIdentifier, {
-          msgIncr: req.msgIncr, operationID: req.operationID,
-          errCode: err ? err.code : 0, errMsg: err ? err.msg : "", data: err ? undefined : r.data,
-        }));
-        r.after?.();
-      });
+    run(conn, req, handler);
   }
 
   const server = Bun.serve<Conn>({
@@ -211,7 +125,7 @@ export function startEdge(deps: EdgeDeps): Edge {
     reusePort: process.env.IMGATE_WORKER !== undefined,
     tls: ws.tlsCert ? { cert: readFileSync(ws.tlsCert, "utf8"), key: readFileSync(ws.tlsKey, "utf8") } : undefined,
     // Any path and method reach the handshake, as the reference mounts its handler on "/" (§1.1).
-    fetch: handshake,
+    fetch: (req, server) => admission.admit(req, server),
     websocket: {
       maxPayloadLength: ws.maxFrameBytes,
       // Our slow-consumer check closes a socket before Bun would drop a frame for it.
@@ -225,6 +139,7 @@ export function startEdge(deps: EdgeDeps): Edge {
       open(sock: ServerWebSocket<Conn>) {
         const conn = sock.data;
         conn.ws = sock;
+        admission.opened(conn);
         if (conn.handshakeError) {
           // Browsers cannot read a failed upgrade's body: report the token failure as one text frame (§1.3).
           outbound.sendText(conn, handshakeErrorBody(conn.handshakeError));
@@ -241,6 +156,7 @@ export function startEdge(deps: EdgeDeps): Edge {
         if (conn.state !== "open") return;
         conn.lastSeen = Date.now();
         if (typeof message === "string") {
+          if (overLimit(conn, Buffer.byteLength(message)) !== "ok") return;
           const r = handleTextFrame(message);
           if (r.kind === "pong") outbound.sendText(conn, r.reply);
           else if (r.kind === "error") closeProtocol(conn, "badText");
@@ -256,8 +172,7 @@ export function startEdge(deps: EdgeDeps): Edge {
       },
       close(sock) {
         const conn = sock.data;
-        slots--;
-        perIP.add(conn.ip, -1);
+        admission.release(conn);
         if (conn.state === "open" || conn.state === "closing") sessions.unregister(conn);
         conn.state = "closed";
         for (const a of conn.aborts ?? []) a.abort(new Error("connection closed"));
@@ -287,12 +202,14 @@ export function startEdge(deps: EdgeDeps): Edge {
   let listening = true;
   return {
     server,
-    slots: () => slots,
+    slots: () => admission.slots(),
     reconfigure() {
-      handshakeBucket = handshakeBucketOf();
+      admission.reconfigure();
+      // Buckets are made anew at each connection's next frame, with the new rates.
       for (const conn of registry.allConns()) {
-        conn.requestBucket = requestBucketOf();
-        conn.byteBucket = byteBucketOf();
+        conn.requestBucket = undefined;
+        conn.byteBucket = undefined;
+        conn.refusalBucket = undefined;
       }
     },
     stopAccepting() {

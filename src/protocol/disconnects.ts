@@ -15,6 +15,7 @@ export const Disconnects = {
   badGzip: { code: 1002, reason: "bad gzip frame", reconnect: true },
   badText: { code: 1002, reason: "text frames carry only heartbeats", reconnect: true },
   byteRate: { code: 1008, reason: "byte rate limit exceeded", reconnect: true },
+  requestRate: { code: 1008, reason: "request rate limit exceeded again and again", reconnect: true },
   sendIDMismatch: { code: 1008, reason: "sendID does not match the connection's user", reconnect: false },
   unknownRequest: { code: 1008, reason: "unknown reqIdentifier", reconnect: true },
   tooManyInFlight: { code: 1008, reason: "too many requests in flight", reconnect: true },

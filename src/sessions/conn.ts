@@ -33,11 +33,13 @@ export interface Conn {
   handshakeError?: CodeError;
   /** Users this connection watches (2005); created on first use, most connections never subscribe. */
   subscriptions?: Set<string>;
-  /** Source address (without port) for the per-IP limit. */
+  /** Client address (without port) counted by the per-address limit; "" when it is exempt (loopback by default). */
   ip: string;
-  /** Per-connection rate limits, when configured. */
+  /** Per-connection rate limits, when configured (made at the first frame after a start or a reload). */
   requestBucket?: TokenBucket;
   byteBucket?: TokenBucket;
+  /** Refusals (1650) answered; a client past this bucket is closed instead. */
+  refusalBucket?: TokenBucket;
   ws?: ServerWebSocket<Conn>;
   /** Pushes waiting for the end of this event-loop turn (outbound.push); undefined when none. */
   pushQueue?: Uint8Array[];

@@ -1,0 +1,53 @@
+// Running one client request: its in-flight slot, its deadline and cancellation (one AbortController, aborted at
+// the deadline or when the connection closes, passed to the backend call), and its one reply with its own msgIncr.
+import type { Config } from "../config/schema.js";
+import type { Logger } from "../observe/log.js";
+import { type Counters, bump } from "../observe/stats.js";
+import { ErrCode, toCodeError } from "../protocol/errors.js";
+import type { Conn } from "../sessions/conn.js";
+import { type WireReq, resp } from "./codec/envelope.js";
+import type { Outbound } from "./outbound.js";
+import { type Handler, metaFor } from "./requests.js";
+
+export interface RunnerDeps {
+  config: Config;
+  log: Logger;
+  counters: Counters;
+  outbound: Outbound;
+  observeRequest?: (reqIdentifier: number, seconds: number) => void;
+}
+
+export type RunRequest = (conn: Conn, req: WireReq, handler: Handler) => void;
+
+export function createRequestRunner(deps: RunnerDeps): RunRequest {
+  const { config, log, counters, outbound } = deps;
+  return (conn, req, handler) => {
+    conn.inflight++;
+    bump(counters.userRequests, conn.userID);
+    const key = String(req.reqIdentifier);
+    const started = performance.now();
+    // Cancellation: the backend call behind this request (a store call, a gRPC call to OpenIM's services) is dropped
+    // or aborted at the request's deadline or when the connection goes, so the work stops when its slot is given back.
+    const abort = new AbortController();
+    (conn.aborts ??= new Set()).add(abort);
+    const deadline = setTimeout(() => abort.abort(new Error("deadline exceeded")), config.ws.requestTimeoutMs);
+    handler({ conn, req, meta: { ...metaFor(conn, req), signal: abort.signal } })
+      .catch((e) => ({ error: toCodeError(e), after: undefined, data: undefined }))
+      .then((r) => {
+        clearTimeout(deadline);
+        // Emptied, the set is dropped: an idle connection keeps nothing for requests it made long ago.
+        if (conn.aborts?.delete(abort) && conn.aborts.size === 0) conn.aborts = undefined;
+        conn.inflight--;
+        deps.observeRequest?.(req.reqIdentifier, (performance.now() - started) / 1000);
+        const err = r.error;
+        bump(counters.requests, `${key}:${err ? err.code : 0}`);
+        if (err && err.code === ErrCode.ServerInternal) log.warn("request failed", { connID: conn.connID, operationID: req.operationID, reqIdentifier: req.reqIdentifier, err: err.message });
+        // Queued: it leaves with whatever else this turn writes to the connection (a 1003's echo push).
+        outbound.queueResp(conn, resp(req.reqIdentifier, {
+          msgIncr: req.msgIncr, operationID: req.operationID,
+          errCode: err ? err.code : 0, errMsg: err ? err.msg : "", data: err ? undefined : r.data,
+        }));
+        r.after?.();
+      });
+  };
+}
