@@ -11,7 +11,7 @@ import {
 import { isNotificationConversation } from "../protocol/conversation.js";
 import { ContentType, MsgStatus, SessionType } from "../protocol/constants.js";
 import { CodeError, ErrCode, codeError } from "../protocol/errors.js";
-import type { CallMeta, ConversationStore, MessagePort, SendResult } from "./ports.js";
+import type { CallMeta, ConversationStore, MessagePort, SendResult, StoreCtx } from "./ports.js";
 
 export type { ConversationStore, SendResult } from "./ports.js";
 
@@ -129,15 +129,48 @@ export function groupConversationIDs(groupID: string): string[] {
 /** Asked before a message is stored (the before-send webhooks); a rejection refuses the message with its code. */
 export type BeforeSend = (msg: MsgData, meta: CallMeta) => Promise<void>;
 
-export function createMessageService(store: ConversationStore, adminUserIDs: string[], beforeSend?: BeforeSend): MessagePort {
+/** Per-request caps on reads (ws.maxPullMessages, ws.maxConversationsPerRequest), read at each request. */
+export interface ReadLimits {
+  maxPullMessages: number;
+  maxConversations: number;
+}
+
+export const DEFAULT_READ_LIMITS: ReadLimits = { maxPullMessages: MAX_READ_SEQS, maxConversations: 1000 };
+
+/** Seqs one store read asks for at most: a large pull is several reads, each one turn on a shared store thread. */
+export const READ_CHUNK = 1000;
+
+export function createMessageService(
+  store: ConversationStore, adminUserIDs: string[], beforeSend?: BeforeSend, limits: () => ReadLimits = () => DEFAULT_READ_LIMITS,
+): MessagePort {
   const admins = new Set(adminUserIDs);
   /** OpenIM's CheckAccess: a user reads its own data; admins read anyone's. */
   const checkAccess = (userID: string, meta: CallMeta) => {
     if (!userID) throw codeError(ErrCode.Args, "userID is empty");
     if (userID !== meta.opUserID && !admins.has(meta.opUserID)) throw codeError(ErrCode.NoPermission, "no permission for this user");
   };
-  const checkConversation = async (userID: string, conversationID: string) => {
-    if (!(await store.isMember(userID, conversationID))) throw codeError(ErrCode.NoPermission, `not a member of ${conversationID}`);
+  /** The store call's turn is the caller's, and it is dropped if the request is cancelled before it runs. */
+  const ctxOf = (meta: CallMeta): StoreCtx => ({ lane: meta.opUserID, signal: meta.signal });
+  /** Between the steps of a request: stop once it was cancelled (deadline passed, connection closed). */
+  const alive = (meta: CallMeta) => {
+    if (meta.signal?.aborted) throw codeError(ErrCode.ServerInternal, `cancelled: ${(meta.signal.reason as Error)?.message ?? "aborted"}`);
+  };
+  const capConversations = (n: number, what: string) => {
+    const max = limits().maxConversations;
+    if (n > max) throw codeError(ErrCode.Args, `${what}: at most ${max} conversations per request, got ${n}`);
+  };
+  const capMessages = (n: number) => {
+    const max = limits().maxPullMessages;
+    if (n > max) throw codeError(ErrCode.Args, `at most ${max} messages per pull, asked for ${n}`);
+  };
+  /** Reads lo..hi in chunks of READ_CHUNK seqs. */
+  const readRange = async (conversationID: string, lo: number, hi: number, meta: CallMeta) => {
+    const out: MsgData[] = [];
+    for (let from = lo; from <= hi; from += READ_CHUNK) {
+      alive(meta);
+      out.push(...(await store.range(conversationID, from, Math.min(hi, from + READ_CHUNK - 1), ctxOf(meta))));
+    }
+    return out;
   };
   const put = (msgs: Record<string, PullMsgs>, notif: Record<string, PullMsgs>, conversationID: string, value: PullMsgs) => {
     (isNotificationConversation(conversationID) ? notif : msgs)[conversationID] = value;
@@ -147,71 +180,99 @@ export function createMessageService(store: ConversationStore, adminUserIDs: str
     async getMaxSeq(req, meta) {
       const userID = req.userID || meta.opUserID;
       checkAccess(userID, meta);
-      const { max, min } = await store.maxSeqs(userID);
+      const { max, min } = await store.maxSeqs(userID, ctxOf(meta));
       return create(GetMaxSeqRespSchema, { maxSeqs: Object.fromEntries(max), minSeqs: Object.fromEntries(min) });
     },
     async pullMessageBySeqs(req, meta) {
       checkAccess(req.userID, meta);
+      capConversations(req.seqRanges.length, "seqRanges");
       const resp = create(PullMessageBySeqsRespSchema);
       const desc = req.order === PullOrder.PullOrderDesc;
+      // Like OpenIM, a conversation the user cannot read is left out of the answer, not an error for the batch.
+      const member = new Set(await store.memberConversations(req.userID, [...new Set(req.seqRanges.map((r) => r.conversationID))], ctxOf(meta)));
+      const planned: { conversationID: string; lo: number; hi: number; isEnd: boolean }[] = [];
+      let total = 0;
       for (const r of req.seqRanges) {
-        // Like OpenIM, a conversation the user cannot read is left out of the answer, not an error for the batch.
-        if (!(await store.isMember(req.userID, r.conversationID))) continue;
+        if (!member.has(r.conversationID)) continue;
+        alive(meta);
         const begin = Number(r.begin), end = Number(r.end);
-        const bounds = await store.bounds(r.conversationID);
+        const bounds = await store.bounds(r.conversationID, ctxOf(meta));
         const w = rangeWindow(begin, end, Number(r.num), bounds, isNotificationConversation(r.conversationID));
         if (!w) continue;
-        const msgs = withPlaceholders(seqList(w.lo, w.hi), await store.range(r.conversationID, w.lo, w.hi));
+        total += w.hi - w.lo + 1;
         // isEnd as OpenIM's sync_msg.go: Asc ends when the range reaches maxSeq, Desc when it reaches minSeq.
-        const isEnd = desc ? begin <= bounds.minSeq : bounds.maxSeq <= end;
-        put(resp.msgs, resp.notificationMsgs, r.conversationID, create(PullMsgsSchema, { Msgs: msgs, isEnd }));
+        planned.push({ conversationID: r.conversationID, ...w, isEnd: desc ? begin <= bounds.minSeq : bounds.maxSeq <= end });
+      }
+      // Counted on what would be read (after clamping to the bounds), before reading any of it.
+      capMessages(total);
+      for (const p of planned) {
+        const msgs = withPlaceholders(seqList(p.lo, p.hi), await readRange(p.conversationID, p.lo, p.hi, meta));
+        put(resp.msgs, resp.notificationMsgs, p.conversationID, create(PullMsgsSchema, { Msgs: msgs, isEnd: p.isEnd }));
       }
       return resp;
     },
     async sendMsg(req, meta) {
       if (!req.msgData) throw codeError(ErrCode.Args, "msgData is empty");
       if (beforeSend) await beforeSend(req.msgData, meta);
-      const r = await store.send(req.msgData, meta.opUserID, meta.operationID);
+      const r = await store.send(req.msgData, meta.opUserID, meta.operationID, ctxOf(meta));
       return create(SendMsgRespSchema, { serverMsgID: r.serverMsgID, clientMsgID: r.clientMsgID, sendTime: r.sendTime });
     },
     async getSeqMessage(req, meta) {
       checkAccess(req.userID, meta);
+      capConversations(req.conversations.length, "conversations");
+      capMessages(req.conversations.reduce((n, c) => n + c.seqs.length, 0));
+      const ids = [...new Set(req.conversations.map((c) => c.conversationID))];
+      const member = new Set(await store.memberConversations(req.userID, ids, ctxOf(meta)));
+      const denied = ids.find((id) => !member.has(id));
+      if (denied !== undefined) throw codeError(ErrCode.NoPermission, `not a member of ${denied}`);
       const resp = create(GetSeqMessageRespSchema);
       const desc = req.order === PullOrder.PullOrderDesc;
       for (const c of req.conversations) {
-        await checkConversation(req.userID, c.conversationID);
+        alive(meta);
         // OpenIM's GetMessagesBySeqWithBounds: seqs inside the bounds are read in the order asked; one past the
         // bounds in the pull direction marks the end (isEnd, endSeq = the bound).
-        const { minSeq, maxSeq } = await store.bounds(c.conversationID);
+        const { minSeq, maxSeq } = await store.bounds(c.conversationID, ctxOf(meta));
         const wanted: number[] = [];
         let isEnd = false, endSeq = 0;
-        for (const seq of c.seqs.map(Number).slice(0, MAX_READ_SEQS)) {
+        for (const seq of c.seqs.map(Number)) {
           if (seq <= 0) continue;
           if (seq >= minSeq && seq <= maxSeq) wanted.push(seq);
           else if (desc && seq < minSeq) (isEnd = true), (endSeq = minSeq);
           else if (!desc && seq > maxSeq) (isEnd = true), (endSeq = maxSeq);
         }
-        const msgs = wanted.length ? withPlaceholders(wanted, await store.bySeqs(c.conversationID, wanted)) : [];
+        const found: MsgData[] = [];
+        for (let i = 0; i < wanted.length; i += READ_CHUNK) {
+          alive(meta);
+          found.push(...(await store.bySeqs(c.conversationID, wanted.slice(i, i + READ_CHUNK), ctxOf(meta))));
+        }
+        const msgs = wanted.length ? withPlaceholders(wanted, found) : [];
         put(resp.msgs, resp.notificationMsgs, c.conversationID, create(PullMsgsSchema, { Msgs: msgs, isEnd, endSeq: BigInt(endSeq) }));
       }
       return resp;
     },
     async getConversationsHasReadAndMaxSeq(req, meta) {
       checkAccess(req.userID, meta);
-      const ids = req.conversationIDs.length > 0 ? req.conversationIDs : await store.userConversationIDs(req.userID);
+      capConversations(req.conversationIDs.length, "conversationIDs");
+      // Named conversations are answered only where the user is a member: OpenIM answers for any ID, which tells
+      // a stranger who talks to whom, how much and when (docs/compatibility.md).
+      const ids = req.conversationIDs.length > 0
+        ? await store.memberConversations(req.userID, [...new Set(req.conversationIDs)], ctxOf(meta))
+        : await store.userConversationIDs(req.userID, ctxOf(meta));
       const resp = create(GetConversationsHasReadAndMaxSeqRespSchema);
       for (const id of ids) {
-        const s = await store.seqInfo(req.userID, id);
+        alive(meta);
+        const s = await store.seqInfo(req.userID, id, ctxOf(meta));
         resp.seqs[id] = create(SeqsSchema, { maxSeq: BigInt(s.maxSeq), hasReadSeq: BigInt(s.hasReadSeq), maxSeqTime: BigInt(s.maxSeqTime) });
       }
       return resp;
     },
     async getLastMessage(req, meta) {
       checkAccess(req.userID, meta);
+      capConversations(req.conversationIDs.length, "conversationIDs");
       const resp = create(GetLastMessageRespSchema);
-      for (const id of req.conversationIDs) {
-        if (!(await store.isMember(req.userID, id))) continue;
-        const m = await store.last(id);
+      for (const id of await store.memberConversations(req.userID, [...new Set(req.conversationIDs)], ctxOf(meta))) {
+        alive(meta);
+        const m = await store.last(id, ctxOf(meta));
         if (m) resp.msgs[id] = m;
       }
       return resp;

@@ -85,19 +85,30 @@ export interface SendResult {
   operationID: string;
 }
 
+/**
+ * Who a store call is made for, where the store shares one thread (embedded): calls take turns by `lane` (the
+ * user), and a call whose `signal` aborted before it ran is dropped, not run.
+ */
+export interface StoreCtx {
+  lane?: string;
+  signal?: AbortSignal;
+}
+
 export interface ConversationStore {
-  send(msg: MsgData, opUserID: string, operationID: string): Promise<SendResult>;
-  maxSeqs(userID: string): Awaitable<{ max: Map<string, bigint>; min: Map<string, bigint> }>;
+  send(msg: MsgData, opUserID: string, operationID: string, ctx?: StoreCtx): Promise<SendResult>;
+  maxSeqs(userID: string, ctx?: StoreCtx): Awaitable<{ max: Map<string, bigint>; min: Map<string, bigint> }>;
   /** The conversation's lowest kept and highest seq (0, 0 when it has none). */
-  bounds(conversationID: string): Awaitable<{ minSeq: number; maxSeq: number }>;
+  bounds(conversationID: string, ctx?: StoreCtx): Awaitable<{ minSeq: number; maxSeq: number }>;
   /** The stored messages with lo ≤ seq ≤ hi, ascending; a missing seq is left out. */
-  range(conversationID: string, lo: number, hi: number): Awaitable<MsgData[]>;
+  range(conversationID: string, lo: number, hi: number, ctx?: StoreCtx): Awaitable<MsgData[]>;
   /** The stored messages of `seqs`, in that order; a missing seq is left out. */
-  bySeqs(conversationID: string, seqs: number[]): Awaitable<MsgData[]>;
-  last(conversationID: string): Awaitable<MsgData | undefined>;
-  seqInfo(userID: string, conversationID: string): Awaitable<{ maxSeq: number; hasReadSeq: number; maxSeqTime: number }>;
-  userConversationIDs(userID: string): Awaitable<string[]>;
+  bySeqs(conversationID: string, seqs: number[], ctx?: StoreCtx): Awaitable<MsgData[]>;
+  last(conversationID: string, ctx?: StoreCtx): Awaitable<MsgData | undefined>;
+  seqInfo(userID: string, conversationID: string, ctx?: StoreCtx): Awaitable<{ maxSeq: number; hasReadSeq: number; maxSeqTime: number }>;
+  userConversationIDs(userID: string, ctx?: StoreCtx): Awaitable<string[]>;
   isMember(userID: string, conversationID: string): Awaitable<boolean>;
+  /** The ones of `conversationIDs` the user belongs to, in the order given (reads answer only for these). */
+  memberConversations(userID: string, conversationIDs: string[], ctx?: StoreCtx): Awaitable<string[]>;
   setHasReadSeq(userID: string, conversationID: string, seq: number): Awaitable<void>;
   groupMembers(groupID: string): Awaitable<string[]>;
   setGroup(groupID: string, userIDs: string[]): Awaitable<void>;

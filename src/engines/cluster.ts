@@ -24,6 +24,7 @@ export async function startClusterEngine(ctx: EngineContext): Promise<Engine> {
     maxAgeMs: config.messages.retentionDays * 86_400_000,
     onPruneError: (err) => log.warn("retention sweep failed", { err }),
     beforeSend: ctx.beforeSend,
+    readLimits: () => ({ maxPullMessages: config.ws.maxPullMessages, maxConversations: config.ws.maxConversationsPerRequest }),
   });
   started.add("backend", () => backend.close());
 

@@ -10,6 +10,7 @@ export async function startEmbeddedEngine(ctx: EngineContext): Promise<Engine> {
   started.add("status store", () => statusStore.close());
   const backend = await createEmbeddedBackend({
     dataDir: config.dataDir, secret: ctx.secret, adminUserIDs: config.imAdminUser.userIDs, log, maxQueue: config.messages.storeQueueSize, beforeSend: ctx.beforeSend,
+    readLimits: () => ({ maxPullMessages: config.ws.maxPullMessages, maxConversations: config.ws.maxConversationsPerRequest }),
     retention: { maxAgeMs: config.messages.retentionDays * 86_400_000, maxPerConversation: config.messages.maxPerConversation },
   });
   started.add("backend", () => backend.close());

@@ -18,13 +18,15 @@ export function createSubscriptions(opts: {
 
   async function update(conn: Conn, subscribe: string[], unsubscribe: string[]) {
     if (subscribe.length === 0 && unsubscribe.length === 0) return [];
-    const status = subscribe.length > 0 ? await opts.lookup([...new Set(subscribe)]) : new Map<string, number[]>();
+    // The cap is applied before anything is looked up: a request naming a million users costs nothing but this.
+    const max = opts.maxPerConn();
+    if (max > 0 && subscribe.length > max) throw codeError(ErrCode.Args, `at most ${max} subscriptions per connection`);
     const current = conn.subscriptions ?? new Set<string>();
     const next = new Set(current);
     for (const u of unsubscribe) next.delete(u);
     for (const u of subscribe) next.add(u);
-    const max = opts.maxPerConn();
     if (max > 0 && next.size > max) throw codeError(ErrCode.Args, `at most ${max} subscriptions per connection`);
+    const status = subscribe.length > 0 ? await opts.lookup([...new Set(subscribe)]) : new Map<string, number[]>();
     if (conn.state === "open" && conn.ws) {
       for (const u of current) if (!next.has(u)) conn.ws.unsubscribe(presenceTopic(u, conn.variant));
       for (const u of next) if (!current.has(u)) conn.ws.subscribe(presenceTopic(u, conn.variant));

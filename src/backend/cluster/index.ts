@@ -1,6 +1,6 @@
 // The cluster shape's backend: the same services as the embedded shape, with their state in Redis.
 import type { Cluster, Redis } from "ioredis";
-import { type BeforeSend, createMessageService } from "../conversations.js";
+import { type BeforeSend, type ReadLimits, createMessageService } from "../conversations.js";
 import type { Backend, Deliver } from "../ports.js";
 import { createRedisAuth, createRedisTokenIssuer } from "./auth.js";
 import { createRedisConversationStore } from "./store.js";
@@ -18,6 +18,7 @@ export function createClusterBackend(opts: {
   waitReplicas?: number;
   waitTimeoutMs?: number;
   beforeSend?: BeforeSend;
+  readLimits?: () => ReadLimits;
 }): Backend {
   const store = createRedisConversationStore(opts.redis, {
     maxPerConversation: opts.maxPerConversation, idempotencyTtlSeconds: 7 * 86400, waitReplicas: opts.waitReplicas, waitTimeoutMs: opts.waitTimeoutMs,
@@ -41,7 +42,7 @@ export function createClusterBackend(opts: {
     onStored: (d) => void deliveries.push(d),
     auth: createRedisAuth(opts.redis, opts.secret),
     tokens: createRedisTokenIssuer(opts.redis, opts.secret),
-    messages: createMessageService(store, opts.adminUserIDs, opts.beforeSend),
+    messages: createMessageService(store, opts.adminUserIDs, opts.beforeSend, opts.readLimits),
     pushTokens: { async delUserPushToken() {} },
     ready: () => opts.redis.status === "ready",
     async close() {

@@ -190,6 +190,12 @@ export function createRedisConversationStore(redis: Redis | Cluster, opts: Redis
       return knownMembership.has(`${userID}\u0000${conversationID}`) || (await redis.sismember(`${user(userID)}:convs`, conversationID)) === 1;
     },
 
+    async memberConversations(userID: string, conversationIDs: string[]) {
+      if (conversationIDs.length === 0) return [];
+      const flags = await redis.smismember(`${user(userID)}:convs`, ...conversationIDs);
+      return conversationIDs.filter((_, i) => flags[i] === 1);
+    },
+
     async setHasReadSeq(userID: string, conversationID: string, seq: number) {
       await Promise.all([redis.hset(`${user(userID)}:read`, conversationID, seq), redis.sadd(`${user(userID)}:convs`, conversationID)]);
     },

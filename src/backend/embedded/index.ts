@@ -2,7 +2,7 @@
 // file, so `imgate serve` alone is a working IM core. The database belongs to a worker thread (the store
 // worker); the event loop only sends it requests, so a lock wait, an fsync or a large read never stalls sockets.
 import { join } from "node:path";
-import { type BeforeSend, createMessageService } from "../conversations.js";
+import { type BeforeSend, type ReadLimits, createMessageService } from "../conversations.js";
 import type { Backend, Deliver } from "../ports.js";
 import type { Logger } from "../../observe/log.js";
 import { createEmbeddedAuth, tokenIssuer } from "./auth.js";
@@ -24,6 +24,7 @@ export async function createEmbeddedBackend(opts: {
   maxQueue?: number;
   log?: Logger;
   beforeSend?: BeforeSend;
+  readLimits?: () => ReadLimits;
 }): Promise<EmbeddedBackend> {
   const client = await startStoreClient({ dataDir: opts.dataDir, maxQueue: opts.maxQueue ?? 10_000, log: opts.log });
   const store = new RemoteStore(client);
@@ -50,7 +51,7 @@ export async function createEmbeddedBackend(opts: {
     onStored: (d) => void deliveries.push(d),
     auth: createEmbeddedAuth(tokenStates, opts.secret),
     tokens: tokenIssuer(tokenStates, opts.secret),
-    messages: createMessageService(store, opts.adminUserIDs, opts.beforeSend),
+    messages: createMessageService(store, opts.adminUserIDs, opts.beforeSend, opts.readLimits),
     pushTokens: {
       // No offline push service in the embedded shape: nothing holds device push tokens.
       async delUserPushToken() {},

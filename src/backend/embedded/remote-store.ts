@@ -3,6 +3,7 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { type MsgData, MsgDataSchema } from "../../gen/openim/sdkws/sdkws_pb.js";
 import type { ConversationStore, SendResult } from "../conversations.js";
+import type { StoreCtx } from "../ports.js";
 import type { TokenStates } from "./auth.js";
 import type { StoreClient } from "./store-client.js";
 
@@ -16,8 +17,9 @@ export class RemoteStore implements ConversationStore {
 
   constructor(private readonly client: StoreClient) {}
 
-  async send(msg: MsgData, opUserID: string, operationID: string): Promise<SendResult> {
-    const r = await this.client.call("send", { data: toBinary(MsgDataSchema, msg), opUserID, operationID });
+  async send(msg: MsgData, opUserID: string, operationID: string, ctx?: StoreCtx): Promise<SendResult> {
+    // A send is never dropped once asked for (it may commit): only its turn is the sender's.
+    const r = await this.client.call("send", { data: toBinary(MsgDataSchema, msg), opUserID, operationID }, { lane: ctx?.lane ?? opUserID });
     const result: SendResult = { ...r, sendTime: BigInt(r.sendTime), seq: BigInt(r.seq), msg: decode(r.msg) };
     // Deliveries of one committed batch go out together, after the replies (which run in this continuation).
     this.committed.push(result);
@@ -31,39 +33,43 @@ export class RemoteStore implements ConversationStore {
     return result;
   }
 
-  async maxSeqs(userID: string) {
-    const r = await this.client.call("maxSeqs", { userID });
+  async maxSeqs(userID: string, ctx?: StoreCtx) {
+    const r = await this.client.call("maxSeqs", { userID }, ctx);
     const big = (l: [string, number][]) => new Map(l.map(([k, v]) => [k, BigInt(v)] as const));
     return { max: big(r.max), min: big(r.min) };
   }
 
-  bounds(conversationID: string) {
-    return this.client.call("bounds", { conversationID });
+  bounds(conversationID: string, ctx?: StoreCtx) {
+    return this.client.call("bounds", { conversationID }, ctx);
   }
 
-  async range(conversationID: string, lo: number, hi: number) {
-    return (await this.client.call("range", { conversationID, lo, hi })).map(decode);
+  async range(conversationID: string, lo: number, hi: number, ctx?: StoreCtx) {
+    return (await this.client.call("range", { conversationID, lo, hi }, ctx)).map(decode);
   }
 
-  async bySeqs(conversationID: string, seqs: number[]) {
-    return (await this.client.call("bySeqs", { conversationID, seqs })).map(decode);
+  async bySeqs(conversationID: string, seqs: number[], ctx?: StoreCtx) {
+    return (await this.client.call("bySeqs", { conversationID, seqs }, ctx)).map(decode);
   }
 
-  async last(conversationID: string) {
-    const d = await this.client.call("last", { conversationID });
+  async last(conversationID: string, ctx?: StoreCtx) {
+    const d = await this.client.call("last", { conversationID }, ctx);
     return d ? decode(d) : undefined;
   }
 
-  seqInfo(userID: string, conversationID: string) {
-    return this.client.call("seqInfo", { userID, conversationID });
+  seqInfo(userID: string, conversationID: string, ctx?: StoreCtx) {
+    return this.client.call("seqInfo", { userID, conversationID }, ctx);
   }
 
-  userConversationIDs(userID: string) {
-    return this.client.call("userConversationIDs", { userID });
+  userConversationIDs(userID: string, ctx?: StoreCtx) {
+    return this.client.call("userConversationIDs", { userID }, ctx);
   }
 
   isMember(userID: string, conversationID: string) {
     return this.client.call("isMember", { userID, conversationID });
+  }
+
+  memberConversations(userID: string, conversationIDs: string[], ctx?: StoreCtx) {
+    return this.client.call("memberConversations", { userID, conversationIDs }, ctx);
   }
 
   async setHasReadSeq(userID: string, conversationID: string, seq: number) {

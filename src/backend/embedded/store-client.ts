@@ -5,12 +5,15 @@
 // than `stuckAfterMs` makes the node unready too.
 import { CodeError, ErrCode } from "../../protocol/errors.js";
 import type { Logger } from "../../observe/log.js";
+import type { StoreCtx } from "../ports.js";
 import type { Args, FromWorker, Result, StoreOp, StoreRequest, ToWorker } from "./store-protocol.js";
 
 export interface StoreClientOptions {
   dataDir: string;
   /** Calls in flight beyond which a new call fails at once (500). */
   maxQueue: number;
+  /** Calls in flight of one lane (one user) beyond which that lane's new calls fail at once; default maxQueue / 10. */
+  maxPerLane?: number;
   log?: Logger;
   /** A call unanswered this long makes the node unready (lock waits are bounded by busy_timeout, 5 s). */
   stuckAfterMs?: number;
@@ -19,7 +22,9 @@ export interface StoreClientOptions {
 }
 
 export interface StoreClient {
-  call<K extends StoreOp>(op: K, args: Args<K>): Promise<Result<K>>;
+  /** `ctx.lane` takes turns with the other lanes on the store thread; a call whose `ctx.signal` aborts before it
+   *  ran is dropped there (and rejected here at once). */
+  call<K extends StoreOp>(op: K, args: Args<K>, ctx?: StoreCtx): Promise<Result<K>>;
   /** undefined when ready, else why not. */
   notReady(): string | undefined;
   stats(): { inFlight: number; restarts: number; rejectedFull: number };
@@ -38,14 +43,31 @@ interface Waiting {
   resolve: (v: any) => void;
   reject: (e: unknown) => void;
   since: number;
+  lane: string;
+  /** Removes the abort listener, if any. */
+  unlisten?: () => void;
 }
 
 export async function startStoreClient(opts: StoreClientOptions): Promise<StoreClient> {
   const stuckAfterMs = opts.stuckAfterMs ?? 15_000;
   const maxRestarts = opts.maxRestartsPerMinute ?? 5;
   const waiting = new Map<number, Waiting>();
+  const perLane = new Map<string, number>();
+  const maxPerLane = opts.maxPerLane ?? Math.max(64, Math.floor(opts.maxQueue / 10));
   let nextID = 1;
   let outbox: StoreRequest[] = [];
+  let cancels: number[] = [];
+  /** Takes the call out of `waiting` and its lane's count; returns it if it was still waiting. */
+  const finish = (id: number): Waiting | undefined => {
+    const w = waiting.get(id);
+    if (!w) return undefined;
+    waiting.delete(id);
+    const n = (perLane.get(w.lane) ?? 1) - 1;
+    if (n <= 0) perLane.delete(w.lane);
+    else perLane.set(w.lane, n);
+    w.unlisten?.();
+    return w;
+  };
   let posting = false;
   let current: Worker | undefined;
   let open = false;
@@ -58,17 +80,19 @@ export async function startStoreClient(opts: StoreClientOptions): Promise<StoreC
 
   const failAll = (why: string) => {
     const err = new CodeError(ErrCode.ServerInternal, "ServerInternalError", why);
-    for (const w of waiting.values()) w.reject(err);
-    waiting.clear();
+    for (const id of [...waiting.keys()]) finish(id)?.reject(err);
     outbox = [];
+    cancels = [];
   };
 
   const flush = () => {
     posting = false;
-    if (!open || !current || outbox.length === 0) return;
+    if (!open || !current || (outbox.length === 0 && cancels.length === 0)) return;
     const requests = outbox;
     outbox = [];
-    current.postMessage({ requests } satisfies ToWorker);
+    const cancel = cancels.length ? cancels : undefined;
+    cancels = [];
+    current.postMessage({ requests, cancel } satisfies ToWorker);
   };
 
   /** Starts a worker and resolves once it opened the database; rejects with the worker's reason otherwise. */
@@ -89,9 +113,8 @@ export async function startStoreClient(opts: StoreClientOptions): Promise<StoreC
         const m = e.data;
         if ("replies" in m) {
           for (const r of m.replies) {
-            const entry = waiting.get(r.id);
+            const entry = finish(r.id);
             if (!entry) continue;
-            waiting.delete(r.id);
             if (r.ok) entry.resolve(r.value);
             else entry.reject(new CodeError(r.code, r.msg, r.detail ?? ""));
           }
@@ -166,16 +189,43 @@ export async function startStoreClient(opts: StoreClientOptions): Promise<StoreC
   }
 
   return {
-    call<K extends StoreOp>(op: K, args: Args<K>): Promise<Result<K>> {
-      if (closing) return Promise.reject(new CodeError(ErrCode.ServerInternal, "ServerInternalError", "store closed"));
-      if (!open) return Promise.reject(new CodeError(ErrCode.ServerInternal, "ServerInternalError", down ?? "store not open"));
+    call<K extends StoreOp>(op: K, args: Args<K>, ctx?: StoreCtx): Promise<Result<K>> {
+      const fail = (why: string) => Promise.reject(new CodeError(ErrCode.ServerInternal, "ServerInternalError", why));
+      if (closing) return fail("store closed");
+      if (!open) return fail(down ?? "store not open");
+      const signal = ctx?.signal;
+      if (signal?.aborted) return fail(`store call dropped: ${(signal.reason as Error)?.message ?? "aborted"}`);
       if (waiting.size >= opts.maxQueue) {
         rejectedFull++;
-        return Promise.reject(new CodeError(ErrCode.ServerInternal, "ServerInternalError", `store busy: ${waiting.size} calls waiting`));
+        return fail(`store busy: ${waiting.size} calls waiting`);
       }
+      const lane = ctx?.lane ?? "";
+      const mine = perLane.get(lane) ?? 0;
+      if (mine >= maxPerLane) {
+        rejectedFull++;
+        return fail(`store busy: ${mine} calls of this user waiting`);
+      }
+      perLane.set(lane, mine + 1);
       const id = nextID++;
-      const p = new Promise<Result<K>>((resolve, reject) => waiting.set(id, { resolve, reject, since: Date.now() }));
-      outbox.push({ id, op, args } as StoreRequest);
+      const p = new Promise<Result<K>>((resolve, reject) => waiting.set(id, { resolve, reject, since: Date.now(), lane }));
+      outbox.push({ id, op, args, lane } as StoreRequest);
+      if (signal) {
+        // Dropped, not run: out of the outbox if it has not left yet, else the store thread is told to skip it.
+        const onAbort = () => {
+          const w = finish(id);
+          if (!w) return;
+          const i = outbox.findIndex((r) => r.id === id);
+          if (i >= 0) outbox.splice(i, 1);
+          else cancels.push(id);
+          w.reject(new CodeError(ErrCode.ServerInternal, "ServerInternalError", `store call dropped: ${(signal.reason as Error)?.message ?? "aborted"}`));
+          if (!posting) {
+            posting = true;
+            queueMicrotask(flush);
+          }
+        };
+        signal.addEventListener("abort", onAbort, { once: true });
+        waiting.get(id)!.unlisten = () => signal.removeEventListener("abort", onAbort);
+      }
       if (!posting) {
         posting = true;
         queueMicrotask(flush);

@@ -27,6 +27,7 @@ export interface StoreOps {
   seqInfo: [{ userID: string; conversationID: string }, { maxSeq: number; hasReadSeq: number; maxSeqTime: number }];
   userConversationIDs: [{ userID: string }, string[]];
   isMember: [{ userID: string; conversationID: string }, boolean];
+  memberConversations: [{ userID: string; conversationIDs: string[] }, string[]];
   setHasReadSeq: [{ userID: string; conversationID: string; seq: number }, null];
   groupMembers: [{ groupID: string }, string[]];
   setGroup: [{ groupID: string; userIDs: string[] }, null];
@@ -47,12 +48,14 @@ export interface StoreRequest<K extends StoreOp = StoreOp> {
   id: number;
   op: K;
   args: Args<K>;
+  /** Whose turn it is on: the store thread serves its lanes (one per user) in turn, so no user holds it. */
+  lane: string;
 }
 
 /** An error carries OpenIM's business code (500 when the store itself failed). */
 export type StoreReply = { id: number; ok: true; value: unknown } | { id: number; ok: false; code: number; msg: string; detail?: string };
 
 /** Event loop → worker. */
-export type ToWorker = { open: { dataDir: string } } | { requests: StoreRequest[] } | { close: true };
+export type ToWorker = { open: { dataDir: string } } | { requests: StoreRequest[]; cancel?: number[] } | { close: true };
 /** Worker → event loop. */
 export type FromWorker = { opened: true } | { fatal: string } | { replies: StoreReply[] } | { closed: true };

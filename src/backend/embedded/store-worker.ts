@@ -36,6 +36,7 @@ function handlersFor(store: MessageStore, tokens: ReturnType<typeof tokenStatesO
     seqInfo: ({ userID, conversationID }) => store.seqInfo(userID, conversationID),
     userConversationIDs: ({ userID }) => store.userConversationIDs(userID),
     isMember: ({ userID, conversationID }) => store.isMember(userID, conversationID),
+    memberConversations: ({ userID, conversationIDs }) => store.memberConversations(userID, conversationIDs),
     setHasReadSeq: ({ userID, conversationID, seq }) => (store.setHasReadSeq(userID, conversationID, seq), null),
     groupMembers: ({ groupID }) => store.groupMembers(groupID),
     setGroup: ({ groupID, userIDs }) => (store.setGroup(groupID, userIDs), null),
@@ -84,10 +85,50 @@ function run(req: StoreRequest) {
   }
 }
 
+// Fair turns: requests wait in one queue per lane (user), and the thread serves the lanes in turn, one request
+// each, yielding every SLICE_MS so newly arrived requests (another user's send, a handshake's token check) join the
+// round instead of waiting behind one user's backlog. A request cancelled before its turn is dropped unrun.
+const SLICE_MS = 4;
+const lanes = new Map<string, StoreRequest[]>();
+const queued = new Set<number>();
+let draining = false;
+
+function enqueue(r: StoreRequest) {
+  let q = lanes.get(r.lane);
+  if (!q) lanes.set(r.lane, (q = []));
+  q.push(r);
+  queued.add(r.id);
+}
+
+function drain() {
+  draining = false;
+  const started = performance.now();
+  while (lanes.size > 0) {
+    for (const [lane, q] of lanes) {
+      const r = q.shift()!;
+      if (q.length === 0) lanes.delete(lane);
+      else {
+        // To the back of the round.
+        lanes.delete(lane);
+        lanes.set(lane, q);
+      }
+      if (!queued.delete(r.id)) continue;
+      run(r);
+      if (performance.now() - started > SLICE_MS && lanes.size > 0) {
+        draining = true;
+        setImmediate(drain);
+        return;
+      }
+    }
+  }
+}
+
 self.onmessage = (e: MessageEvent<ToWorker>) => {
   const m = e.data;
   if ("requests" in m) {
-    for (const r of m.requests) run(r);
+    for (const id of m.cancel ?? []) queued.delete(id);
+    for (const r of m.requests) enqueue(r);
+    if (!draining) drain();
   } else if ("open" in m) {
     try {
       db = openDatabase(m.open.dataDir);

@@ -32,6 +32,9 @@ export function clientKey(sendID: string, clientMsgID: string): number {
   return Number(Bun.hash(`${sendID}\u0000${clientMsgID}`) >> 11n);
 }
 
+/** Conversations whose seq state the store keeps in memory at most. */
+export const MAX_CACHED_CONVERSATIONS = 100_000;
+
 export class MessageStore implements ConversationStore {
   private readonly convs = new Map<string, ConvState>();
   /** Entries in the written-membership cache (bounded by membershipCacheMax). */
@@ -47,8 +50,15 @@ export class MessageStore implements ConversationStore {
 
   private readonly q;
 
-  /** `membershipCacheMax`: entries of the written-membership cache before it starts over. */
-  constructor(private readonly db: Database, private readonly membershipCacheMax = MEMBERSHIP_CACHE_MAX) {
+  /** Conversations with sends not committed yet: never evicted from `convs`. */
+  private readonly unflushed = new Set<string>();
+
+  /** `membershipCacheMax`: entries of the written-membership cache before it starts over; `maxCachedConvs`: of `convs`. */
+  constructor(
+    private readonly db: Database,
+    private readonly membershipCacheMax = MEMBERSHIP_CACHE_MAX,
+    private readonly maxCachedConvs = MAX_CACHED_CONVERSATIONS,
+  ) {
     this.q = {
       conv: db.query<{ max_seq: number; min_seq: number; max_seq_time: number }, [string]>(
         "SELECT max_seq, min_seq, max_seq_time FROM conversations WHERE conversation_id = ?"),
@@ -86,14 +96,30 @@ export class MessageStore implements ConversationStore {
     };
   }
 
-  private conv(id: string): ConvState {
+  /**
+   * A conversation's seq state, cached. The cache is bounded (maxCachedConvs): past it the oldest entries go,
+   * except those with sends waiting for their commit (their seqs exist only here until then). A read of a
+   * conversation that has no row caches nothing, so made-up IDs cost no memory.
+   */
+  private conv(id: string, forSend = false): ConvState {
     let s = this.convs.get(id);
-    if (!s) {
-      const row = this.q.conv.get(id);
-      s = row ? { maxSeq: row.max_seq, minSeq: row.min_seq, maxSeqTime: row.max_seq_time } : { maxSeq: 0, minSeq: 0, maxSeqTime: 0 };
-      this.convs.set(id, s);
+    if (s) return s;
+    const row = this.q.conv.get(id);
+    s = row ? { maxSeq: row.max_seq, minSeq: row.min_seq, maxSeqTime: row.max_seq_time } : { maxSeq: 0, minSeq: 0, maxSeqTime: 0 };
+    if (!row && !forSend) return s;
+    if (this.convs.size >= this.maxCachedConvs) {
+      for (const key of this.convs.keys()) {
+        if (this.convs.size < this.maxCachedConvs) break;
+        if (!this.unflushed.has(key)) this.convs.delete(key);
+      }
     }
+    this.convs.set(id, s);
     return s;
+  }
+
+  /** Conversations cached (bounded by maxCachedConvs). */
+  get cachedConversations(): number {
+    return this.convs.size;
   }
 
   // ---- groups --------------------------------------------------------------------------------------
@@ -128,6 +154,10 @@ export class MessageStore implements ConversationStore {
     return this.knownMembership.has(`${userID}\u0000${conversationID}`) || this.q.isMember.get(userID, conversationID) !== null;
   }
 
+  memberConversations(userID: string, conversationIDs: string[]): string[] {
+    return conversationIDs.filter((id) => this.isMember(userID, id));
+  }
+
   // ---- send ----------------------------------------------------------------------------------------
 
   /** Validates, assigns seq/serverMsgID/sendTime and resolves once the message is committed; rejects (never throws) on a bad message. */
@@ -154,7 +184,8 @@ export class MessageStore implements ConversationStore {
     }
     const members = recipientsOf(msg, isGroupMessage(msg) ? this.groupMembers(msg.groupID) : undefined);
     const conversationID = conversationIDOf(msg);
-    const conv = this.conv(conversationID);
+    const conv = this.conv(conversationID, true);
+    this.unflushed.add(conversationID);
     const now = Date.now();
     conv.maxSeq += 1;
     if (conv.minSeq === 0) conv.minSeq = 1;
@@ -182,6 +213,7 @@ export class MessageStore implements ConversationStore {
     this.scheduled = false;
     const batch = this.batch;
     this.batch = [];
+    this.unflushed.clear();
     if (batch.length === 0) return;
     const touched = new Set<string>();
     try {

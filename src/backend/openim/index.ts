@@ -11,6 +11,7 @@ import { openimCodeOf } from "../../protocol/grpc-errors.js";
 import { CodeError, ErrCode } from "../../protocol/errors.js";
 import type { Backend, CallMeta, StatusEntry, StatusStore } from "../ports.js";
 import { nextOperationID } from "../../protocol/operation-id.js";
+import { BoundedMap } from "../../bounded-map.js";
 
 export interface OpenIMAddresses {
   /** Current addresses of each service (static, or from discovery); calls go round robin over them. */
@@ -100,7 +101,8 @@ export function createOpenIMBackend(addr: OpenIMAddresses): Backend {
 export function createOpenIMStatusStore(addr: OpenIMAddresses, changes?: StatusStore, cacheSize = 1 << 20): StatusStore {
   const user = pool(UserService, "user", addr);
   const cache = new Map<string, { platforms: number[]; until: number }>();
-  const failedUntil = new Map<string, number>();
+  // Bounded like the cache: user IDs here come from clients (2005) and callers.
+  const failedUntil = new BoundedMap<string, number>(cacheSize);
   const remember = (u: string, platforms: number[], ttlMs: number) => {
     cache.delete(u); // re-insert: Map order is the eviction order
     cache.set(u, { platforms, until: Date.now() + ttlMs });
