@@ -17,8 +17,9 @@ const secretOpt = () => new Option("--secret <s>", "token secret (default: gener
 const rpcOpts = (cmd: Command) =>
   cmd
     .option("--rpc <addr>", "hub address host:port (default from config, 127.0.0.1:10140)")
-    .option("--rpc-token <token>", "bearer token for the hub, when one is configured")
+    .option("--rpc-token <token>", "bearer token of the hub's Admin service (default: rpc.token, else the data dir's admin-token)")
     .option("--json", "machine-readable JSON output")
+    .addOption(dataDirOpt())
     .addOption(configOpt());
 
 /** The options `serve` and `doctor` share: doctor checks exactly what serve would run. */
@@ -37,7 +38,7 @@ const serveOpts = (cmd: Command) =>
     .option("--multi-login-policy <n>", "OpenIM multiLogin.policy: 0, 1, 4 or 5 (default 1)")
     .option("--log-level <level>", "debug, info, warn or error")
     .option("--log-format <format>", "auto, json or pretty")
-    .option("--rpc-token <token>", "require this bearer token on the hub and admin API")
+    .option("--rpc-token <token>", "the admin token of the hub and the dashboard (default: generated in the data dir's admin-token)")
     .option("--openim-config <dir>", "read OpenIM's config folder (openim-msggateway.yml, share.yml, redis.yml, webhooks.yml, discovery.yml; IMENV_* apply)")
     .option("-i, --index <n>", "with --openim-config: which element of OpenIM's port lists (OpenIM's -i)");
 

@@ -40,6 +40,7 @@ import type { Conn } from "./sessions/conn.js";
 import { Registry } from "./sessions/registry.js";
 import { createSessions, type Sessions } from "./sessions/sessions.js";
 import { VERSION } from "./version.js";
+import { generatedAdminToken } from "./config/secret.js";
 
 export interface Node {
   config: Config;
@@ -93,6 +94,9 @@ export async function startNode(config: Config, log: Logger, secret: string, opt
 async function buildNode(config: Config, log: Logger, secret: string, registerAs: string | undefined, started: Lifecycle, opts: NodeOptions): Promise<Node> {
   const counters = createCounters();
   const nodeID = config.nodeID || `${hostname()}-${process.pid}`;
+  // The admin API always needs a token: rpc.token (live), else one generated beside the secret (0600).
+  const generated = generatedAdminToken(config.dataDir, true)!;
+  const adminToken = () => config.rpc.token || generated;
   const startedAt = Date.now();
   // What changes while the node runs; read through getters by the Node and by the parts that need it.
   const state = { draining: false };
@@ -199,7 +203,7 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
   const apiServer = config.api.listen ? startApiListener(config.api.listen, apiFetch) : undefined;
   if (apiServer) started.add("api http", () => apiServer.stop(true));
   const api = apiServer ? undefined : { owns: isApiPath, fetch: apiFetch };
-  const admin = startAdminHttp({ config, log, metrics, sampler, ready, api, meta: () => ({ version: VERSION, shape: config.shape, nodeID }) });
+  const admin = startAdminHttp({ config, log, metrics, sampler, ready, api, adminToken, meta: () => ({ version: VERSION, shape: config.shape, nodeID }) });
   started.add("admin http", () => admin.stop());
 
   // ---- the WebSocket edge and the hub ----------------------------------------------------------------------
@@ -284,7 +288,7 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
   };
   const hub = await startHub({
     config, nodeID, startedAt, get draining() { return state.draining; },
-    registry, sessions, dispatch, backend, counters, metrics, stop, reload,
+    registry, sessions, dispatch, backend, counters, metrics, stop, reload, adminToken,
   });
   started.add("hub", () => hub.close());
 

@@ -1,7 +1,8 @@
 // The admin HTTP listener: /healthz, /readyz, /metrics (Prometheus), / (the dashboard) and /events (its
-// Server-Sent Events feed), and OpenIM's app-server API unless it has a listener of its own. Loopback by default;
-// when rpc.token is set, everything but the health checks and the API (which has OpenIM's tokens) needs it
-// (a bearer header, or ?token= for the browser page and its event stream).
+// Server-Sent Events feed), and OpenIM's app-server API unless it has a listener of its own. Loopback by default,
+// and then it answers only requests whose Host names loopback (DNS rebinding, docs/security.md). The dashboard and
+// its feed need the admin token (a bearer header, or ?token= for the browser page and its event stream); /metrics
+// needs it only when rpc.token is configured (Prometheus then sends it), so a local scraper works out of the box.
 import { timingSafeEqual } from "node:crypto";
 import type { Config } from "../config/schema.js";
 import type { Logger } from "../observe/log.js";
@@ -21,9 +22,13 @@ export interface AdminDeps {
   metrics?: Metrics;
   sampler?: Sampler;
   meta?: () => Record<string, unknown>;
+  /** rpc.token, or the generated one (dataDir/admin-token). */
+  adminToken: () => string;
   /** OpenIM's app-server API (/auth, /msg, /user), with its own token rules, when it is served on this port. */
   api?: { owns(pathname: string): boolean; fetch(req: Request): Promise<Response> };
 }
+
+import { hostAllowed } from "../config/cidr.js";
 
 function authorized(req: Request, url: URL, token: string): boolean {
   if (!token) return true;
@@ -40,6 +45,8 @@ export function startAdminHttp(deps: AdminDeps): AdminHttp {
     idleTimeout: 0,
     async fetch(req) {
       const url = new URL(req.url);
+      if (!hostAllowed(deps.config.admin.host, req.headers.get("host")))
+        return new Response("misdirected request: this port answers loopback names only (localhost, 127.0.0.1, [::1])\n", { status: 421 });
       switch (url.pathname) {
         case "/healthz":
           return new Response("ok\n");
@@ -49,7 +56,8 @@ export function startAdminHttp(deps: AdminDeps): AdminHttp {
         }
       }
       if (deps.api?.owns(url.pathname)) return deps.api.fetch(req);
-      if (!authorized(req, url, deps.config.rpc.token)) return new Response("unauthorized\n", { status: 401 });
+      const token = url.pathname === "/metrics" ? deps.config.rpc.token : deps.adminToken();
+      if (!authorized(req, url, token)) return new Response("unauthorized: send Authorization: Bearer <admin token> (dataDir/admin-token)\n", { status: 401 });
       switch (url.pathname) {
         case "/metrics":
           if (!deps.metrics) break;

@@ -13,6 +13,7 @@ import { isValidPlatform, platformName } from "../protocol/constants.js";
 import { CodeError, ErrCode, codeError, toCodeError } from "../protocol/errors.js";
 import { decodeBody, failure, omitEmpty, success } from "./envelope.js";
 import { decodeSendMsg, toMsgData, type SendMsgFields } from "./message.js";
+import { hostAllowed } from "../config/cidr.js";
 
 /** OpenIM's constant.AdminPlatformID: admin tokens are minted for it. */
 const ADMIN_PLATFORM = 10;
@@ -238,6 +239,9 @@ export function startApiListener(listen: string, fetch: (req: Request) => Promis
   const host = m[1]!.replace(/^\[(.*)\]$/, "$1") || "0.0.0.0";
   return Bun.serve({
     hostname: host, port: Number(m[2]), idleTimeout: 30, reusePort: process.env.IMGATE_WORKER !== undefined,
-    fetch: (req) => (isApiPath(new URL(req.url).pathname) ? fetch(req) : failure(new CodeError(404, "NotFound", "this listener serves OpenIM's app-server API only (/auth, /msg, /user)"), 404)),
+    fetch: (req) => {
+      if (!hostAllowed(host, req.headers.get("host"))) return failure(new CodeError(421, "MisdirectedRequest", "this listener answers loopback names only"), 421);
+      return isApiPath(new URL(req.url).pathname) ? fetch(req) : failure(new CodeError(404, "NotFound", "this listener serves OpenIM's app-server API only (/auth, /msg, /user)"), 404);
+    },
   });
 }

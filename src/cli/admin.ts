@@ -8,14 +8,16 @@ import { ErrCode } from "../protocol/errors.js";
 import { openimCodeOf } from "../protocol/grpc-errors.js";
 import { ErrorInfoSchema } from "../gen/openim/protobuf/errinfo_pb.js";
 import { configFrom } from "./common.js";
+import { resolveAdminToken } from "../config/secret.js";
 import { CliError } from "./exit.js";
 
 type Opts = Record<string, any>;
 
 function client(opts: Opts): { admin: Client<typeof Admin>; addr: string; headers: Record<string, string> } {
-  const cfg = configFrom({ config: opts.config });
+  const cfg = configFrom({ config: opts.config, dataDir: opts.dataDir });
   const addr = (opts.rpc as string | undefined) ?? `${cfg.rpc.host === "0.0.0.0" ? "127.0.0.1" : cfg.rpc.host}:${cfg.rpc.port}`;
-  const token = (opts.rpcToken as string | undefined) ?? cfg.rpc.token;
+  // As the secret: the configured token, else the one `serve` generated in the data dir.
+  const token = (opts.rpcToken as string | undefined) ?? resolveAdminToken(cfg, false)?.token ?? "";
   // A hub with TLS: https, trusting the configured certificate (self-signed ones included).
   const tls = cfg.rpc.tlsCert ? { ca: readFileSync(cfg.rpc.tlsCert) } : undefined;
   const transport = createGrpcTransport({ baseUrl: `${tls ? "https" : "http"}://${addr}`, nodeOptions: tls });

@@ -106,3 +106,15 @@ export function isLoopback(host: string): boolean {
   const a = addressBytes(h);
   return !!a && LOOPBACK_CIDRS.some((c) => inCidr(a, parseCidr(c)));
 }
+
+/**
+ * DNS rebinding: a web page can make a browser send requests to a loopback port under a name the attacker controls.
+ * A listener bound to loopback therefore answers only requests whose Host names loopback (localhost, 127.x, ::1;
+ * any port). A listener on other addresses is not checked (it is reachable anyway; tokens guard it).
+ */
+export function hostAllowed(listenHost: string, hostHeader: string | null | undefined): boolean {
+  if (!isLoopback(listenHost)) return true;
+  if (!hostHeader) return true;
+  const h = hostHeader.startsWith("[") ? hostHeader.slice(1, hostHeader.indexOf("]")) : hostHeader.replace(/:\d*$/, "");
+  return isLoopback(h.toLowerCase().replace(/\.$/, ""));
+}

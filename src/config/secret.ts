@@ -18,9 +18,44 @@ export function resolveSecret(cfg: Config, create: boolean): { secret: string; s
     return { secret, source: file, created: false };
   }
   if (!create) throw new Error(`no secret configured and none in ${file}; start \`imgate serve\` once or pass --secret`);
-  mkdirSync(cfg.dataDir, { recursive: true });
+  mkdirSync(cfg.dataDir, { recursive: true, mode: 0o700 });
   const secret = randomBytes(32).toString("base64url");
   writeFileSync(file, secret + "\n", { mode: 0o600, flag: "wx" });
   chmodSync(file, 0o600);
   return { secret, source: file, created: true };
+}
+
+export const ADMIN_TOKEN_FILE = "admin-token";
+
+/**
+ * The bearer token of the hub's Admin service and the dashboard: rpc.token when set, else the one kept in the data
+ * dir, else (when `create`, i.e. `serve`) a new random one written there with mode 0600. The CLI reads the same
+ * file, as it reads the secret, so `imgate kick` works on the machine without copying a token around.
+ */
+export function resolveAdminToken(cfg: Config, create: boolean): { token: string; source: string } | undefined {
+  if (cfg.rpc.token) return { token: cfg.rpc.token, source: "config" };
+  const token = generatedAdminToken(cfg.dataDir, create);
+  return token === undefined ? undefined : { token, source: join(cfg.dataDir, ADMIN_TOKEN_FILE) };
+}
+
+/** The token kept in dataDir/admin-token; made (0600) when absent and `create`. */
+export function generatedAdminToken(dataDir: string, create: boolean): string | undefined {
+  const file = join(dataDir, ADMIN_TOKEN_FILE);
+  if (existsSync(file)) {
+    const token = readFileSync(file, "utf8").trim();
+    if (!token) throw new Error(`admin token file ${file} is empty`);
+    return token;
+  }
+  if (!create) return undefined;
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const token = randomBytes(32).toString("base64url");
+  try {
+    writeFileSync(file, token + "\n", { mode: 0o600, flag: "wx" });
+  } catch (e) {
+    // Another worker of `serve --workers N` wrote it first: use theirs.
+    if ((e as NodeJS.ErrnoException).code === "EEXIST") return generatedAdminToken(dataDir, false);
+    throw e;
+  }
+  chmodSync(file, 0o600);
+  return token;
 }

@@ -12,3 +12,11 @@ export const callerKey = createContextKey<Caller>({ operationID: "", opUserID: "
 export function callerOf(ctx: HandlerContext): Caller {
   return ctx.values.get(callerKey);
 }
+
+/** Where a hub call came from, taken from the socket before Connect sees the request. */
+export interface Peer {
+  address: string;
+  host: string | undefined;
+}
+
+export const peerKey = createContextKey<Peer>({ address: "", host: undefined });

@@ -20,6 +20,8 @@ export interface HubDeps {
   readonly backend: Backend;
   readonly counters: Counters;
   readonly metrics?: Metrics;
+  /** rpc.token, or the generated one (dataDir/admin-token): required on the Admin service. */
+  adminToken(): string;
   stop(opts?: { reason?: string; overMs?: number }): Promise<void>;
   /** Re-reads the config source and applies what can change live; rejects with a ConfigError for an invalid one. */
   reload(): Promise<ReloadResult>;

@@ -1,7 +1,7 @@
 // The hub listener: gRPC (h2c), and Connect and gRPC-web over HTTP/2 or HTTP/1.1, all on one port (listener.ts tells
 // them apart; Bun.serve cannot send gRPC trailers, so node:http2 and node:http serve). With TLS, ALPN decides.
 // An interceptor applies OpenIM's conventions to msgGateway calls and the bearer token where set.
-import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, type Interceptor, createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createSecureServer, createServer } from "node:http2";
 import { createServer as createHttp1Server } from "node:http";
@@ -12,7 +12,8 @@ import { Admin } from "../gen/imgate/admin/v1/admin_pb.js";
 import { msgGateway } from "../gen/openim/msggateway/msggateway_pb.js";
 import type { HubDeps } from "./deps.js";
 import { adminService } from "./admin.js";
-import { callerKey } from "./context.js";
+import { callerKey, peerKey } from "./context.js";
+import { cidrMatcher, hostAllowed } from "../config/cidr.js";
 import { toConnectError } from "../protocol/grpc-errors.js";
 import { ErrCode } from "../protocol/errors.js";
 import { msgGatewayService } from "./msggateway.js";
@@ -37,16 +38,28 @@ function tokenMatches(header: string | null, token: string): boolean {
 export function hubInterceptor(node: HubDeps): Interceptor {
   const { config } = node;
   const admins = new Set(config.imAdminUser.userIDs);
+  let allowFrom = { list: config.rpc.allowFrom, match: cidrMatcher(config.rpc.allowFrom) };
+  /** Whether this caller may use the msgGateway methods without the token (OpenIM's own services). */
+  const tokenless = (address: string) => {
+    if (!config.rpc.allowOpenIMWithoutToken) return false;
+    // rpc.allowFrom is live: parsed again only when a reload changed it.
+    if (allowFrom.list !== config.rpc.allowFrom) allowFrom = { list: config.rpc.allowFrom, match: cidrMatcher(config.rpc.allowFrom) };
+    return allowFrom.match(address);
+  };
   return (next) => async (req) => {
     const grpc = (req.header.get("content-type") ?? "").startsWith("application/grpc") && !req.header.get("content-type")!.startsWith("application/grpc-web");
     const path = req.url.replace(/^https?:\/\/[^/]+/, "");
     const openim = req.service.typeName === msgGateway.typeName;
+    const peer = req.contextValues.get(peerKey);
     try {
       // Connect and gRPC-web callers (people, app servers) get a hint and the business code; gRPC keeps the reference's text.
       const refuse = (grpcText: string, hint: string, code: Code, errcode: number) =>
         new ConnectError(grpc ? grpcText : `${grpcText}: ${hint}`, code, grpc ? undefined : { "openim-errcode": String(errcode) });
-      if (config.rpc.token && !(openim && config.rpc.allowOpenIMWithoutToken) && !tokenMatches(req.header.get("authorization"), config.rpc.token))
-        throw refuse("a valid bearer token is required", "send Authorization: Bearer <rpc.token>", Code.Unauthenticated, ErrCode.TokenInvalid);
+      // DNS rebinding: a loopback hub answers loopback names only.
+      if (!hostAllowed(config.rpc.host, peer.host ?? new URL(req.url).host))
+        throw refuse("misdirected request", "this port answers loopback names only (localhost, 127.0.0.1, [::1])", Code.PermissionDenied, ErrCode.NoPermission);
+      if (!(openim && tokenless(peer.address)) && !tokenMatches(req.header.get("authorization"), node.adminToken()))
+        throw refuse("a valid bearer token is required", "send Authorization: Bearer <admin token> (rpc.token, or dataDir/admin-token)", Code.Unauthenticated, ErrCode.TokenInvalid);
       if (openim) {
         const opid = req.header.get("operationid");
         if (opid === null) throw refuse("missing metadata", "send an operationID header, as OpenIM's services do", Code.InvalidArgument, ErrCode.Args);
@@ -74,6 +87,8 @@ export async function startHub(node: HubDeps): Promise<Hub> {
       router.service(Admin, adminService(node));
     },
     interceptors: [hubInterceptor(node)],
+    // The socket's peer and Host, for rpc.allowFrom and the loopback Host check.
+    contextValues: (req) => createContextValues().set(peerKey, { address: req.socket?.remoteAddress ?? "", host: req.headers.host ?? (req.headers as Record<string, string | undefined>)[":authority"] }),
     // share.yml rpcMaxBodySize (8 MiB) as the reference applies it.
     readMaxBytes: 8 << 20,
     writeMaxBytes: 8 << 20,

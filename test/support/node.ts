@@ -1,5 +1,5 @@
 // Starts a real imgate node in this process on free ports with a temporary data dir.
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { signToken } from "../../src/backend/embedded/jwt.js";
@@ -22,6 +22,10 @@ export interface TestNode {
   rpcPort: number;
   adminPort: number;
   token(userID: string, platformID: number, ttlSeconds?: number): string;
+  /** The admin token the node generated in its data dir (the hub's Admin service and the dashboard need it). */
+  adminToken: string;
+  /** { authorization: "Bearer <adminToken>" } */
+  adminHeaders: Record<string, string>;
   stop(): Promise<void>;
 }
 
@@ -32,8 +36,9 @@ export async function startTestNode(overrides: Record<string, unknown> = {}, opt
   });
   const log = opts.log ?? (process.env.IMGATE_TEST_LOG ? createLogger({ level: "debug", format: "pretty" }) : silentLogger);
   const node = await startNode(config, log, SECRET);
+  const adminToken = readFileSync(join(dataDir, "admin-token"), "utf8").trim();
   return {
-    node, config, dataDir, store: (node.backend as EmbeddedBackend).store,
+    node, config, dataDir, store: (node.backend as EmbeddedBackend).store, adminToken, adminHeaders: { authorization: `Bearer ${adminToken}` },
     wsPort: node.ports.ws, rpcPort: node.ports.rpc, adminPort: node.ports.admin,
     token: (u, p, ttl = 3600) => signToken(SECRET, u, p, ttl),
     async stop() {
