@@ -3,7 +3,7 @@
 // run against both conversation stores: SQLite (embedded) and a real redis-server (cluster). The SDKs rely on
 // these when they fill a gap after a reconnect: the newest `num` of a range, isEnd per order.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { create } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import Redis from "ioredis";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,8 +13,8 @@ import { createRedisConversationStore } from "../src/backend/cluster/store.js";
 import { openDatabase } from "../src/backend/embedded/db.js";
 import { MessageStore } from "../src/backend/embedded/store.js";
 import type { CallMeta, MessagePort } from "../src/backend/ports.js";
-import { GetSeqMessageReqSchema } from "../src/gen/openim/msg/msg_pb.js";
-import { MsgDataSchema, PullMessageBySeqsReqSchema, PullOrder } from "../src/gen/openim/sdkws/sdkws_pb.js";
+import { GetSeqMessageReqSchema, GetSeqMessageRespSchema } from "../src/gen/openim/msg/msg_pb.js";
+import { MsgDataSchema, PullMessageBySeqsReqSchema, PullMessageBySeqsRespSchema, PullOrder } from "../src/gen/openim/sdkws/sdkws_pb.js";
 import { MsgStatus } from "../src/protocol/constants.js";
 import { type TestRedis, startRedis } from "./support/redis.js";
 
@@ -80,7 +80,7 @@ for (const [name, make] of Object.entries(subjects)) {
       for (let i = 1; i <= 30; i++) await s.store.send(msg(i), "a", "op");
       for (let i = 1; i <= 30; i++) await s.store.send(msg(i, true), "a", "op");
       s.retain();
-      svc = createMessageService(s.store, ["imAdmin"]);
+      svc = asClientSees(createMessageService(s.store, ["imAdmin"]));
     });
     afterAll(() => s.close());
 
@@ -156,4 +156,13 @@ for (const [name, make] of Object.entries(subjects)) {
       expect(g.msgs[CONV]!.Msgs.map((m) => [Number(m.seq), m.status, m.content.length])).toEqual([[27, MsgStatus.HasDeleted, 0]]);
     });
   });
+}
+
+/** The service's replies as a client decodes them: messages travel as stored bytes (pullMsgs), decoded here. */
+function asClientSees(svc: MessagePort): MessagePort {
+  return {
+    ...svc,
+    pullMessageBySeqs: async (req, meta) => fromBinary(PullMessageBySeqsRespSchema, toBinary(PullMessageBySeqsRespSchema, await svc.pullMessageBySeqs(req, meta))),
+    getSeqMessage: async (req, meta) => fromBinary(GetSeqMessageRespSchema, toBinary(GetSeqMessageRespSchema, await svc.getSeqMessage(req, meta))),
+  };
 }

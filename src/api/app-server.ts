@@ -152,6 +152,7 @@ export function createAppServerApi(deps: AppServerDeps): (req: Request) => Promi
     async "/user/get_users_online_status"(body, c) {
       const req = decodeBody(body, "GetUsersOnlineStatusReq", { userIDs: "string[]" });
       if (req.userIDs.length === 0) throw codeError(ErrCode.Args, "userIDs is empty");
+      capUsers(req.userIDs);
       needAdmin(c, "read online status");
       const status = await dispatch.onlineStatus(req.userIDs);
       return success(req.userIDs.map((userID: string) => {
@@ -164,6 +165,7 @@ export function createAppServerApi(deps: AppServerDeps): (req: Request) => Promi
     },
     async "/user/get_users_status"(body) {
       const req = decodeBody(body, "GetUserStatusReq", { userID: "string", userIDs: "string[]" });
+      capUsers(req.userIDs);
       const status = await dispatch.onlineStatus(req.userIDs);
       const statusList = req.userIDs.map((userID: string) => {
         const platformIDs = [...new Set((status.get(userID) ?? []).map((d) => d.platformID))].sort((a, b) => a - b);
@@ -230,6 +232,13 @@ async function readBody(req: Request, limit: number): Promise<string | undefined
     chunks.push(chunk);
   }
   return new TextDecoder().decode(Buffer.concat(chunks));
+}
+
+/** User IDs one status query may name (the answer and the lookups grow with it). */
+export const MAX_STATUS_USERS = 1000;
+
+function capUsers(userIDs: string[]): void {
+  if (userIDs.length > MAX_STATUS_USERS) throw codeError(ErrCode.Args, `at most ${MAX_STATUS_USERS} userIDs per call, got ${userIDs.length}`);
 }
 
 /** The API on a listener of its own (`api.listen`, host:port), as OpenIM's api service has one. */

@@ -28,12 +28,34 @@ export interface QueuedCall {
 }
 
 const WORKERS = 2;
+/** A hook's reply is read up to this size; a larger one is a garbled reply (90007), not memory. */
+export const MAX_REPLY_BYTES = 1 << 20;
+/** Calls in flight at once (the synchronous before-send hooks and the queue's workers): past it a call fails at
+ *  once as unreachable (90004; failedContinue decides), so a slow hook cannot pile up every send's request. */
+export const MAX_CALLS_IN_FLIGHT = 256;
+
+/** The body as text, or undefined when it is longer than `limit` bytes (reading stops there). */
+async function readBounded(res: Response, limit: number): Promise<string | undefined> {
+  if (!res.body) return "";
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    size += chunk.length;
+    if (size > limit) {
+      await res.body.cancel().catch(() => {});
+      return undefined;
+    }
+    chunks.push(chunk);
+  }
+  return new TextDecoder().decode(Buffer.concat(chunks));
+}
 
 export function createWebhookClient(cfg: WebhookClientConfig, hooks: readonly string[], onFailure: (call: QueuedCall, err: string) => void = () => {}) {
   const zero = () => Object.fromEntries(hooks.map((h) => [h, 0]));
   const stats: WebhookStats = { sent: zero(), failed: zero(), dropped: 0, queued: 0 };
   const queue: { call: QueuedCall; operationID: string }[] = [];
   let running = 0;
+  let inFlight = 0;
   const count = (hook: string, ok: boolean) => {
     const m = ok ? stats.sent : stats.failed;
     m[hook] = (m[hook] ?? 0) + 1;
@@ -44,7 +66,9 @@ export function createWebhookClient(cfg: WebhookClientConfig, hooks: readonly st
   async function post(command: string, body: string, timeoutSeconds: number, operationID: string, query?: Record<string, string>): Promise<unknown> {
     const qs = query ? "?" + new URLSearchParams(query).toString() : "";
     const url = `${cfg.url.replace(/\/+$/, "")}/${command}${qs}`;
-    let text: string;
+    if (inFlight >= MAX_CALLS_IN_FLIGHT) throw new CodeError(WebhookErr.Network, "NetworkError", `${inFlight} webhook calls in flight, post url ${url}`);
+    inFlight++;
+    let text: string | undefined;
     try {
       const res = await fetch(url, {
         method: "POST",
@@ -52,11 +76,14 @@ export function createWebhookClient(cfg: WebhookClientConfig, hooks: readonly st
         body,
         signal: AbortSignal.timeout(timeoutSeconds * 1000),
       });
-      text = await res.text();
+      text = await readBounded(res, MAX_REPLY_BYTES);
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
     } catch (err) {
       throw new CodeError(WebhookErr.Network, "NetworkError", `${(err as Error).message}, post url ${url}`);
+    } finally {
+      inFlight--;
     }
+    if (text === undefined) throw new CodeError(WebhookErr.Data, "DataError", `reply larger than ${MAX_REPLY_BYTES} bytes, post url ${url}`);
     try {
       return text ? JSON.parse(text) : {};
     } catch (err) {

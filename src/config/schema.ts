@@ -75,6 +75,7 @@ export const schema = {
     requestsPerSecond: int(100, nonNegative, "frames one connection may send per second, text frames included (burst: twice that); over it a request gets 1650, and a client that keeps going is closed"),
     bytesPerSecond: int(1 << 20, nonNegative, "bytes one connection may send per second, counted on the wire before any inflate"),
     maxPullMessages: int(10_000, positive, "messages one pull (1002 ranges, 1005 seqs) may ask for in all; more is refused with ArgsError 1001"),
+    maxConcurrentReadsPerUser: int(2, positive, "heavy reads (1002, 1005, 1006, 1007) of one user that run at once; the rest wait their turn, in order"),
     maxConversationsPerRequest: int(1000, positive, "conversations one request (1002, 1005, 1006, 1007) may name; more is refused with ArgsError 1001"),
     allowedOrigins: strs([], "browser Origins allowed to open a WebSocket (https://app.example.com, https://*.example.com); empty = any. Clients that send no Origin (native SDKs) are not affected"),
     trustedProxies: leaf<string[]>("string[]", ["127.0.0.0/8", "::1/128"], {

@@ -3,7 +3,8 @@
 import type { Config } from "../config/schema.js";
 import type { Logger } from "../observe/log.js";
 import { type Counters, bump } from "../observe/stats.js";
-import { ErrCode, toCodeError } from "../protocol/errors.js";
+import { Req } from "../protocol/constants.js";
+import { CodeError, ErrCode, toCodeError } from "../protocol/errors.js";
 import type { Conn } from "../sessions/conn.js";
 import { type WireReq, resp } from "./codec/envelope.js";
 import type { Outbound } from "./outbound.js";
@@ -19,9 +20,65 @@ export interface RunnerDeps {
 
 export type RunRequest = (conn: Conn, req: WireReq, handler: Handler) => void;
 
+/** The reads whose cost grows with what the client names (conversations, ranges, seqs). */
+const HEAVY_READS = new Set<number>([Req.PullMsgBySeqList, Req.PullMsg, Req.GetConvMaxReadSeq, Req.PullConvLastMessage]);
+
+/**
+ * Heavy reads of one user run at most `limit()` at a time, the rest wait their turn (per user, in order): the
+ * event loop's share of one user's reads (decoding what the store returns, encoding the reply) stays bounded,
+ * however many connections and requests that user opens. Waiting counts toward the request's deadline.
+ */
+function perUserTurns(limit: () => number) {
+  const users = new Map<string, { active: number; waiting: (() => void)[] }>();
+  return {
+    async acquire(userID: string, signal: AbortSignal): Promise<void> {
+      let u = users.get(userID);
+      if (!u) users.set(userID, (u = { active: 0, waiting: [] }));
+      if (u.active < limit()) {
+        u.active++;
+        return;
+      }
+      const entry = u;
+      await new Promise<void>((resolve, reject) => {
+        const go = () => {
+          signal.removeEventListener("abort", onAbort);
+          resolve();
+        };
+        const onAbort = () => {
+          const i = entry.waiting.indexOf(go);
+          if (i >= 0) entry.waiting.splice(i, 1);
+          reject(new CodeError(ErrCode.ServerInternal, "ServerInternalError", `waiting for this user's earlier reads: ${(signal.reason as Error)?.message ?? "aborted"}`));
+        };
+        signal.addEventListener("abort", onAbort, { once: true });
+        entry.waiting.push(go);
+      });
+    },
+    release(userID: string): void {
+      const u = users.get(userID);
+      if (!u) return;
+      const next = u.waiting.shift();
+      // The slot passes straight to the next waiter (active stays the same).
+      if (next) return next();
+      u.active--;
+      if (u.active === 0) users.delete(userID);
+    },
+  };
+}
+
 export function createRequestRunner(deps: RunnerDeps): RunRequest {
   const { config, log, counters, outbound } = deps;
-  return (conn, req, handler) => {
+  const turns = perUserTurns(() => config.ws.maxConcurrentReadsPerUser);
+  const inTurn = (conn: Conn, req: WireReq, handler: Handler): Handler => async (ctx) => {
+    if (!HEAVY_READS.has(req.reqIdentifier)) return handler(ctx);
+    await turns.acquire(conn.userID, ctx.meta.signal);
+    try {
+      return await handler(ctx);
+    } finally {
+      turns.release(conn.userID);
+    }
+  };
+  return (conn, req, plainHandler) => {
+    const handler = inTurn(conn, req, plainHandler);
     conn.inflight++;
     bump(counters.userRequests, conn.userID);
     const key = String(req.reqIdentifier);

@@ -65,9 +65,17 @@ function writeStdout(line: string): void {
 function prettyLine(rec: Record<string, unknown>): string {
   const { time, level, msg, ...rest } = rec;
   const extra = Object.entries(rest)
-    .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
+    .map(([k, v]) => `${k}=${typeof v === "string" ? quoted(v) : JSON.stringify(v)}`)
     .join(" ");
-  return `${String(time).slice(11, 23)} ${String(level).toUpperCase().padEnd(5)} ${msg}${extra ? "  " + extra : ""}`;
+  return `${String(time).slice(11, 23)} ${String(level).toUpperCase().padEnd(5)} ${quoted(String(msg), false)}${extra ? "  " + extra : ""}`;
+}
+
+/** A value as it goes into a pretty line: quoted and escaped when it holds a control character (a newline from a
+ *  client could otherwise forge a log line), a space or a quote; plain otherwise. */
+function quoted(v: string, spaces = true): string {
+  // eslint-disable-next-line no-control-regex
+  const risky = spaces ? /[\u0000-\u0020"\\\u007f\u2028\u2029]/ : /[\u0000-\u001f\u007f\u2028\u2029]/;
+  return risky.test(v) ? JSON.stringify(v) : v;
 }
 
 export const silentLogger: Logger = createLogger({ level: "error", format: "json", write: () => {} });

@@ -43,15 +43,17 @@ export function shardChannelOf(userID: string): string {
   return SHARD_CHANNELS[shardOf(userID, SHARD_CHANNELS.length)]!;
 }
 
-/** Parses an online_change payload as OpenIM does: the last element is the userID, the rest platform IDs. */
+/**
+ * Parses an online_change payload "<p1>:…:<pn>:<userID>": the leading segments that are platform IDs (1..12), then
+ * the userID, which may itself hold ':' (OpenIM takes the last segment, so user "x:alice" going online would read
+ * as alice). A userID that starts with a platform number and a ':' stays ambiguous in OpenIM's format.
+ */
 export function parseOnlineChange(payload: string): { userID: string; platformIDs: number[] } | undefined {
   const parts = payload.split(":");
-  const userID = parts.pop()!;
   const platformIDs: number[] = [];
-  for (const p of parts) {
-    if (!/^-?\d+$/.test(p)) return undefined;
-    platformIDs.push(Number(p));
-  }
+  while (parts.length > 1 && /^\d{1,2}$/.test(parts[0]!) && Number(parts[0]) >= 1 && Number(parts[0]) <= 12) platformIDs.push(Number(parts.shift()));
+  const userID = parts.join(":");
+  if (!userID) return undefined;
   return { userID, platformIDs };
 }
 

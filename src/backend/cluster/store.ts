@@ -170,6 +170,12 @@ export function createRedisConversationStore(redis: Redis | Cluster, opts: Redis
       return raw.map((b) => decode(b)).filter((m): m is MsgData => m !== undefined);
     },
 
+    async readRaw(conversationID: string, seqs: number[]) {
+      if (seqs.length === 0) return [];
+      const raw = await redis.hmgetBuffer(`${conv(conversationID)}:m`, ...seqs.map(String));
+      return raw.map((b) => b ?? undefined);
+    },
+
     async last(conversationID: string) {
       const mx = await redis.get(`${conv(conversationID)}:seq`);
       return mx ? decode(await redis.hgetBuffer(`${conv(conversationID)}:m`, mx)) : undefined;

@@ -51,6 +51,10 @@ export class RemoteStore implements ConversationStore {
     return (await this.client.call("bySeqs", { conversationID, seqs }, ctx)).map(decode);
   }
 
+  async readRaw(conversationID: string, seqs: number[], ctx?: StoreCtx) {
+    return (await this.client.call("readRaw", { conversationID, seqs }, ctx)).map((d) => d ?? undefined);
+  }
+
   async last(conversationID: string, ctx?: StoreCtx) {
     const d = await this.client.call("last", { conversationID }, ctx);
     return d ? decode(d) : undefined;

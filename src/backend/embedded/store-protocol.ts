@@ -23,6 +23,7 @@ export interface StoreOps {
   bounds: [{ conversationID: string }, { minSeq: number; maxSeq: number }];
   range: [{ conversationID: string; lo: number; hi: number }, Uint8Array[]];
   bySeqs: [{ conversationID: string; seqs: number[] }, Uint8Array[]];
+  readRaw: [{ conversationID: string; seqs: number[] }, (Uint8Array | null)[]];
   last: [{ conversationID: string }, Uint8Array | null];
   seqInfo: [{ userID: string; conversationID: string }, { maxSeq: number; hasReadSeq: number; maxSeqTime: number }];
   userConversationIDs: [{ userID: string }, string[]];
@@ -38,6 +39,8 @@ export interface StoreOps {
   kickTokens: [{ tokens: string[] }, null];
   kickAllTokens: [{ userID: string; platformID: number }, null];
   sweepTokens: [{}, number];
+  /** What the store thread keeps in memory (bounded caches): for metrics and the hostile-client tests. */
+  cacheStats: [{}, { conversations: number; memberships: number }];
 }
 
 export type StoreOp = keyof StoreOps;

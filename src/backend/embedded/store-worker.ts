@@ -32,6 +32,7 @@ function handlersFor(store: MessageStore, tokens: ReturnType<typeof tokenStatesO
     bounds: ({ conversationID }) => store.bounds(conversationID),
     range: ({ conversationID, lo, hi }) => store.rangeRaw(conversationID, lo, hi),
     bySeqs: ({ conversationID, seqs }) => store.bySeqsRaw(conversationID, seqs),
+    readRaw: ({ conversationID, seqs }) => store.readRaw(conversationID, seqs).map((d) => d ?? null),
     last: ({ conversationID }) => store.lastRaw(conversationID) ?? null,
     seqInfo: ({ userID, conversationID }) => store.seqInfo(userID, conversationID),
     userConversationIDs: ({ userID }) => store.userConversationIDs(userID),
@@ -47,6 +48,7 @@ function handlersFor(store: MessageStore, tokens: ReturnType<typeof tokenStatesO
     kickTokens: ({ tokens: list }) => (tokens.kick(list), null),
     kickAllTokens: ({ userID, platformID }) => (tokens.kickAll(userID, platformID), null),
     sweepTokens: () => tokens.sweepExpired(),
+    cacheStats: () => ({ conversations: store.cachedConversations, memberships: store.cachedMemberships }),
   };
 }
 

@@ -83,6 +83,8 @@ export class MessageStore implements ConversationStore {
       range: db.query<{ data: Uint8Array }, [string, number, number]>(
         "SELECT data FROM messages WHERE conversation_id = ? AND seq >= ? AND seq <= ? ORDER BY seq ASC"),
       one: db.query<{ data: Uint8Array }, [string, number]>("SELECT data FROM messages WHERE conversation_id = ? AND seq = ?"),
+      rangeSeq: db.query<{ seq: number; data: Uint8Array }, [string, number, number]>(
+        "SELECT seq, data FROM messages WHERE conversation_id = ? AND seq >= ? AND seq <= ?"),
       groupMembers: db.query<{ user_id: string }, [string]>("SELECT user_id FROM group_members WHERE group_id = ? ORDER BY user_id"),
       groups: db.query<{ group_id: string }, []>("SELECT DISTINCT group_id FROM group_members ORDER BY group_id"),
       delGroup: db.query("DELETE FROM group_members WHERE group_id = ?"),
@@ -286,6 +288,18 @@ export class MessageStore implements ConversationStore {
       if (row) out.push(row.data);
     }
     return out;
+  }
+
+  readRaw(conversationID: string, seqs: number[]): (Uint8Array | undefined)[] {
+    if (seqs.length === 0) return [];
+    const lo = seqs[0]!, hi = seqs[seqs.length - 1]!;
+    // A run of consecutive seqs (a 1002 range) is one range query; anything else is read seq by seq.
+    if (hi - lo + 1 === seqs.length && seqs.every((s, i) => s === lo + i)) {
+      const out: (Uint8Array | undefined)[] = new Array(seqs.length).fill(undefined);
+      for (const r of this.q.rangeSeq.all(conversationID, lo, hi)) out[r.seq - lo] = r.data;
+      return out;
+    }
+    return seqs.map((seq) => this.q.one.get(conversationID, seq)?.data);
   }
 
   lastRaw(conversationID: string): Uint8Array | undefined {
