@@ -1,7 +1,7 @@
 // The compiled single binary, copied alone into an empty directory, runs without bun or node_modules and
 // ignores .env and bunfig.toml in its working directory.
 import { afterAll, expect, test } from "bun:test";
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, until } from "./support/client.js";
@@ -41,7 +41,8 @@ test("build, copy alone, run --version, token and serve", async () => {
   // A send commits on the store worker, which travels inside the binary as its second entrypoint.
   expect((await c.request(1003, textMsg("u", "v", "from the binary"))).errCode).toBe(0);
   // The dashboard and metrics come from inside the binary: no files beside it.
-  const page = await fetch(`http://127.0.0.1:${s.admin}/`);
+  const adminToken = readFileSync(join(run, "data", "admin-token"), "utf8").trim();
+  const page = await fetch(`http://127.0.0.1:${s.admin}/?token=${adminToken}`);
   expect(page.status).toBe(200);
   expect(await page.text()).toContain("<title>imgate dashboard</title>");
   const metrics = await (await fetch(`http://127.0.0.1:${s.admin}/metrics`)).text();

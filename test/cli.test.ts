@@ -95,7 +95,8 @@ describe("serve", () => {
     const tok = runCli(["token", "--user", "u1", "--platform", "1", "--data-dir", data]).stdout.trim();
     const c = await connect({ port: s.ws, userID: "u1", platformID: 1, token: tok });
     const c2 = await connect({ port: s.ws, userID: "u1", platformID: 5, token: runCli(["token", "-u", "u1", "-p", "5", "--data-dir", data]).stdout.trim() });
-    const rpc = ["--rpc", `127.0.0.1:${s.rpc}`];
+    // The CLI finds the admin token in the data dir, as it finds the secret.
+    const rpc = ["--rpc", `127.0.0.1:${s.rpc}`, "--data-dir", data];
 
     const stats = JSON.parse(runCli(["stats", "--json", ...rpc]).stdout);
     expect(stats.connections).toBe(2);
@@ -126,7 +127,7 @@ describe("serve", () => {
     const data = join(dir, "drain");
     const s = await serveProcess(data);
     const c = await connect({ port: s.ws, userID: "dr", platformID: 2, token: runCli(["token", "-u", "dr", "-p", "2", "--data-dir", data]).stdout.trim() });
-    const r = runCli(["drain", "--rpc", `127.0.0.1:${s.rpc}`]);
+    const r = runCli(["drain", "--rpc", `127.0.0.1:${s.rpc}`, "--data-dir", data]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("draining 1 connection(s); the gateway exits when done");
     expect((await c.closed).code).toBe(1012);

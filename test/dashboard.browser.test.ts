@@ -44,7 +44,7 @@ afterAll(async () => {
 
 test.skipIf(!available)("the dashboard shows live numbers and charts", async () => {
   const page = await browser!.newPage({ viewport: { width: 1280, height: 860 } });
-  await page.goto(`http://127.0.0.1:${n.adminPort}/`);
+  await page.goto(`http://127.0.0.1:${n.adminPort}/?token=${n.adminToken}`);
   await page.waitForSelector("#status.live");
   await page.waitForFunction("Number(document.body.dataset.samples) >= 4", undefined, { timeout: 15_000 });
   const first = await page.textContent("#k-rate");

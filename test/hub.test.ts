@@ -152,6 +152,22 @@ describe("bearer token", () => {
     await gw.call("KickUserOffline", { platformID: 1, kickUserIDList: ["nobody"] });
   });
 
+  test("tokenless OpenIM calls only from rpc.allowFrom; the generated admin token guards the Admin service by default", async () => {
+    const narrow = await startTestNode({ "rpc.allowFrom": ["10.0.0.0/8"] });
+    try {
+      const c = msgGatewayClient(narrow.rpcPort);
+      // This caller is 127.0.0.1, outside the list: it needs the token like anyone else.
+      await expect(c.call("KickUserOffline", { platformID: 1, kickUserIDList: ["a"] })).rejects.toMatchObject({ code: 16 });
+      await c.call("KickUserOffline", { platformID: 1, kickUserIDList: ["a"] }, { operationid: "o", ...narrow.adminHeaders });
+      c.close();
+      const admin = createClient(Admin, createGrpcTransport({ baseUrl: `http://127.0.0.1:${narrow.rpcPort}` }));
+      await expect(admin.stats({})).rejects.toMatchObject({ code: 16 });
+      expect((await admin.stats({}, { headers: narrow.adminHeaders })).version).toMatch(/^\d/);
+    } finally {
+      await narrow.stop();
+    }
+  });
+
   test("with allowOpenIMWithoutToken off, OpenIM's methods need it too", async () => {
     const strict = await startTestNode({ "rpc.token": "t", "rpc.allowOpenIMWithoutToken": false });
     const c = msgGatewayClient(strict.rpcPort);

@@ -125,14 +125,16 @@ describe("health and dashboard", () => {
   });
 
   test("the dashboard page and its event stream", async () => {
-    const page = await fetch(`http://127.0.0.1:${n.adminPort}/`);
+    // The dashboard needs the admin token (generated in the data dir); without it, 401.
+    expect((await fetch(`http://127.0.0.1:${n.adminPort}/`)).status).toBe(401);
+    const page = await fetch(`http://127.0.0.1:${n.adminPort}/?token=${n.adminToken}`);
     expect(page.headers.get("content-type")).toBe("text/html; charset=utf-8");
     const html = await page.text();
     expect(html).toContain('new EventSource("events" + location.search)');
     expect(html).not.toMatch(/<script[^>]+src=|<link[^>]+href=/); // nothing fetched from elsewhere
 
     const c = await connect({ port: n.wsPort, userID: "dash", platformID: 3, token: n.token("dash", 3), sdkType: "js" });
-    const res = await fetch(`http://127.0.0.1:${n.adminPort}/events`);
+    const res = await fetch(`http://127.0.0.1:${n.adminPort}/events`, { headers: n.adminHeaders });
     const reader = res.body!.getReader();
     let text = "";
     const dec = new TextDecoder();

@@ -2,7 +2,7 @@
 // rpc.token, the policy); what cannot change live is named and left as it was; an invalid file is refused as a whole
 // and the running config stays. SIGHUP and `imgate reload` on a real process, with their exit codes.
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
@@ -58,7 +58,8 @@ describe("a running node", () => {
       expect((await burst()).every((code) => code === 0)).toBe(true);
       expect(lines.some((l) => l.includes('"level":"debug"'))).toBe(false);
 
-      writeFileSync(file, "log:\n  level: debug\nws:\n  requestsPerSecond: 2\npresence:\n  shards: 8\n");
+      // Rate 3: a burst of 6, then 6 refusals answered (a client going on past those would be closed).
+      writeFileSync(file, "log:\n  level: debug\nws:\n  requestsPerSecond: 3\npresence:\n  shards: 8\n");
       const r = await node.reload();
       expect(r.changed.sort()).toEqual(["log.level", "ws.requestsPerSecond"]);
       expect(r.needsRestart).toEqual([{ key: "presence.shards", why: "bound at start" }]);
@@ -73,7 +74,7 @@ describe("a running node", () => {
       const refused = await node.reload().then(() => undefined, (e: Error) => e.message);
       expect(refused).toContain('"log.level"');
       expect(node.config.log.level).toBe("debug");
-      expect(node.config.ws.requestsPerSecond).toBe(2);
+      expect(node.config.ws.requestsPerSecond).toBe(3);
       // Nobody was closed by any of it.
       expect([c.frames.some((f) => f.reqIdentifier === 2002), c2.frames.length >= 0]).toEqual([false, true]);
       expect(node.registry.connections).toBe(2);
@@ -101,7 +102,9 @@ describe("a running node", () => {
         fetch(`http://127.0.0.1:${node.ports.rpc}/imgate.admin.v1.Admin/Stats`, {
           method: "POST", headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: "{}",
         }).then((r) => r.status);
-      expect(await stats()).toBe(200);
+      // The generated admin token until rpc.token is set; then that one.
+      const generated = readFileSync(join(dir, "admin-token"), "utf8").trim();
+      expect([await stats(), await stats(generated)]).toEqual([401, 200]);
       writeFileSync(file, `multiLogin:\n  policy: 1\nrpc:\n  token: s3cret\nwebhooks:\n  url: http://127.0.0.1:${hook.port}/cb\n  afterUserOnline: { enable: true, timeout: 5 }\n`);
       await node.reload();
       expect([await stats(), await stats("s3cret")]).toEqual([401, 200]);
@@ -121,7 +124,7 @@ test("SIGHUP and `imgate reload` on a real process; an invalid file: exit 2 with
   writeFileSync(file, "log:\n  level: info\n");
   const s = await serveProcess(dir, ["--config", file]);
   try {
-    const rpc = ["--rpc", `127.0.0.1:${s.rpc}`];
+    const rpc = ["--rpc", `127.0.0.1:${s.rpc}`, "--data-dir", dir];
     writeFileSync(file, "log:\n  level: debug\n");
     s.proc.kill("SIGHUP");
     await until(() => s.output().includes('"msg":"config reloaded"'), 5000, "the SIGHUP reload");

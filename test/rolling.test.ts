@@ -61,7 +61,7 @@ test("rolling restart of --workers 2 under 1:1 chat: nothing acknowledged lost, 
     const before = clients.reduce((a, c) => a + c.acked.length, 0);
     expect(before).toBeGreaterThan(100);
 
-    const r = await runCliAsync(["reload", "--workers", "--rpc", `127.0.0.1:${rpc}`]);
+    const r = await runCliAsync(["reload", "--workers", "--rpc", `127.0.0.1:${rpc}`, "--data-dir", join(dir, "imgate-data")]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("rolling restart requested");
     await until(() => out.includes("rolling restart done"), 40_000, "the rolling restart");

@@ -33,17 +33,17 @@ test("wss:// serves the protocol; plain ws:// is not answered as WebSocket", asy
 
 test("gRPC over TLS, and the CLI trusts the configured certificate", async () => {
   const admin = createClient(Admin, createGrpcTransport({ baseUrl: `https://127.0.0.1:${n.rpcPort}`, nodeOptions: { ca: readFileSync(cert) } }));
-  expect((await admin.stats({})).version).toMatch(/^\d/);
+  expect((await admin.stats({}, { headers: n.adminHeaders })).version).toMatch(/^\d/);
   const cfg = join(dir, "cli.yml");
   await Bun.write(cfg, `rpc:\n  tlsCert: ${cert}\n  tlsKey: ${key}\n`);
-  const r = await runCliAsync(["stats", "--json", "--config", cfg, "--rpc", `127.0.0.1:${n.rpcPort}`]);
+  const r = await runCliAsync(["stats", "--json", "--config", cfg, "--rpc", `127.0.0.1:${n.rpcPort}`, "--data-dir", n.dataDir]);
   expect({ code: r.code, err: r.stderr }).toEqual({ code: 0, err: "" });
   expect(JSON.parse(r.stdout).version).toMatch(/^\d/);
 });
 
 test("with TLS, HTTP/1.1 callers (Connect JSON) share the rpc port with gRPC (ALPN decides)", async () => {
   const res = await fetch(`https://127.0.0.1:${n.rpcPort}/imgate.admin.v1.Admin/Stats`, {
-    method: "POST", headers: { "content-type": "application/json" }, body: "{}", tls: { ca: readFileSync(cert, "utf8") },
+    method: "POST", headers: { "content-type": "application/json", ...n.adminHeaders }, body: "{}", tls: { ca: readFileSync(cert, "utf8") },
   } as RequestInit);
   expect(res.status).toBe(200);
   expect(((await res.json()) as any).nodeID).toBe(n.node.nodeID);

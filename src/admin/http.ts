@@ -56,6 +56,7 @@ export function startAdminHttp(deps: AdminDeps): AdminHttp {
         }
       }
       if (deps.api?.owns(url.pathname)) return deps.api.fetch(req);
+      if (!["/", "/events", "/metrics"].includes(url.pathname)) return new Response("not found\n", { status: 404 });
       const token = url.pathname === "/metrics" ? deps.config.rpc.token : deps.adminToken();
       if (!authorized(req, url, token)) return new Response("unauthorized: send Authorization: Bearer <admin token> (dataDir/admin-token)\n", { status: 401 });
       switch (url.pathname) {

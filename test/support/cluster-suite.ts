@@ -80,7 +80,7 @@ describe("messages across nodes", () => {
     const admin = msgGatewayClient(nodes[0]!.rpc); // only to make sure the hub is up
     admin.close();
     const { runCli } = await import("./proc.js");
-    expect(runCli(["group", "set", "cg", ...members, "--rpc", `127.0.0.1:${nodes[0]!.rpc}`]).code).toBe(0);
+    expect(runCli(["group", "set", "cg", ...members, "--rpc", `127.0.0.1:${nodes[0]!.rpc}`, "--data-dir", join(dir, "n1")]).code).toBe(0);
     for (const [i, u] of members.entries()) await routed(u, `n${i + 1}`);
     const per = 20;
     await Promise.all(clients.map((c, i) => Promise.all(Array.from({ length: per }, (_, k) => c.request(1003, textMsg(members[i]!, "", `${i}:${k}`, { groupID: "cg", sessionType: 3 }))))));
