@@ -14,6 +14,10 @@ import { msgGateway } from "../gen/openim/msggateway/msggateway_pb.js";
 import { PushMsgService } from "../gen/openim/push/push_pb.js";
 import { user } from "../gen/openim/user/user_pb.js";
 import { canBind, clusterState, grpcProbe, redisPing, sentinelMaster, tcpReach } from "./probes.js";
+import { LOOPBACK_CIDRS, PRIVATE_CIDRS, cidrMatcher } from "../config/cidr.js";
+import { Database } from "bun:sqlite";
+import { DB_FILE } from "../backend/embedded/db.js";
+import { SCHEMA_VERSION, schemaPlan, schemaVersionOf } from "../backend/embedded/schema.js";
 
 export interface Finding {
   area: string;
@@ -49,15 +53,7 @@ export async function diagnose(config: Config, opts: { timeoutMs: number }): Pro
   const t = opts.timeoutMs;
   await listeners(config, out);
   if (config.shape === "openim" && config.discovery.enable === "etcd") await hubAddress(config, out, t);
-  const open = [
-    !isLoopback(config.rpc.host) && `the hub on ${config.rpc.host}`,
-    !isLoopback(config.admin.host) && `the dashboard and /metrics on ${config.admin.host} (the dashboard lists the busiest user IDs)`,
-  ].filter(Boolean);
-  if (!config.rpc.token && open.length)
-    out.push({
-      area: "token", status: "warn",
-      text: `${open.join(" and ")} answer without a bearer token, as OpenIM's do; set rpc.token to require one from everyone but OpenIM's services (Prometheus then sends it as a bearer)`,
-    });
+  risks(config, out);
   if (config.shape === "openim") {
     if (config.discovery.enable === "etcd") await etcdServices(config, out, t);
     for (const svc of SERVICES) if (config.openim[svc]) await dial(svc, config.openim[svc], `openim.${svc}`, out, t);
@@ -66,6 +62,52 @@ export async function diagnose(config: Config, opts: { timeoutMs: number }): Pro
   if (config.shape !== "openim") storage(config, out);
   return out;
 }
+
+/** The database's schema version, read only, and what opening it would do (migrate, or refuse a newer file). */
+function schema(dir: string, out: Finding[]): void {
+  const path = join(dir, DB_FILE);
+  if (!existsSync(path)) return void out.push({ area: "schema", status: "ok", text: `no database yet: created at schema version ${SCHEMA_VERSION}` });
+  let version: number;
+  try {
+    const db = new Database(path, { readonly: true });
+    try {
+      version = schemaVersionOf(db);
+    } finally {
+      db.close();
+    }
+  } catch (e) {
+    return void out.push({ area: "schema", status: "fail", kind: "config", text: `${path} cannot be read: ${(e as Error).message}` });
+  }
+  const plan = schemaPlan(version);
+  if (plan.action === "refuse")
+    out.push({ area: "schema", status: "fail", kind: "config", text: `${path} has schema version ${version}, newer than this imgate knows (${SCHEMA_VERSION})`, fix: "run the imgate that wrote it, or restore a backup taken before the upgrade" });
+  else if (plan.action === "migrate")
+    out.push({ area: "schema", status: "ok", text: `${path} is at schema version ${version}: it will be migrated to ${SCHEMA_VERSION} at start (one transaction; back it up first)` });
+  else out.push({ area: "schema", status: "ok", text: `${path} is at schema version ${version} (current)` });
+}
+
+/** The settings docs/security.md calls risky on the internet, as this config has them. */
+export function risks(config: Config, out: Finding[]): void {
+  const warn = (text: string) => out.push({ area: "security", status: "warn", text });
+  const ws = config.ws;
+  if (!config.rpc.token && !isLoopback(config.admin.host))
+    warn(`/metrics on ${config.admin.host} answers without a token; set rpc.token (Prometheus then sends it as a bearer)`);
+  if (!isLoopback(config.rpc.host) && config.rpc.allowOpenIMWithoutToken) {
+    const wide = config.rpc.allowFrom.filter((c) => /\/0$/.test(c) || c === "::/0");
+    if (wide.length) warn(`the hub on ${config.rpc.host} takes msgGateway calls without a token from anywhere (rpc.allowFrom ${wide.join(", ")}): narrow it to OpenIM's hosts`);
+    else if (isWildcard(config.rpc.host) || !localAddresses().every((a) => isPrivateOrLoopback(a.address)))
+      warn(`the hub listens on ${config.rpc.host}: msgGateway calls without a token are taken from ${config.rpc.allowFrom.join(", ")}; keep the port off the internet (firewall) or set allowOpenIMWithoutToken: false`);
+  }
+  const off = [
+    ["ws.maxConnsPerUser", ws.maxConnsPerUser], ["ws.maxConnsPerIP", ws.maxConnsPerIP], ["ws.handshakesPerIPPerSecond", ws.handshakesPerIPPerSecond],
+    ["ws.requestsPerSecond", ws.requestsPerSecond], ["ws.bytesPerSecond", ws.bytesPerSecond],
+  ].filter(([, v]) => v === 0).map(([k]) => k);
+  if (off.length && !isLoopback(ws.host)) warn(`limits off on an open WebSocket port: ${off.join(", ")} (0); one client can take what they bound`);
+  if (ws.limitExempt.some((c) => /\/0$/.test(c))) warn(`ws.limitExempt holds ${ws.limitExempt.filter((c) => /\/0$/.test(c)).join(", ")}: every address is exempt from the per-address limits`);
+  if (!ws.tlsCert && !isLoopback(ws.host)) warn(`the WebSocket port on ${ws.host} is plain ws://: tokens travel in the clear unless a TLS proxy is in front`);
+}
+
+const isPrivateOrLoopback = cidrMatcher([...LOOPBACK_CIDRS, ...PRIVATE_CIDRS]);
 
 async function listeners(config: Config, out: Finding[]) {
   const list = [
@@ -231,6 +273,7 @@ function storage(config: Config, out: Finding[]) {
     out.push({ area: "data dir", status: "fail", kind: "config", text: `${dir} is not writable: ${(e as NodeJS.ErrnoException).code ?? e}`, fix: "point dataDir (--data-dir) at a directory this user owns" });
     return;
   }
+  schema(dir, out);
   if (config.secret) {
     out.push({ area: "secret", status: "ok", text: "set in the config" });
     return;
