@@ -10,7 +10,7 @@ const SRC = resolve(import.meta.dir, "../src");
 
 /** Lowest first. A file may import its own layer and the layers below it. */
 export const LAYERS: string[][] = [
-  ["gen", "protocol", "version.ts", "bounded-map.ts"],
+  ["gen", "protocol", "version.ts", "bounds.ts"],
   ["config"],
   ["observe", "lifecycle.ts", "systemd"],
   ["backend"],

@@ -14,6 +14,7 @@ import { CodeError, ErrCode, codeError, toCodeError } from "../protocol/errors.j
 import { decodeBody, failure, omitEmpty, success } from "./envelope.js";
 import { decodeSendMsg, toMsgData, type SendMsgFields } from "./message.js";
 import { hostAllowed } from "../config/cidr.js";
+import { readBounded } from "../bounds.js";
 
 /** OpenIM's constant.AdminPlatformID: admin tokens are minted for it. */
 const ADMIN_PLATFORM = 10;
@@ -197,7 +198,7 @@ export function createAppServerApi(deps: AppServerDeps): (req: Request) => Promi
         const who = await backend.auth.parseToken(token, { operationID, opUserID: "", platform: "", connID: "" });
         Object.assign(caller, { userID: who.userID, platformID: who.platformID, admin: admins.has(who.userID) });
       }
-      const body = await readBody(req, limit);
+      const body = await readBounded(req, limit);
       if (body === undefined) return tooLarge();
       return [withCors(await handler(body, caller)), 0];
     } catch (err) {
@@ -221,18 +222,6 @@ function withCors(res: Response): Response {
   return res;
 }
 
-/** The body as text; undefined past `limit` bytes, also without a Content-Length (chunked). */
-async function readBody(req: Request, limit: number): Promise<string | undefined> {
-  if (!req.body) return "";
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of req.body as unknown as AsyncIterable<Uint8Array>) {
-    size += chunk.length;
-    if (size > limit) return undefined;
-    chunks.push(chunk);
-  }
-  return new TextDecoder().decode(Buffer.concat(chunks));
-}
 
 /** User IDs one status query may name (the answer and the lookups grow with it). */
 export const MAX_STATUS_USERS = 1000;

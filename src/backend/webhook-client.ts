@@ -2,6 +2,7 @@
 // the operationID header and a JSON body. Synchronous calls (before-hooks) answer with the parsed reply; queued calls
 // (after-hooks) go through one bounded queue with a timeout and retries per call, and every outcome is counted by hook.
 import { CodeError } from "../protocol/errors.js";
+import { readBounded } from "../bounds.js";
 
 /** OpenIM's servererrs for a webhook that could not be asked (90004) or answered nonsense (90007). */
 export const WebhookErr = { Network: 90004, Data: 90007 } as const;
@@ -33,22 +34,6 @@ export const MAX_REPLY_BYTES = 1 << 20;
 /** Calls in flight at once (the synchronous before-send hooks and the queue's workers): past it a call fails at
  *  once as unreachable (90004; failedContinue decides), so a slow hook cannot pile up every send's request. */
 export const MAX_CALLS_IN_FLIGHT = 256;
-
-/** The body as text, or undefined when it is longer than `limit` bytes (reading stops there). */
-async function readBounded(res: Response, limit: number): Promise<string | undefined> {
-  if (!res.body) return "";
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-    size += chunk.length;
-    if (size > limit) {
-      await res.body.cancel().catch(() => {});
-      return undefined;
-    }
-    chunks.push(chunk);
-  }
-  return new TextDecoder().decode(Buffer.concat(chunks));
-}
 
 export function createWebhookClient(cfg: WebhookClientConfig, hooks: readonly string[], onFailure: (call: QueuedCall, err: string) => void = () => {}) {
   const zero = () => Object.fromEntries(hooks.map((h) => [h, 0]));

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Config } from "./schema.js";
 
@@ -49,13 +49,17 @@ export function generatedAdminToken(dataDir: string, create: boolean): string | 
   if (!create) return undefined;
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const token = randomBytes(32).toString("base64url");
+  // Written whole under another name, then linked into place: a worker of `serve --workers N` starting at the same
+  // moment either links first or finds the complete file of the one that did (never an empty one).
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, token + "\n", { mode: 0o600 });
   try {
-    writeFileSync(file, token + "\n", { mode: 0o600, flag: "wx" });
+    linkSync(tmp, file);
   } catch (e) {
-    // Another worker of `serve --workers N` wrote it first: use theirs.
     if ((e as NodeJS.ErrnoException).code === "EEXIST") return generatedAdminToken(dataDir, false);
     throw e;
+  } finally {
+    rmSync(tmp, { force: true });
   }
-  chmodSync(file, 0o600);
   return token;
 }

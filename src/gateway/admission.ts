@@ -11,7 +11,7 @@ import { type Counters, bump } from "../observe/stats.js";
 import { platformName } from "../protocol/constants.js";
 import { CodeError, ErrCode, codeError, toCodeError } from "../protocol/errors.js";
 import type { Conn } from "../sessions/conn.js";
-import { BoundedMap } from "../bounded-map.js";
+import { BoundedMap } from "../bounds.js";
 import { KeyedCounter, TokenBucket } from "../sessions/limits.js";
 import type { Sessions } from "../sessions/sessions.js";
 import { variantOf } from "./codec/envelope.js";

@@ -11,7 +11,7 @@ import { openimCodeOf } from "../../protocol/grpc-errors.js";
 import { CodeError, ErrCode } from "../../protocol/errors.js";
 import type { Backend, CallMeta, StatusEntry, StatusStore } from "../ports.js";
 import { nextOperationID } from "../../protocol/operation-id.js";
-import { BoundedMap } from "../../bounded-map.js";
+import { BoundedMap } from "../../bounds.js";
 
 export interface OpenIMAddresses {
   /** Current addresses of each service (static, or from discovery); calls go round robin over them. */

@@ -1,4 +1,5 @@
-// A Map that cannot grow past its bound: for caches and counters keyed by what clients and callers send.
+// What cannot grow past its bound: a Map for caches and counters keyed by what clients and callers send, and the
+// reading of a body someone else sends (an HTTP request, a webhook's reply).
 
 /**
  * A Map with at most `max` entries: setting a new key past that drops the least recently used one (get and set
@@ -32,3 +33,20 @@ export class BoundedMap<K, V> {
   }
 }
 
+
+/** A body (request or response) as text; undefined once it passes `limit` bytes (reading stops there, and a
+ *  body without a Content-Length is bounded the same way). */
+export async function readBounded(r: { body: ReadableStream<Uint8Array> | null }, limit: number): Promise<string | undefined> {
+  if (!r.body) return "";
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of r.body as unknown as AsyncIterable<Uint8Array>) {
+    size += chunk.length;
+    if (size > limit) {
+      await r.body.cancel().catch(() => {});
+      return undefined;
+    }
+    chunks.push(chunk);
+  }
+  return new TextDecoder().decode(Buffer.concat(chunks));
+}
