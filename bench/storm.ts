@@ -54,7 +54,7 @@ export async function storm(quick: boolean) {
     const watching = ws.map((w, i) => w.call({ cmd: "storm", survivorUrl: `ws://127.0.0.1:${survivor.ws}/`, users: all.slice(i * per, (i + 1) * per), timeoutMs: (m.drainSeconds + 30) * 1000 }));
     const t0 = performance.timeOrigin + performance.now();
     const drained = await fetch(`http://127.0.0.1:${victim.rpc}/imgate.admin.v1.Admin/Drain`, {
-      method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ overSeconds: m.drainSeconds }),
+      method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${victim.adminToken()}` }, body: JSON.stringify({ overSeconds: m.drainSeconds }),
     });
     if (!drained.ok) throw new Error(`drain failed: ${drained.status} ${await drained.text()}`);
     const outs = await Promise.all(watching);

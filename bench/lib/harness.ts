@@ -1,5 +1,5 @@
 // Shared pieces of the benchmark scenarios: server processes, worker processes, stats, result files.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir, cpus } from "node:os";
 import { join } from "node:path";
 import { signToken } from "../../src/backend/embedded/jwt.js";
@@ -20,6 +20,8 @@ export interface ImgateProc {
   admin: number;
   pid: number;
   dataDir: string;
+  /** The admin token the node generated in its data dir. */
+  adminToken(): string;
   rssKB(): number;
   stop(): Promise<void>;
 }
@@ -37,11 +39,16 @@ export async function startImgate(extra: string[] = [], env: Record<string, stri
   const prof = process.env.BENCH_PROFILE ? ["--cpu-prof-md", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
   const proc = Bun.spawn([process.execPath, ...prof, join(ROOT, "src/cli.ts"), "serve", "--host", "127.0.0.1", "--ws-port", String(ws),
     "--rpc-port", String(rpc), "--admin-port", String(admin), "--data-dir", dataDir, "--secret", SECRET, "--log-level", "warn",
-    "--log-format", "json", ...extra], { stdout: "inherit", stderr: "inherit", env: { ...process.env, IMGATE_CONFIG: "", ...env } });
+    "--log-format", "json", ...extra], {
+    stdout: "inherit", stderr: "inherit",
+    // The per-connection rates stay checked but out of reach: a benchmark's closed loop sends far more than a person.
+    env: { ...process.env, IMGATE_CONFIG: "", IMGATE_WS_REQUESTS_PER_SECOND: "1000000000", IMGATE_WS_BYTES_PER_SECOND: "1000000000000", ...env },
+  });
   // Wait for every worker's admin endpoint.
   for (let i = 0; i < processes; i++) await waitHttp(`http://127.0.0.1:${admin + i}/healthz`);
   return {
     ws, rpc, admin, pid: proc.pid, dataDir,
+    adminToken: () => readFileSync(join(dataDir, "admin-token"), "utf8").trim(),
     rssKB: () => treeRssKB(proc.pid),
     async stop() {
       proc.kill("SIGTERM");
