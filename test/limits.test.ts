@@ -42,6 +42,35 @@ describe("limits", () => {
     for (const c of cs.slice(1)) c.close();
   });
 
+  test("behind a trusted proxy, the per-address limits count the address X-Forwarded-For names", async () => {
+    // Loopback is a trusted proxy by default: its X-Forwarded-For names the client. 203.0.113.x are documentation addresses.
+    const n = await node({ "ws.handshakesPerIPPerSecond": 2 });
+    const hs = (xff: string, u: string) => {
+      const q = new URLSearchParams({ sendID: u, token: n.token(u, 5), platformID: "5", operationID: "o", isBackground: "false" });
+      return fetch(`http://127.0.0.1:${n.wsPort}/?${q}`, { headers: { "x-forwarded-for": xff } }).then(async (r) => (r.status === 200 ? (await r.json()).errDlt : r.status));
+    };
+    const first = await Promise.all(Array.from({ length: 6 }, (_, i) => hs("203.0.113.5", `x${i}`)));
+    // Burst 4 (twice the rate) pass the limit (and are answered 400: not WebSocket requests), the rest are refused.
+    expect(first.filter((r) => r === "handshake rate limit for this address").length).toBeGreaterThanOrEqual(2);
+    // Another client behind the same proxy is not affected, and neither is a spoofed entry before the real client.
+    expect(await hs("203.0.113.6", "y")).toBe(400);
+    expect(await hs("203.0.113.5, 203.0.113.7", "z")).toBe(400);
+  });
+
+  test("a browser Origin outside ws.allowedOrigins is refused; native clients (no Origin) are not affected", async () => {
+    const n = await node({ "ws.allowedOrigins": ["https://app.example.com", "https://*.example.org"] });
+    const hs = (origin?: string) => {
+      const q = new URLSearchParams({ sendID: "o1", token: n.token("o1", 5), platformID: "5", operationID: "o", isBackground: "false" });
+      return fetch(`http://127.0.0.1:${n.wsPort}/?${q}`, { headers: origin ? { origin } : {} }).then((r) => r.status);
+    };
+    expect(await hs("https://evil.example")).toBe(403);
+    expect(await hs("https://example.org")).toBe(403);
+    expect(await hs("https://app.example.com")).toBe(400);
+    expect(await hs("https://chat.example.org")).toBe(400);
+    expect(await hs()).toBe(400);
+    expect(n.node.counters.limitRefusals.get("origin")).toBe(2);
+  });
+
   test("connections per user: HTTP form, and the text frame with isMsgResp", async () => {
     const n = await node({ "ws.maxConnsPerUser": 2 });
     const a = await connect({ port: n.wsPort, userID: "pu", platformID: 5, token: n.token("pu", 5) });
