@@ -47,7 +47,7 @@ describe("limits", () => {
     const n = await node({ "ws.handshakesPerIPPerSecond": 2 });
     const hs = (xff: string, u: string) => {
       const q = new URLSearchParams({ sendID: u, token: n.token(u, 5), platformID: "5", operationID: "o", isBackground: "false" });
-      return fetch(`http://127.0.0.1:${n.wsPort}/?${q}`, { headers: { "x-forwarded-for": xff } }).then(async (r) => (r.status === 200 ? (await r.json()).errDlt : r.status));
+      return fetch(`http://127.0.0.1:${n.wsPort}/?${q}`, { headers: { "x-forwarded-for": xff } }).then(async (r): Promise<string | number> => (r.status === 200 ? ((await r.json()) as { errDlt: string }).errDlt : r.status));
     };
     const first = await Promise.all(Array.from({ length: 6 }, (_, i) => hs("203.0.113.5", `x${i}`)));
     // Burst 4 (twice the rate) pass the limit (and are answered 400: not WebSocket requests), the rest are refused.

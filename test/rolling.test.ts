@@ -9,7 +9,7 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { signToken } from "../src/backend/embedded/jwt.js";
 import { GetMaxSeqReqSchema, GetMaxSeqRespSchema, PullMessageBySeqsReqSchema, PullMessageBySeqsRespSchema } from "../src/gen/openim/sdkws/sdkws_pb.js";
 import { connect, until } from "./support/client.js";
-import { BUN, CLI, freePort, freePortRun, runCliAsync, waitHttp } from "./support/proc.js";
+import { BUN, CLI, descendants, freePort, freePortRun, killAll, runCliAsync, waitHttp } from "./support/proc.js";
 import { startRedis } from "./support/redis.js";
 import { steadyClient } from "./support/steady.js";
 
@@ -104,10 +104,12 @@ test("rolling restart of --workers 2 under 1:1 chat: nothing acknowledged lost, 
   } finally {
     probing = false;
     for (const c of clients) void c.stop();
+    // The workers this test started, found below the supervisor before it goes (never by name).
+    const workers = descendants(sup.pid);
     sup.kill("SIGTERM");
     await Promise.race([sup.exited, Bun.sleep(15_000)]);
     sup.kill("SIGKILL");
-    Bun.spawnSync(["pkill", "-KILL", "-f", "--", "node-id roll-w"]);
+    killAll(workers);
     await redis.stop();
   }
 }, 90_000);

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { signToken } from "../src/backend/embedded/jwt.js";
 import { connect, until } from "./support/client.js";
-import { BUN, CLI, freePort, freePortRun, runCli, waitHttp } from "./support/proc.js";
+import { BUN, CLI, alive, descendants, freePort, freePortRun, killAll, runCli, waitHttp } from "./support/proc.js";
 import { redisCli, startRedis } from "./support/redis.js";
 
 const dir = mkdtempSync(join(tmpdir(), "imgate-workers-"));
@@ -28,6 +28,7 @@ test("two workers share the ports; a crashed worker is restarted; SIGTERM drains
     "--rpc-port", String(rpc), "--admin-port", String(admin), "--secret", "w", "--log-level", "warn", "--log-format", "json"], {
     cwd: dir, env: { ...process.env, IMGATE_CONFIG: "" }, stdout: "ignore", stderr: "ignore",
   });
+  let workers: number[] = [];
   try {
     await waitHttp(`http://127.0.0.1:${admin}/healthz`);
     await waitHttp(`http://127.0.0.1:${admin + 1}/healthz`);
@@ -51,12 +52,15 @@ test("two workers share the ports; a crashed worker is restarted; SIGTERM drains
     }, 10_000, "worker 1 restarted");
     await waitHttp(`http://127.0.0.1:${admin + 1}/healthz`);
 
+    workers = descendants(sup.pid);
+    expect(workers.length).toBeGreaterThanOrEqual(2);
     sup.kill("SIGTERM");
     expect(await sup.exited).toBe(0);
-    expect(Bun.spawnSync(["pgrep", "-f", "--", "node-id box-w"]).stdout.toString().trim()).toBe("");
+    // The supervisor stops its workers: none of the ones it had is left.
+    await until(() => workers.every((p) => !alive(p)), 5000, "the workers to exit");
   } finally {
     sup.kill("SIGKILL");
-    Bun.spawnSync(["pkill", "-KILL", "-f", "--", "node-id box-w"]);
+    killAll(workers);
     await redis.stop();
   }
 }, 60_000);

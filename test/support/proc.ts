@@ -1,5 +1,5 @@
 // Helpers for tests that run imgate as a separate process.
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync } from "node:fs";
 import { createServer } from "node:net";
 
 export const BUN = process.execPath;
@@ -134,4 +134,45 @@ export function spawnImgate(args: string[], env: Record<string, string> = {}, cw
       return await proc.exited;
     },
   };
+}
+
+/** The pids of every process below `pid` now (children, their children, …), read from /proc. */
+export function descendants(pid: number): number[] {
+  const parent = new Map<number, number>();
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      // Field 4 of /proc/<pid>/stat is the parent's pid; the command name (field 2) may hold spaces, so split after ")".
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      parent.set(Number(name), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const out: number[] = [];
+  const walk = (p: number) => {
+    for (const [child, pp] of parent) if (pp === p) (out.push(child), walk(child));
+  };
+  walk(pid);
+  return out;
+}
+
+/** Whether a process is still there (a zombie counts as gone). */
+export function alive(pid: number): boolean {
+  try {
+    return !readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z ");
+  } catch {
+    return false;
+  }
+}
+
+/** SIGKILL for these pids, those still there: what a test started, never a process found by name. */
+export function killAll(pids: number[]): void {
+  for (const p of pids) {
+    try {
+      process.kill(p, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
 }

@@ -1,4 +1,7 @@
 // A real redis-server for one test file: its own port, no persistence, stopped by PID.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { freePort } from "./proc.js";
 
 export interface TestRedis {
@@ -13,13 +16,15 @@ export interface TestRedis {
 
 export async function startRedis(extra: string[] = []): Promise<TestRedis> {
   const port = await freePort();
+  // Its own working dir: a replica's full sync writes an RDB there even with --save "" (never the repository).
+  const dir = mkdtempSync(join(tmpdir(), "imgate-redis-"));
   let proc: ReturnType<typeof Bun.spawn> | undefined;
   const r: TestRedis = {
     port,
     url: `redis://127.0.0.1:${port}`,
     pid: 0,
     async start() {
-      proc = Bun.spawn(["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no", ...extra], {
+      proc = Bun.spawn(["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--daemonize", "no", ...extra], {
         stdout: "ignore", stderr: "inherit",
       });
       r.pid = proc.pid;
@@ -38,6 +43,7 @@ export async function startRedis(extra: string[] = []): Promise<TestRedis> {
     async stop() {
       proc?.kill("SIGTERM");
       await proc?.exited;
+      rmSync(dir, { recursive: true, force: true });
     },
   };
   await r.start();
@@ -53,9 +59,6 @@ export function redisCli(port: number, ...args: string[]): string {
  * its own port. `failover()` asks the sentinel to promote the replica and waits until it names the new master.
  */
 export async function startSentinel(masterName: string) {
-  const { mkdtempSync, writeFileSync, rmSync } = await import("node:fs");
-  const { tmpdir } = await import("node:os");
-  const { join } = await import("node:path");
   const master = await startRedis();
   const replica = await startRedis(["--replicaof", "127.0.0.1", String(master.port)]);
   const port = await freePort();
