@@ -36,6 +36,28 @@ describe("message store", () => {
     expect(r.seq).toBe(2n);
   });
 
+  test("a seq is visible to reads only once committed, so a failed commit is never seen", async () => {
+    const { store, db } = fresh();
+    await store.send(msg("a", "b", 1), "a");
+    db.exec("CREATE TRIGGER fail BEFORE INSERT ON messages BEGIN SELECT RAISE(ABORT, 'disk says no'); END");
+    const doomed = store.send(msg("a", "b", 2), "a");
+    // Allocated, not committed: every read still says 1 (a client pulling now would get a "deleted" seq 2).
+    expect(store.bounds("si_a_b")).toEqual({ minSeq: 1, maxSeq: 1 });
+    expect(store.maxSeqs("b").max.get("si_a_b")).toBe(1n);
+    expect(store.seqInfo("b", "si_a_b").maxSeq).toBe(1);
+    expect(store.readRaw("si_a_b", [2])).toEqual([undefined]);
+    await expect(doomed).rejects.toThrow("disk says no");
+    db.exec("DROP TRIGGER fail");
+    const r = await store.send(msg("a", "b", 3), "a");
+    expect(r.seq).toBe(2n);
+    expect(store.bounds("si_a_b")).toEqual({ minSeq: 1, maxSeq: 2 });
+    // A new conversation has no bounds until its first commit.
+    const first = store.send(msg("c", "d", 1), "c");
+    expect(store.bounds("si_c_d")).toEqual({ minSeq: 0, maxSeq: 0 });
+    await first;
+    expect(store.bounds("si_c_d")).toEqual({ minSeq: 1, maxSeq: 1 });
+  });
+
   test("state is reloaded from disk by a new process", async () => {
     const { store, dir, db } = fresh();
     for (let i = 0; i < 3; i++) await store.send(msg("x", "y", i), "x");

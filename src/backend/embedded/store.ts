@@ -12,10 +12,18 @@ import {
   rememberMembership, stampMessage,
 } from "../conversations.js";
 
+/**
+ * A conversation's seqs. `maxSeq`/`maxSeqTime` include sends allocated but not committed yet (the next seq comes
+ * from them); reads see only `durableMaxSeq`/`durableMaxSeqTime`, what is committed: a client must never learn of a
+ * seq whose commit could still fail (it would pull a "deleted" placeholder there, and never the message that later
+ * takes that seq).
+ */
 interface ConvState {
   maxSeq: number;
   minSeq: number;
   maxSeqTime: number;
+  durableMaxSeq: number;
+  durableMaxSeqTime: number;
 }
 
 interface Pending {
@@ -107,7 +115,9 @@ export class MessageStore implements ConversationStore {
     let s = this.convs.get(id);
     if (s) return s;
     const row = this.q.conv.get(id);
-    s = row ? { maxSeq: row.max_seq, minSeq: row.min_seq, maxSeqTime: row.max_seq_time } : { maxSeq: 0, minSeq: 0, maxSeqTime: 0 };
+    s = row
+      ? { maxSeq: row.max_seq, minSeq: row.min_seq, maxSeqTime: row.max_seq_time, durableMaxSeq: row.max_seq, durableMaxSeqTime: row.max_seq_time }
+      : { maxSeq: 0, minSeq: 0, maxSeqTime: 0, durableMaxSeq: 0, durableMaxSeqTime: 0 };
     if (!row && !forSend) return s;
     if (this.convs.size >= this.maxCachedConvs) {
       for (const key of this.convs.keys()) {
@@ -240,6 +250,11 @@ export class MessageStore implements ConversationStore {
       for (const p of batch) p.reject(err);
       return;
     }
+    for (const id of touched) {
+      const s = this.convs.get(id)!;
+      s.durableMaxSeq = s.maxSeq;
+      s.durableMaxSeqTime = s.maxSeqTime;
+    }
     const results = batch.map((p) => p.result);
     for (const p of batch) p.resolve(p.result);
     // Replies are sent in the promise continuations (microtasks); deliveries follow in a later macrotask.
@@ -250,17 +265,17 @@ export class MessageStore implements ConversationStore {
 
   maxSeqs(userID: string): { max: Map<string, bigint>; min: Map<string, bigint> } {
     const max = new Map<string, bigint>(), min = new Map<string, bigint>();
+    // The rows are what is committed (a send's row is written in its batch's transaction).
     for (const r of this.q.userConvs.all(userID)) {
-      const live = this.convs.get(r.conversation_id);
-      max.set(r.conversation_id, BigInt(live?.maxSeq ?? r.max_seq));
-      min.set(r.conversation_id, BigInt(live?.minSeq ?? r.min_seq));
+      max.set(r.conversation_id, BigInt(r.max_seq));
+      min.set(r.conversation_id, BigInt(r.min_seq));
     }
     return { max, min };
   }
 
   bounds(conversationID: string): { minSeq: number; maxSeq: number } {
-    const { minSeq, maxSeq } = this.conv(conversationID);
-    return { minSeq, maxSeq };
+    const { minSeq, durableMaxSeq } = this.conv(conversationID);
+    return { minSeq: durableMaxSeq === 0 ? 0 : minSeq, maxSeq: durableMaxSeq };
   }
 
   range(conversationID: string, lo: number, hi: number): MsgData[] {
@@ -304,14 +319,14 @@ export class MessageStore implements ConversationStore {
 
   lastRaw(conversationID: string): Uint8Array | undefined {
     const s = this.conv(conversationID);
-    if (s.maxSeq === 0) return undefined;
-    return this.q.one.get(conversationID, s.maxSeq)?.data;
+    if (s.durableMaxSeq === 0) return undefined;
+    return this.q.one.get(conversationID, s.durableMaxSeq)?.data;
   }
 
   seqInfo(userID: string, conversationID: string): { maxSeq: number; hasReadSeq: number; maxSeqTime: number } {
     const s = this.conv(conversationID);
     const hasRead = this.q.hasRead.get(userID, conversationID)?.has_read_seq ?? 0;
-    return { maxSeq: s.maxSeq, hasReadSeq: hasRead, maxSeqTime: s.maxSeqTime };
+    return { maxSeq: s.durableMaxSeq, hasReadSeq: hasRead, maxSeqTime: s.durableMaxSeqTime };
   }
 
   userConversationIDs(userID: string): string[] {
