@@ -27,10 +27,15 @@ const group = (id: string) => `imgate:g:{${id}}`;
 
 // KEYS: seq, msgs, meta, idKey, times. ARGV: message bytes without seq, now (ms), idempotency TTL (s), max per
 // conversation, oldest send time kept (ms; 0 = no age limit).
-// Returns {1, seq} for a new message, {0, seq, bytes} for a resend of a known clientMsgID.
+// Returns {1, seq} for a new message, {0, seq, bytes} for a resend of a known clientMsgID, {2, seq, bytes} for a
+// resend of one whose first attempt did not finish (the idempotency key still says "<seq>:p": stored, but its
+// memberships and delivery may not have happened; the resend does them).
 const SEND = `
 local known = redis.call("GET", KEYS[4])
-if known then return {0, tonumber(known), redis.call("HGET", KEYS[2], known)} end
+if known then
+  local kseq, pending = string.match(known, "^(%d+)(:?p?)$")
+  return {pending == ":p" and 2 or 0, tonumber(kseq), redis.call("HGET", KEYS[2], kseq)}
+end
 local seq = redis.call("INCR", KEYS[1])
 local v, out = seq, {}
 repeat
@@ -42,7 +47,7 @@ until v == 0
 redis.call("HSET", KEYS[2], seq, ARGV[1] .. string.char(0x70) .. table.concat(out))
 redis.call("HSET", KEYS[3], "t", ARGV[2])
 redis.call("HSETNX", KEYS[3], "min", 1)
-redis.call("SET", KEYS[4], seq, "EX", ARGV[3])
+redis.call("SET", KEYS[4], seq .. ":p", "EX", ARGV[3])
 redis.call("ZADD", KEYS[5], ARGV[2], seq)
 local min = tonumber(redis.call("HGET", KEYS[3], "min"))
 local newMin = min
@@ -120,15 +125,19 @@ export function createRedisConversationStore(redis: Redis | Cluster, opts: Redis
         `${k}:seq`, `${k}:m`, `${k}:meta`, `${k}:id:${msg.sendID}:${msg.clientMsgID}`, `${k}:t`,
         Buffer.from(toBinary(MsgDataSchema, msg)), now, opts.idempotencyTtlSeconds, opts.maxPerConversation, maxAgeMs > 0 ? now - maxAgeMs : 0,
       ];
+      const idKey = args[3] as string;
       const r = (await (waited ? waited.write(k, args) : (redis as any).imgateSendBuffer(...args))) as [number, number, Buffer?];
       if (r[0] === 0) {
         const m = decode(r[2] ?? null) ?? msg;
         return { serverMsgID: m.serverMsgID, clientMsgID: m.clientMsgID, sendTime: m.sendTime, seq: BigInt(r[1]), conversationID, msg: m, recipients: [], duplicate: true, operationID };
       }
-      msg.seq = BigInt(r[1]);
+      // New, or stored by an attempt that failed after the script (memberships, WAIT): finished here, then delivered.
+      const stored = r[0] === 2 ? (decode(r[2] ?? null) ?? msg) : msg;
+      stored.seq = BigInt(r[1]);
       await addMembers(members, conversationID);
+      await redis.set(idKey, String(r[1]), "KEEPTTL", "XX");
       const result: SendResult = {
-        serverMsgID: msg.serverMsgID, clientMsgID: msg.clientMsgID, sendTime: msg.sendTime, seq: msg.seq, conversationID, msg,
+        serverMsgID: stored.serverMsgID, clientMsgID: stored.clientMsgID, sendTime: stored.sendTime, seq: stored.seq, conversationID, msg: stored,
         recipients: members, duplicate: false, operationID,
       };
       // Delivery follows the reply (the sender's echo must come after its 1003 reply).
