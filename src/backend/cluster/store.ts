@@ -222,8 +222,13 @@ export function createRedisConversationStore(redis: Redis | Cluster, opts: Redis
     async setGroup(groupID: string, userIDs: string[]) {
       if (!groupID) throw codeError(ErrCode.Args, "groupID is empty");
       const members = [...new Set(userIDs)];
-      await redis.del(group(groupID));
-      if (members.length > 0) await redis.sadd(group(groupID), ...members);
+      // One transaction on the group's key: a send reading the members between a DEL and its SADD would find no
+      // group (1201). One key, so it holds on a Redis Cluster too.
+      const m = redis.multi().del(group(groupID));
+      if (members.length > 0) m.sadd(group(groupID), ...members);
+      const replies = await m.exec();
+      const failed = replies?.find(([err]) => err);
+      if (!replies || failed) throw failed?.[0] ?? new Error(`setGroup ${groupID}: transaction aborted`);
       await redis.sadd("imgate:groups", groupID);
       for (const c of groupConversationIDs(groupID)) await addMembers(members, c);
     },

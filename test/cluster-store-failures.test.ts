@@ -1,4 +1,4 @@
-// A send stored but answered as failed must be completed by its resend (cluster store, real redis-server): the first
+// Failure paths of the cluster store on a real redis-server. A send stored but answered as failed must be completed by its resend (cluster store, real redis-server): the first
 // attempt's script stores the message, then its memberships fail (an ACL that denies SADD, once); the client gets an
 // error and resends the same clientMsgID; the resend writes the memberships and delivers, once, with the stored
 // message's seq and serverMsgID. A resend of a send that did finish is still only a duplicate.
@@ -58,5 +58,25 @@ test("a resend completes what its failed first attempt left undone: memberships 
   expect(third.duplicate).toBe(true);
   expect(third.serverMsgID).toBe(again.serverMsgID);
   expect(delivered.length).toBe(1);
+  store.close();
+});
+
+test("setGroup replaces the members in one transaction: a reader never sees the group empty", async () => {
+  const store = createRedisConversationStore(admin, { maxPerConversation: 0, idempotencyTtlSeconds: 3600 });
+  const reader = new Redis(r.port, "127.0.0.1");
+  await store.setGroup("rs-g", ["u1", "u2"]);
+  let writing = true, reads = 0, empty = 0;
+  const polling = (async () => {
+    while (writing) {
+      if ((await reader.scard("imgate:g:{rs-g}")) === 0) empty++;
+      reads++;
+    }
+  })();
+  for (let i = 0; i < 300; i++) await store.setGroup("rs-g", i % 2 ? ["u1", "u2"] : ["u2", "u3"]);
+  writing = false;
+  await polling;
+  reader.disconnect();
+  expect(reads).toBeGreaterThan(50);
+  expect(empty).toBe(0);
   store.close();
 });
