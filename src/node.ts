@@ -263,8 +263,13 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
     try {
       next = opts.reloadConfig();
       plan = planReload(config, next);
-      // A certificate that does not load refuses the whole reload, like any other invalid setting.
-      if (plan.live.includes("rpc.tlsCert") || plan.live.includes("rpc.tlsKey")) checkTls(next.rpc.tlsCert, next.rpc.tlsKey);
+      // Everything is checked before anything is applied. A certificate that does not load, or TLS switched on or
+      // off (the listener's kind is fixed when it opens), refuses the whole reload like any other invalid setting.
+      if (plan.live.includes("rpc.tlsCert") || plan.live.includes("rpc.tlsKey")) {
+        if (!next.rpc.tlsCert !== !config.rpc.tlsCert)
+          throw new ConfigError(`rpc.tlsCert: turning TLS ${next.rpc.tlsCert ? "on" : "off"} on the hub takes a restart; the certificate of a TLS hub can change live`);
+        checkTls(next.rpc.tlsCert, next.rpc.tlsKey);
+      }
     } catch (e) {
       metrics.countReload("invalid");
       log.warn("config reload refused; the running config stays", { err: e });

@@ -88,6 +88,29 @@ describe("a running node", () => {
     }
   });
 
+  test("a reload is checked whole before anything applies: TLS switched on is refused, the log level stays", async () => {
+    const dir = freshDir();
+    const file = join(dir, "imgate.yml");
+    writeFileSync(file, "log:\n  level: info\n");
+    const flags = { "ws.host": "127.0.0.1", "ws.port": 0, "rpc.port": 0, "admin.port": 0, dataDir: dir, secret: SECRET };
+    const silent = createLogger({ level: "error", format: "json", write: () => {} });
+    const node = await startNode(loadConfig({ file, flags }), silent, SECRET, { reloadConfig: () => loadConfig({ file, flags }) });
+    try {
+      const [cert, key] = [join(dir, "c.pem"), join(dir, "k.pem")];
+      const made = Bun.spawnSync(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1",
+        "-subj", "/CN=127.0.0.1"], { stdout: "ignore", stderr: "pipe" });
+      expect(made.exitCode).toBe(0);
+      writeFileSync(file, `log:\n  level: debug\nrpc:\n  tlsCert: ${cert}\n  tlsKey: ${key}\n`);
+      const refused = await node.reload().then(() => undefined, (e: Error) => e.message);
+      expect(refused).toContain("takes a restart");
+      // Nothing of the refused file was applied (the log level came before the TLS key in the old order).
+      expect(node.config.log.level).toBe("info");
+      expect(node.config.rpc.tlsCert).toBe("");
+    } finally {
+      await node.stop();
+    }
+  });
+
   test("rpc.token, webhooks and the multi-login policy apply at once", async () => {
     const dir = freshDir();
     const file = join(dir, "imgate.yml");

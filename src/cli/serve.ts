@@ -73,7 +73,10 @@ export async function serve(opts: Record<string, unknown>): Promise<void> {
   process.once("SIGINT", () => shutdown("SIGINT"));
   // systemctl reload (ExecReload=kill -HUP $MAINPID): re-read the file and environment, apply what can change live.
   process.on("SIGHUP", () => {
-    node.reload().catch(() => {}); // refused or partial: the node logged why
+    // A refused reload was logged by the node with its reason; anything else is logged here, never swallowed.
+    node.reload().catch((err) => {
+      if (!(err instanceof ConfigError)) log.error("config reload failed", { err });
+    });
   });
   if (process.env.IMGATE_WORKER !== undefined) {
     // A worker whose supervisor died (even by SIGKILL) drains and exits instead of running on as an orphan.

@@ -58,7 +58,10 @@ export async function startClusterEngine(ctx: EngineContext): Promise<Engine> {
       });
       const dispatch = clusterDispatch({ nodeID, registry, pusher, sessions, routes, bus, timeoutMs: 3000, log, counters: ctx.counters });
       // A login here may kick the same user's connections on other nodes (their policy decides there).
-      if (config.multiLogin.policy !== 0) sessions.onRegistered((conn) => dispatch.announceLogin(conn));
+      // The policy is live (a reload may set it): read at each login, not once at start.
+      sessions.onRegistered((conn) => {
+        if (config.multiLogin.policy !== 0) dispatch.announceLogin(conn);
+      });
       started.add("node registry", () => nodes.leave());
       await nodes.start();
       return {

@@ -56,15 +56,18 @@ export async function startOpenIMEngine(ctx: EngineContext, registerAs: string |
       started.add("etcd watch messageGateway", () => peers.stop());
       await peers.refresh();
       const peerClients = new Map<string, ReturnType<typeof createClient<typeof msgGateway>>>();
-      if (config.multiLogin.policy !== 0)
-        sessions.onRegistered(openimPeerAnnounce({
+      // The policy is live (a reload may set it): read at each login, not once at start.
+      const announce = openimPeerAnnounce({
           peers: () => peers.addresses(), self: () => addr, timeoutMs: config.openim.callTimeoutMs, log,
           check: (peer, req, operationID) => {
             let c = peerClients.get(peer);
             if (!c) peerClients.set(peer, (c = createClient(msgGateway, createGrpcTransport({ baseUrl: `http://${peer}` }))));
             return c.multiTerminalLoginCheck(req, { headers: { operationid: operationID }, timeoutMs: config.openim.callTimeoutMs });
           },
-        }));
+        });
+      sessions.onRegistered((conn) => {
+        if (config.multiLogin.policy !== 0) announce(conn);
+      });
       const registration = keepRegistered(etcd, registrationEntries(config, addr, joinHostPort(registerAs, ports.admin)), {
         onRegistered: ({ keys, again }) => log.info(again ? "registered in etcd again" : "registered in etcd", { keys, addr }),
         onFailed: (err, { first, attempt }) => {
