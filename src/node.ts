@@ -28,7 +28,7 @@ import { startEdge, type Edge } from "./gateway/server.js";
 import { createSubscriptions } from "./gateway/subscriptions.js";
 import { startHub, type Hub } from "./hub/server.js";
 import { createLifecycle, type Lifecycle } from "./lifecycle.js";
-import type { Logger } from "./observe/log.js";
+import { type Logger, rateLimitedLog } from "./observe/log.js";
 import { startLoopLag } from "./observe/loop-lag.js";
 import { createMetrics, type Metrics } from "./observe/metrics.js";
 import { createSampler } from "./observe/sampler.js";
@@ -108,7 +108,10 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
   const redis = redisConfigured(config)
     ? { client: createRedis(config, "commands"), subscriber: createRedis(config, "subscriber") }
     : undefined;
-  for (const r of redis ? [redis.client, redis.subscriber] : []) r.on("error", (err) => log.debug("redis error", { err }));
+  // A dead Redis is an operator's problem: warned, a few lines a minute (ioredis reports every reconnect attempt).
+  const redisWarn = rateLimitedLog(log, 3, 60_000);
+  for (const [name, r] of redis ? [["commands", redis.client], ["subscriber", redis.subscriber]] as const : [])
+    r.on("error", (err) => redisWarn(`redis ${name}`, "redis error", { connection: name, err }));
   if (redis) started.add("redis", () => (redis.client.disconnect(), redis.subscriber.disconnect()));
   if (redis && !(await waitReady(redis.client, 5000))) log.warn("redis is not reachable; starting degraded (see /readyz)");
 

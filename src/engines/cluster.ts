@@ -7,10 +7,13 @@ import { createBus } from "../cluster/bus.js";
 import { busHandler, clusterDispatch } from "../cluster/dispatch.js";
 import { createNodeRegistry } from "../cluster/nodes.js";
 import { createRouteTable } from "../cluster/routes.js";
+import { rateLimitedLog } from "../observe/log.js";
 import { type Engine, type EngineContext, redisPubSub, redisStatusStore } from "./engine.js";
 
 export async function startClusterEngine(ctx: EngineContext): Promise<Engine> {
   const { config, nodeID, log, started } = ctx;
+  // Failures of the shared state are warned (not debug: they are what an operator looks for), a few a minute.
+  const clusterWarn = rateLimitedLog(log, 3, 60_000);
   const redis = ctx.redis;
   if (!redis) throw new Error("the cluster shape needs Redis");
   // Before anything writes: a layout from a newer imgate is refused, an older one brought forward.
@@ -34,7 +37,7 @@ export async function startClusterEngine(ctx: EngineContext): Promise<Engine> {
     async route({ registry, pusher, sessions }) {
       const routes = createRouteTable({
         redis: redis.client, nodeID, current: (u) => registry.onlinePlatforms(u), localUsers: () => registry.userIDs(),
-        onError: (err) => log.debug("route write failed; will retry", { err }),
+        onError: (err) => clusterWarn("routes", "route write failed; will retry", { err }),
       });
       started.add("routes", () => routes.stop());
       registry.onChange((change) => routes.mark(change.userID));
@@ -54,7 +57,7 @@ export async function startClusterEngine(ctx: EngineContext): Promise<Engine> {
       const nodes = createNodeRegistry({
         redis: redis.client, nodeID, ttlMs: 6000, statusStore,
         onReaped: (dead, users) => log.warn("node left without saying goodbye; its users are offline now", { dead, users }),
-        onError: (err) => log.debug("node heartbeat failed", { err }),
+        onError: (err) => clusterWarn("heartbeat", "node heartbeat failed; will retry", { err }),
       });
       const dispatch = clusterDispatch({ nodeID, registry, pusher, sessions, routes, bus, timeoutMs: 3000, log, counters: ctx.counters });
       // A login here may kick the same user's connections on other nodes (their policy decides there).

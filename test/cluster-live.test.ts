@@ -1,4 +1,4 @@
-// The multi-login policy is live in the cluster shape: two nodes start with policy 0 (nobody kicked), the policy is
+// Cluster-shape behaviour read live or reported: the multi-login policy is live in the cluster shape: two nodes start with policy 0 (nobody kicked), the policy is
 // set to 1 on both as a reload writes it, and a login on one node then kicks the same platform's connection on the
 // other. (Cross-node kicks used to be wired only when the policy was non-zero at start.)
 import { afterAll, beforeAll, expect, test } from "bun:test";
@@ -33,4 +33,20 @@ test("a policy set by a reload reaches logins on other nodes", async () => {
   expect((await a.nextPush(2002, 5000)).reqIdentifier).toBe(2002);
   expect((await c.request(1001)).errCode).toBe(0);
   c.close();
+});
+
+test("a Redis that goes away is warned about (rate-limited), not logged at debug", async () => {
+  const lines: string[] = [];
+  const { createLogger } = await import("../src/observe/log.js");
+  const log = createLogger({ level: "info", format: "json", write: (l) => lines.push(l) });
+  const own = await startRedis();
+  const n = await startTestNode({ shape: "cluster", "redis.url": own.url, nodeID: "lp-warn" }, { log });
+  try {
+    await own.kill();
+    await until(() => lines.some((l) => l.includes('"level":"warn"') && l.includes('"msg":"redis error"')), 10_000, "a redis warning");
+    // At most three lines a minute per connection, however often ioredis reports its reconnect attempts.
+    expect(lines.filter((l) => l.includes('"msg":"redis error"')).length).toBeLessThanOrEqual(6);
+  } finally {
+    await n.stop();
+  }
 });
