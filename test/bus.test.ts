@@ -46,7 +46,7 @@ test("requests get their typed answers; a push carries its MsgData bytes; one-wa
       if (m.t === "status") return [[m.userIDs[0], [{ platformID: 5, connID: "c", isBackground: false, token: "t" }]]];
     },
   });
-  await Bun.sleep(50); // both subscriptions in place
+  await Promise.all([a.ready, b.ready]); // both subscriptions in place
   expect(await a.request("b", { t: "kick", userID: "u", platformID: 5 }, 2000)).toBe(2);
   const pushed = await a.request("b", { t: "push", msg: new Uint8Array([8, 1]), users: ["u1", "u2"], op: "op" }, 2000);
   expect(pushed.map((r) => r.userID)).toEqual(["u1", "u2"]);
@@ -80,7 +80,7 @@ test("on a Redis Cluster the bus is sharded (SPUBLISH/SSUBSCRIBE); node channels
   try {
     const a = createBus({ nodeID: "na", pubsub: createPubSub({ pub: cl(), sub: cl(true), sharded: true }), handle: () => undefined });
     const b = createBus({ nodeID: "nb", pubsub: createPubSub({ pub: cl(), sub: cl(true), sharded: true }), handle: (m) => (m.t === "kick" ? 7 : undefined) });
-    await Bun.sleep(300);
+    await Promise.all([a.ready, b.ready]);
     expect(await a.request("nb", { t: "kick", userID: "u", platformID: 5 }, 3000)).toBe(7);
     // Sharded channels only: nothing goes through classic PUBLISH, which a Cluster copies to every shard.
     const classic = rc.masters().map((p) => Number(redisCli(p, "PUBSUB", "NUMSUB", nodeChannel("nb")).split("\n")[1] ?? 0));

@@ -97,7 +97,8 @@ export function createBus(opts: {
   let nextId = 1;
   const waiting = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void; timer: ReturnType<typeof setTimeout> }>();
 
-  pubsub.subscribe(channel, async (raw: Buffer) => {
+  // Settles once this node's channel is subscribed: before that, peers' requests to it would be lost.
+  const ready = pubsub.subscribe(channel, async (raw: Buffer) => {
     const frame = decodeFrame(raw);
     if (!frame) return;
     const { header, payload } = frame;
@@ -120,6 +121,8 @@ export function createBus(opts: {
   }).catch((e) => opts.onError?.(e));
 
   return {
+    /** Resolves once the node's channel is subscribed (a subscribe that failed resolves too, after onError). */
+    ready,
     /** Fire and forget. */
     async send(to: string, m: BusMessage): Promise<void> {
       await pubsub.publish(nodeChannel(to), toFrame(m, nodeID));

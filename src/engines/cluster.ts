@@ -54,6 +54,8 @@ export async function startClusterEngine(ctx: EngineContext): Promise<Engine> {
         onError: (err) => log.warn("bus error", { err }),
       });
       started.add("bus", () => bus.close());
+      // The node takes clients only once it hears its peers (a dead Redis does not hold the start: /readyz says why).
+      await Promise.race([bus.ready, Bun.sleep(5000)]);
       const nodes = createNodeRegistry({
         redis: redis.client, nodeID, ttlMs: 6000, statusStore,
         onReaped: (dead, users) => log.warn("node left without saying goodbye; its users are offline now", { dead, users }),
