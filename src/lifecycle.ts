@@ -1,11 +1,11 @@
-// What a start has started, so a start that fails half-way stops it again, in reverse order: Redis connections,
-// timers, worker threads and listeners do not outlive a failed `startNode` (they kept the process alive before).
+// What a start has started, so that stopping is one teardown, newest first, whether the start failed half-way or the
+// node shuts down: Redis connections, timers, worker threads and listeners never outlive the node.
 import type { Logger } from "./observe/log.js";
 
 export interface Lifecycle {
   /** Records how to stop something just started. */
   add(name: string, stop: () => unknown): void;
-  /** Stops everything recorded, newest first; a failing stop is logged and the rest still run. */
+  /** Stops everything recorded, newest first; a failing stop is logged and the rest still run. Once. */
   unwind(): Promise<void>;
   names(): string[];
 }
@@ -21,7 +21,7 @@ export function createLifecycle(log: Logger): Lifecycle {
         try {
           await stop();
         } catch (err) {
-          log.warn("could not stop after a failed start", { component: name, err });
+          log.warn("could not stop a part; stopping the rest", { component: name, err });
         }
       }
     },

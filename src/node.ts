@@ -112,7 +112,9 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
   const redisWarn = rateLimitedLog(log, 3, 60_000);
   for (const [name, r] of redis ? [["commands", redis.client], ["subscriber", redis.subscriber]] as const : [])
     r.on("error", (err) => redisWarn(`redis ${name}`, "redis error", { connection: name, err }));
-  if (redis) started.add("redis", () => (redis.client.disconnect(), redis.subscriber.disconnect()));
+  // QUIT lets replies in flight arrive; a Redis that is gone is simply disconnected.
+  if (redis)
+    started.add("redis", () => Promise.all([redis.client, redis.subscriber].map((r) => r.quit().catch(() => r.disconnect()))));
   if (redis && !(await waitReady(redis.client, 5000))) log.warn("redis is not reachable; starting degraded (see /readyz)");
 
   // ---- webhooks: one queue for every hook (user status, messages), as OpenIM's one client ---------------------
@@ -226,37 +228,36 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
     sessions.unregister(c);
     c.state = "closing";
   };
+  // One teardown: the leaving a shutdown takes (drain, discovery, offline status, routes), then the lifecycle stops
+  // every part newest first, as after a failed start. Whatever throws is logged and the rest still stop; `stopped`
+  // settles in any case.
   const stop = async ({ reason = "shutdown", overMs = 0 } = {}) => {
-    if (state.draining) return;
+    if (state.draining) return stopped;
     state.draining = true;
-    opts.notify?.("STOPPING=1");
-    log.info("stopping", { reason, connections: registry.connections, ...(overMs > 0 ? { drainSeconds: overMs / 1000 } : {}) });
-    if (overMs > 0) {
-      // No new clients from now on; the ones here are served until their turn, spread over the window, so they
-      // reconnect elsewhere as a stream. Each goes offline in the status store as it goes (the batcher writes it).
+    try {
+      opts.notify?.("STOPPING=1");
+      log.info("stopping", { reason, connections: registry.connections, ...(overMs > 0 ? { drainSeconds: overMs / 1000 } : {}) });
+      // No new clients from now on.
       edge.stopAccepting();
-      await closeSpread([...registry.allConns()], overMs, sendAway);
-      log.info("drain window over", { left: registry.connections });
+      if (overMs > 0) {
+        // The ones here are served until their turn, spread over the window, so they reconnect elsewhere as a
+        // stream. Each goes offline in the status store as it goes (the batcher writes it).
+        await closeSpread([...registry.allConns()], overMs, sendAway);
+        log.info("drain window over", { left: registry.connections });
+      }
+      for (const c of [...registry.allConns()]) sendAway(c);
+      // Leave discovery first, so OpenIM's push service stops sending here.
+      await engine.leave();
+      // Every local user goes offline in the store before we exit (the reference sends nothing, §9.2.9).
+      const flushed = await presence.flushOffline(Math.max(1000, config.shutdown.graceSeconds * 1000 - 2000));
+      if (!flushed) log.warn("offline status not fully written before shutdown", { ...presence.batcher.stats() });
+      await routing.close();
+    } catch (err) {
+      log.error("shutdown step failed; stopping the rest", { err });
+    } finally {
+      await started.unwind();
+      markStopped();
     }
-    for (const c of [...registry.allConns()]) sendAway(c);
-    edge.stop();
-    // Leave discovery first, so OpenIM's push service stops sending here.
-    await engine.leave();
-    // Every local user goes offline in the store before we exit (the reference sends nothing, §9.2.9).
-    const flushed = await presence.flushOffline(Math.max(1000, config.shutdown.graceSeconds * 1000 - 2000));
-    if (!flushed) log.warn("offline status not fully written before shutdown", { ...presence.batcher.stats() });
-    presence.stop();
-    sampler.stop();
-    metrics.stop();
-    loopLag.stop();
-    await routing.close();
-    await statusStore.close();
-    if (redis) await Promise.all([redis.client.quit().catch(() => {}), redis.subscriber.quit().catch(() => {})]);
-    admin.stop();
-    apiServer?.stop(true);
-    await hub.close();
-    await backend.close();
-    markStopped();
   };
   const reload = async (): Promise<ReloadResult> => {
     if (!opts.reloadConfig) throw new ConfigError("this node has no config source to re-read");

@@ -156,6 +156,8 @@ export function keepRegistered(etcd: Etcd, entries: { key: string; value: string
     state: () => state,
     lastError: () => lastError,
     async stop() {
+      // Once: a shutdown leaves discovery early, and the lifecycle stops it again at the end.
+      if (state === "stopped") return;
       state = "stopped";
       clearTimeout(timer);
       if (lease) await etcd.revoke(lease).catch(() => {});

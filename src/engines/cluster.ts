@@ -73,9 +73,6 @@ export async function startClusterEngine(ctx: EngineContext): Promise<Engine> {
         dispatch,
         async close() {
           await routes.clear().catch((err) => log.warn("could not clear routes", { err }));
-          await nodes.leave();
-          await bus.close();
-          await busPubSub.close();
         },
       };
     },

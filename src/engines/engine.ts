@@ -41,7 +41,8 @@ export interface Core {
 /** How pushes, kicks and status queries reach users, and how that stops. */
 export interface Routing {
   dispatch: Dispatch;
-  /** Shutdown, after every user is written offline (cluster: routes removed, heartbeat ended, bus closed). */
+  /** What leaving takes at a shutdown, after every user is written offline (cluster: this node's routes removed).
+   *  The parts themselves (bus, heartbeat, route writer) are stopped by the lifecycle, as after a failed start. */
   close(): Promise<void>;
 }
 

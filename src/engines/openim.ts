@@ -4,7 +4,7 @@
 // registered in etcd where OpenIM's push and api services look, with its Prometheus target; logins announced to
 // the other gateways with OpenIM's MultiTerminalLoginCheck.
 import { createClient } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
 import { createOpenIMBackend, createOpenIMStatusStore, type OpenIMAddresses } from "../backend/openim/index.js";
 import { openimPeerAnnounce } from "../cluster/dispatch.js";
 import type { Config } from "../config/schema.js";
@@ -55,13 +55,20 @@ export async function startOpenIMEngine(ctx: EngineContext, registerAs: string |
       watchers.set("messageGateway", peers);
       started.add("etcd watch messageGateway", () => peers.stop());
       await peers.refresh();
+      // Clients of the other gateways (cross-node login checks), closed with the node.
       const peerClients = new Map<string, ReturnType<typeof createClient<typeof msgGateway>>>();
+      const peerSessions: Http2SessionManager[] = [];
+      started.add("peer gateway clients", () => peerSessions.forEach((p) => p.abort()));
       // The policy is live (a reload may set it): read at each login, not once at start.
       const announce = openimPeerAnnounce({
           peers: () => peers.addresses(), self: () => addr, timeoutMs: config.openim.callTimeoutMs, log,
           check: (peer, req, operationID) => {
             let c = peerClients.get(peer);
-            if (!c) peerClients.set(peer, (c = createClient(msgGateway, createGrpcTransport({ baseUrl: `http://${peer}` }))));
+            if (!c) {
+              const sessionManager = new Http2SessionManager(`http://${peer}`);
+              peerSessions.push(sessionManager);
+              peerClients.set(peer, (c = createClient(msgGateway, createGrpcTransport({ baseUrl: `http://${peer}`, sessionManager }))));
+            }
             return c.multiTerminalLoginCheck(req, { headers: { operationid: operationID }, timeoutMs: config.openim.callTimeoutMs });
           },
         });

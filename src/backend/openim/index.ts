@@ -2,7 +2,7 @@
 // every call (operationid, opuserid, platform name, connid, §2.6) and a deadline on each (the reference has
 // none, §9.2.8). Business errors come back as OpenIM codes and pass through to clients unchanged.
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
 import { Auth } from "../../gen/openim/auth/auth_pb.js";
 import { msg as MsgService } from "../../gen/openim/msg/msg_pb.js";
 import { PushMsgService } from "../../gen/openim/push/push_pb.js";
@@ -42,18 +42,31 @@ export function fromConnectError(err: unknown, service: string): CodeError {
   return new CodeError(code, msg);
 }
 
-/** One client per address, chosen round robin per call from the service's current addresses. */
-function pool<T extends Parameters<typeof createClient>[0]>(service: T, name: "auth" | "msg" | "push" | "user", addr: OpenIMAddresses): () => Client<T> {
-  const clients = new Map<string, Client<T>>();
+/** One client per address, chosen round robin per call from the service's current addresses; `close` ends their
+ *  HTTP/2 connections (a stopped node keeps none open). */
+function pool<T extends Parameters<typeof createClient>[0]>(service: T, name: "auth" | "msg" | "push" | "user", addr: OpenIMAddresses) {
+  const clients = new Map<string, { client: Client<T>; session: Http2SessionManager }>();
   let i = 0;
-  return () => {
+  const get = (): Client<T> => {
     const list = addr.resolve(name);
     if (list.length === 0) throw new CodeError(ErrCode.ServerInternal, `grpc service ${name} down, grpc message no address known`);
     const a = list[i++ % list.length]!;
     let c = clients.get(a);
-    if (!c) clients.set(a, (c = createClient(service, createGrpcTransport({ baseUrl: `http://${a}` })) as Client<T>));
-    return c;
+    if (!c) {
+      const session = new Http2SessionManager(`http://${a}`);
+      c = { client: createClient(service, createGrpcTransport({ baseUrl: `http://${a}`, sessionManager: session })) as Client<T>, session };
+      clients.set(a, c);
+    }
+    return c.client;
   };
+  return Object.assign(get, {
+    close() {
+      for (const c of clients.values()) c.session.abort();
+      clients.clear();
+    },
+    /** HTTP/2 connections in use (tests). */
+    open: () => [...clients.values()].filter((c) => c.session.state() !== "closed").length,
+  });
 }
 
 export function createOpenIMBackend(addr: OpenIMAddresses): Backend {
@@ -87,7 +100,9 @@ export function createOpenIMBackend(addr: OpenIMAddresses): Backend {
       delUserPushToken: async (req, meta) => void (await call("push", () => push().delUserPushToken(req, opts(meta)))),
     },
     ready: () => true,
-    async close() {},
+    async close() {
+      for (const p of [auth, msg, push]) p.close();
+    },
   };
 }
 
@@ -149,6 +164,7 @@ export function createOpenIMStatusStore(addr: OpenIMAddresses, changes?: StatusS
       changes?.onChange(l);
     },
     async close() {
+      user.close();
       await changes?.close();
     },
   };
