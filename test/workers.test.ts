@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { signToken } from "../src/backend/embedded/jwt.js";
 import { connect, until } from "./support/client.js";
-import { BUN, CLI, alive, descendants, freePort, freePortRun, killAll, runCli, waitHttp } from "./support/proc.js";
+import { BUN, CLI, alive, childWith, descendants, freePort, freePortRun, killAll, runCli, waitHttp } from "./support/proc.js";
 import { redisCli, startRedis } from "./support/redis.js";
 
 const dir = mkdtempSync(join(tmpdir(), "imgate-workers-"));
@@ -17,7 +17,7 @@ test("--workers above 1 without Redis is refused with the reason", () => {
   expect(r.stderr).toContain("--workers above 1 needs Redis");
 });
 
-test("two workers share the ports; a crashed worker is restarted; SIGTERM drains them all", async () => {
+test("two workers share the ports; a crashed or hung worker is replaced; SIGTERM drains them all", async () => {
   const redis = await startRedis();
   // admin and admin + 1 (worker 1's admin port) must both be free, and differ from ws and rpc.
   const admin = await freePortRun(2);
@@ -43,14 +43,18 @@ test("two workers share the ports; a crashed worker is restarted; SIGTERM drains
     for (const c of clients) c.close();
 
     // Kill worker 1: the supervisor starts it again.
-    const workerPid = Number(Bun.spawnSync(["pgrep", "-f", "--", "node-id box-w1"]).stdout.toString().trim().split("\n")[0]);
+    const workerPid = childWith(sup.pid, "--node-id box-w1")!;
     expect(workerPid).toBeGreaterThan(0);
     process.kill(workerPid, "SIGKILL");
-    await until(() => {
-      const p = Bun.spawnSync(["pgrep", "-f", "--", "node-id box-w1"]).stdout.toString().trim().split("\n")[0];
-      return p !== "" && Number(p) !== workerPid;
-    }, 10_000, "worker 1 restarted");
+    await until(() => (childWith(sup.pid, "--node-id box-w1") ?? workerPid) !== workerPid, 10_000, "worker 1 restarted");
     await waitHttp(`http://127.0.0.1:${admin + 1}/healthz`);
+
+    // Hang worker 0 (SIGSTOP: alive, answering nothing): without systemd too, the supervisor's /healthz watchdog
+    // kills it after three missed probes and starts another.
+    const hung = childWith(sup.pid, "--node-id box-w0")!;
+    process.kill(hung, "SIGSTOP");
+    await until(() => (childWith(sup.pid, "--node-id box-w0") ?? hung) !== hung, 30_000, "the hung worker replaced");
+    await waitHttp(`http://127.0.0.1:${admin}/healthz`);
 
     workers = descendants(sup.pid);
     expect(workers.length).toBeGreaterThanOrEqual(2);

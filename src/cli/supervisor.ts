@@ -123,22 +123,21 @@ export async function supervise(config: Config, argv: string[], workers: number)
   });
   process.on("SIGUSR2", () => void roll());
 
+  // A worker that stops answering /healthz three times in a row is killed, and restarted like one that died; under
+  // systemd this loop also feeds the watchdog while the workers answer.
+  setInterval(async () => {
+    await Promise.all(slots.map(async (s, i) => {
+      if (!s.proc || s.proc.exitCode !== null || rolling || stopping) return;
+      s.missed = (await probe(adminPort(i, s.gen), "/healthz")) ? 0 : s.missed + 1;
+      if (s.missed >= 3) {
+        log.error("worker stopped answering /healthz; killing it", { worker: i, pid: s.proc.pid });
+        s.missed = 0;
+        s.proc.kill("SIGKILL");
+      }
+    }));
+    if (notifier?.watchdogMs) notifier.send("WATCHDOG=1");
+  }, notifier?.watchdogMs ?? 5000).unref();
   if (notifier) {
-    // The watchdog is fed from this loop while the workers answer /healthz; a worker that stops answering three
-    // times in a row is killed, and restarted like one that died.
-    const every = notifier.watchdogMs ?? 5000;
-    setInterval(async () => {
-      await Promise.all(slots.map(async (s, i) => {
-        if (!s.proc || s.proc.exitCode !== null || rolling) return;
-        s.missed = (await probe(adminPort(i, s.gen), "/healthz")) ? 0 : s.missed + 1;
-        if (s.missed >= 3) {
-          log.error("worker stopped answering /healthz; killing it", { worker: i, pid: s.proc.pid });
-          s.missed = 0;
-          s.proc.kill("SIGKILL");
-        }
-      }));
-      if (notifier.watchdogMs) notifier.send("WATCHDOG=1");
-    }, every).unref();
     const ready = await Promise.all(slots.map((s, i) => waitReady(adminPort(i, s.gen), s.proc!, 120_000)));
     if (!stopping) notifier.send(`READY=1\nMAINPID=${process.pid}\nSTATUS=${ready.filter(Boolean).length}/${workers} workers ready`);
   }

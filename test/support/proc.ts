@@ -176,3 +176,14 @@ export function killAll(pids: number[]): void {
     }
   }
 }
+
+/** The process below `ancestor` whose command line holds `text` (a worker by its node ID), if any. */
+export function childWith(ancestor: number, text: string): number | undefined {
+  return descendants(ancestor).find((p) => {
+    try {
+      return readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0").join(" ").includes(text) && alive(p);
+    } catch {
+      return false;
+    }
+  });
+}
