@@ -6,6 +6,7 @@ import type { Conn } from "../sessions/conn.js";
 import type { Counters } from "../observe/stats.js";
 import type { Logger } from "../observe/log.js";
 import { type Variant, type WireResp, encodeResp } from "./codec/envelope.js";
+import { Disconnects } from "../protocol/disconnects.js";
 
 export function presenceTopic(userID: string, variant: Variant): string {
   return `p/${userID}/${variant}`;
@@ -45,7 +46,8 @@ export function createOutbound(opts: {
   const closeSlow = (conn: Conn, why: string) => {
     if (conn.state === "closed") return;
     counters.slowConsumerCloses++;
-    log.warn("closing slow consumer", { connID: conn.connID, userID: conn.userID, why, buffered: conn.ws?.getBufferedAmount() });
+    const d = Disconnects.slowConsumer;
+    log.warn("closing slow consumer", { connID: conn.connID, userID: conn.userID, why, buffered: conn.ws?.getBufferedAmount(), code: d.code, reconnect: d.reconnect });
     conn.state = "closing";
     // Its buffer is full, so a close frame would never be read: free the socket now.
     conn.ws?.terminate();

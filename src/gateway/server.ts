@@ -58,7 +58,7 @@ export function startEdge(deps: EdgeDeps): Edge {
   const closeProtocol = (conn: Conn, kind: DisconnectKind) => {
     const d = Disconnects[kind];
     bump(counters.protocolCloses, kind);
-    protocolLog(kind, "closing connection", { connID: conn.connID, userID: conn.userID, reason: d.reason, code: d.code });
+    protocolLog(kind, "closing connection", { connID: conn.connID, userID: conn.userID, reason: d.reason, code: d.code, reconnect: d.reconnect });
     const wasOpen = conn.state === "open";
     outbound.close(conn, d.code, d.reason);
     if (wasOpen) sessions.unregister(conn);

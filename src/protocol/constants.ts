@@ -70,12 +70,6 @@ export const ContentType = {
 /** MsgData.status values (OpenIM's constant.MsgStatus*); HasDeleted marks a seq read back without its message. */
 export const MsgStatus = { Sending: 1, SendSuccess: 2, SendFailed: 3, HasDeleted: 4, Filtered: 5 } as const;
 
-export const Timing = {
-  pongWaitMs: 30_000,
-  pingPeriodMs: 27_000,
-  maxMessageSize: 51_200,
-} as const;
-
 export const MultiLoginPolicy = {
   DefaultNotKick: 0,
   AllLoginButSameTermKick: 1,

@@ -53,8 +53,6 @@ export class MessageStore implements ConversationStore {
   private readonly pendingByClientID = new Map<string, Promise<SendResult>>();
   private batch: Pending[] = [];
   private scheduled = false;
-  /** Called after each committed batch, once the replies have gone out (next macrotask). */
-  onCommitted: (results: SendResult[]) => void = () => {};
 
   private readonly q;
 
@@ -255,10 +253,8 @@ export class MessageStore implements ConversationStore {
       s.durableMaxSeq = s.maxSeq;
       s.durableMaxSeqTime = s.maxSeqTime;
     }
-    const results = batch.map((p) => p.result);
+    // Deliveries are the event loop's (RemoteStore.onCommitted, after the replies).
     for (const p of batch) p.resolve(p.result);
-    // Replies are sent in the promise continuations (microtasks); deliveries follow in a later macrotask.
-    setImmediate(() => this.onCommitted(results));
   }
 
   // ---- reads ---------------------------------------------------------------------------------------
