@@ -15,6 +15,7 @@ import { decodeBody, failure, omitEmpty, success } from "./envelope.js";
 import { decodeSendMsg, toMsgData, type SendMsgFields } from "./message.js";
 import { hostAllowed } from "../config/cidr.js";
 import { readBounded } from "../bounds.js";
+import { splitHostPort } from "../config/host-port.js";
 
 /** OpenIM's constant.AdminPlatformID: admin tokens are minted for it. */
 const ADMIN_PLATFORM = 10;
@@ -226,11 +227,11 @@ function capUsers(userIDs: string[]): void {
 
 /** The API on a listener of its own (`api.listen`, host:port), as OpenIM's api service has one. */
 export function startApiListener(listen: string, fetch: (req: Request) => Promise<Response>) {
-  const m = /^(.*):(\d+)$/.exec(listen);
-  if (!m) throw new Error(`api.listen must be host:port, got "${listen}"`);
-  const host = m[1]!.replace(/^\[(.*)\]$/, "$1") || "0.0.0.0";
+  const hp = splitHostPort(listen);
+  if (!hp) throw new Error(`api.listen must be host:port, got "${listen}"`);
+  const host = hp.host || "0.0.0.0";
   return Bun.serve({
-    hostname: host, port: Number(m[2]), idleTimeout: 30, reusePort: process.env.IMGATE_WORKER !== undefined,
+    hostname: host, port: hp.port, idleTimeout: 30, reusePort: process.env.IMGATE_WORKER !== undefined,
     fetch: (req) => {
       if (!hostAllowed(host, req.headers.get("host"))) return failure(new CodeError(421, "MisdirectedRequest", "this listener answers loopback names only"), 421);
       return isApiPath(new URL(req.url).pathname) ? fetch(req) : failure(new CodeError(404, "NotFound", "this listener serves OpenIM's app-server API only (/auth, /msg, /user)"), 404);

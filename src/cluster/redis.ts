@@ -3,6 +3,7 @@
 // so callers see errors and retry on their own terms instead of piling up behind a dead socket.
 import { Cluster, Redis, type RedisOptions } from "ioredis";
 import type { Config } from "../config/schema.js";
+import { splitHostPort } from "../config/host-port.js";
 
 export type RedisClient = Redis | Cluster;
 
@@ -13,9 +14,8 @@ export function redisConfigured(cfg: Config): boolean {
 
 /** host:port, [v6]:port or a bare host → ioredis' {host, port}. */
 export function hostPort(addr: string, defaultPort: number): { host: string; port: number } {
-  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(addr) ?? /^([^:]*)(?::(\d+))?$/.exec(addr);
-  if (!m) return { host: addr, port: defaultPort };
-  return { host: m[1] || "127.0.0.1", port: Number(m[2]) || defaultPort };
+  const hp = splitHostPort(addr, defaultPort);
+  return hp ? { host: hp.host || "127.0.0.1", port: hp.port || defaultPort } : { host: addr, port: defaultPort };
 }
 
 export function createRedis(cfg: Config, purpose: string): RedisClient {

@@ -3,6 +3,7 @@ import { parse as parseYaml } from "yaml";
 import { type Config, type KeySpec, defaultConfig, keys, openimKeys, secretPaths } from "./schema.js";
 import { ConfigError } from "./errors.js";
 import { readOpenIMFolder } from "./openim.js";
+import { splitHostPort } from "./host-port.js";
 
 export { ConfigError };
 
@@ -175,7 +176,7 @@ function validate(cfg: Config): void {
     ["ws.port", cfg.ws.port],
     ["rpc.port", cfg.rpc.port],
     ["admin.port", cfg.admin.port],
-    ["api.listen", Number(/:(\d+)$/.exec(cfg.api.listen)?.[1] ?? 0)],
+    ["api.listen", splitHostPort(cfg.api.listen)?.port ?? 0],
   ] as const;
   for (let i = 0; i < ports.length; i++)
     for (let j = i + 1; j < ports.length; j++)

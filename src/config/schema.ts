@@ -3,6 +3,7 @@
 // against (`keys`) and the list of secrets are all derived from it; a test keeps deploy/imgate.yml equal to it.
 
 import { checkCidrs } from "./cidr.js";
+import { splitHostPort } from "./host-port.js";
 
 type Kind = "string" | "int" | "bool" | "string[]" | "int[]";
 
@@ -144,7 +145,7 @@ export const schema = {
   api: {
     enable: bool(true, "OpenIM's app-server API (/auth, /msg, /user) where imgate is the message service (embedded, cluster shapes)"),
     listen: str("", {
-      check: (v: string) => (v === "" || (/^(\[[^\]]*\]|[^:]*):(\d+)$/.test(v) && port(Number(v.split(":").pop())) === undefined) ? undefined : "must be host:port (e.g. 0.0.0.0:10002) or empty"),
+      check: (v: string) => (v === "" || splitHostPort(v) ? undefined : "must be host:port (e.g. 0.0.0.0:10002) or empty"),
       help: "host:port of a listener of its own (OpenIM's api: 0.0.0.0:10002); empty = served on the admin port",
     }),
     tokenExpireDays: int(90, positive, "lifetime of tokens from /auth/get_admin_token and /auth/get_user_token (OpenIM's tokenPolicy.expire)"),

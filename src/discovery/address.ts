@@ -7,10 +7,9 @@ import { networkInterfaces } from "node:os";
 import { ConfigError } from "../config/errors.js";
 import type { Config } from "../config/schema.js";
 import { isLoopback } from "../config/cidr.js";
+import { joinHostPort } from "../config/host-port.js";
 
-export function joinHostPort(host: string, port: number): string {
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
-}
+export { joinHostPort };
 
 export function isWildcard(host: string): boolean {
   return host === "" || host === "0.0.0.0" || host === "::" || host === "[::]";

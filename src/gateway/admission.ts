@@ -17,6 +17,7 @@ import type { Sessions } from "../sessions/sessions.js";
 import { variantOf } from "./codec/envelope.js";
 import { handshakeErrorBody, parseHandshake } from "./handshake.js";
 import { withDeadline } from "./requests.js";
+import { joinHostPort } from "../config/host-port.js";
 
 export interface AdmissionDeps {
   config: Config;
@@ -125,7 +126,7 @@ export function createAdmission(deps: AdmissionDeps): Admission {
     let upgraded = false;
     let pendingUser: string | undefined;
     try {
-      const hostPort = peer ? (peer.family === "IPv6" ? `[${peer.address}]:${peer.port}` : `${peer.address}:${peer.port}`) : "";
+      const hostPort = peer ? joinHostPort(peer.address, peer.port) : "";
       const remoteAddr = xff ? `${hostPort}_${xff}` : hostPort;
       const connID = createHash("md5").update(`${remoteAddr}_${Date.now()}`).digest("hex");
       let p;
