@@ -4,6 +4,7 @@ import { type Config, type KeySpec, defaultConfig, keys, openimKeys, secretPaths
 import { ConfigError } from "./errors.js";
 import { readOpenIMFolder } from "./openim.js";
 import { splitHostPort } from "./host-port.js";
+import { getPath, setPath } from "./path.js";
 
 export { ConfigError };
 
@@ -46,7 +47,7 @@ export function loadConfig(src: ConfigSources = {}): Config {
     const from = new Map(openim.mapping.map((m) => [m.ours, m.openim]));
     for (const [path, v] of Object.entries(openim.settings)) {
       const spec = byPath.get(path);
-      if (spec) set(cfg, path, checked(spec, v, `${from.get(path) ?? path} in ${src.openimDir} (imgate's ${path})`));
+      if (spec) setPath(cfg, path, checked(spec, v, `${from.get(path) ?? path} in ${src.openimDir} (imgate's ${path})`));
     }
   }
   if (src.file) fileSetShape = applyFile(cfg, src.file).has("shape");
@@ -54,14 +55,14 @@ export function loadConfig(src: ConfigSources = {}): Config {
     if (!name.startsWith("IMGATE_") || raw === undefined || envNonKeys.has(name)) continue;
     const path = envToPath.get(name);
     if (!path) throw new ConfigError(`unknown environment variable ${name}`);
-    set(cfg, path, fromString(byPath.get(path)!, raw, `environment variable ${name}`));
+    setPath(cfg, path, fromString(byPath.get(path)!, raw, `environment variable ${name}`));
   }
   for (const [path, raw] of Object.entries(src.flags ?? {})) {
     if (raw === undefined) continue;
     const spec = byPath.get(path);
     if (!spec) throw new ConfigError(`unknown setting ${path}`);
     const v = typeof raw === "string" ? fromString(spec, raw, `flag for ${path}`) : checked(spec, raw, `flag for ${path}`);
-    set(cfg, path, v);
+    setPath(cfg, path, v);
   }
   // `--redis` alone means a cluster node, as operators start them; an explicit shape wins.
   const shapeSet = fileSetShape || src.openimDir !== undefined || src.flags?.shape !== undefined || src.env?.[envName("shape")] !== undefined;
@@ -94,9 +95,9 @@ function applyFile(cfg: Config, file: string): Set<string> {
     applied.add(path);
     if (spec.to) {
       const [target, mapped] = spec.to(v);
-      if (target) set(cfg, target, mapped);
+      if (target) setPath(cfg, target, mapped);
     } else {
-      set(cfg, path, v);
+      setPath(cfg, path, v);
     }
   }
   return applied;
@@ -160,12 +161,6 @@ function fromString(spec: KeySpec, raw: string, where: string): unknown {
   }
 }
 
-function set(cfg: Config, path: string, value: unknown): void {
-  const parts = path.split(".");
-  let o: any = cfg;
-  for (const p of parts.slice(0, -1)) o = o[p];
-  o[parts.at(-1)!] = value;
-}
 
 function hasRedis(cfg: Config): boolean {
   return Boolean(cfg.redis.url || cfg.redis.address.length > 0 || cfg.redis.sentinelMode.sentinelsAddrs.length > 0);
@@ -216,11 +211,8 @@ function validate(cfg: Config): void {
 export function maskedConfig(cfg: Config): Config {
   const copy = structuredClone(cfg);
   for (const path of secretPaths) {
-    const parts = path.split(".");
-    let o: any = copy;
-    for (const p of parts.slice(0, -1)) o = o[p];
-    const k = parts.at(-1)!;
-    if (o[k]) o[k] = path === "redis.url" ? String(o[k]).replace(/\/\/([^@/]*)@/, "//***@") : "***";
+    const v = getPath(copy, path);
+    if (v) setPath(copy, path, path === "redis.url" ? String(v).replace(/\/\/([^@/]*)@/, "//***@") : "***");
   }
   return copy;
 }

@@ -2,6 +2,7 @@
 // read where they are used (or handed to a reconfigure hook), so changing them drops no connection; every other key
 // was bound at start (a listener, the shape, the data dir, Redis) and is reported by name and left as it was.
 import { type Config, keys } from "./schema.js";
+import { getPath, setPath } from "./path.js";
 
 /** Keys (or key prefixes ending in ".") a reload applies. */
 const LIVE = [
@@ -30,15 +31,6 @@ export function isLive(path: string): boolean {
   return LIVE.some((k) => (k.endsWith(".") ? path.startsWith(k) : path === k));
 }
 
-function get(o: unknown, path: string): unknown {
-  return path.split(".").reduce<any>((a, k) => (a == null ? undefined : a[k]), o);
-}
-
-function set(o: any, path: string, v: unknown): void {
-  const parts = path.split(".");
-  for (const p of parts.slice(0, -1)) o = o[p];
-  o[parts.at(-1)!] = Array.isArray(v) ? [...v] : v;
-}
 
 export interface ReloadPlan {
   /** Changed keys a reload applies. */
@@ -51,7 +43,7 @@ export interface ReloadPlan {
 export function planReload(current: Config, next: Config): ReloadPlan {
   const plan: ReloadPlan = { live: [], restart: [] };
   for (const { path } of keys) {
-    if (JSON.stringify(get(current, path)) === JSON.stringify(get(next, path))) continue;
+    if (JSON.stringify(getPath(current, path)) === JSON.stringify(getPath(next, path))) continue;
     if (isLive(path)) plan.live.push(path);
     else plan.restart.push({ key: path, why: WHY[path] ?? "bound at start" });
   }
@@ -60,5 +52,5 @@ export function planReload(current: Config, next: Config): ReloadPlan {
 
 /** Writes the live keys of `next` into the running config object (which every part reads from). */
 export function applyLive(current: Config, next: Config, live: string[]): void {
-  for (const path of live) set(current, path, get(next, path));
+  for (const path of live) setPath(current, path, getPath(next, path));
 }

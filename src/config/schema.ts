@@ -4,6 +4,7 @@
 
 import { checkCidrs } from "./cidr.js";
 import { splitHostPort } from "./host-port.js";
+import { setPath } from "./path.js";
 
 type Kind = "string" | "int" | "bool" | "string[]" | "int[]";
 
@@ -191,12 +192,7 @@ function walk(node: Record<string, unknown>, prefix: string, visit: (path: strin
 
 export function defaultConfig(): Config {
   const out: Record<string, any> = {};
-  walk(schema, "", (path, l) => {
-    const parts = path.split(".");
-    let o = out;
-    for (const p of parts.slice(0, -1)) o = o[p] ??= {};
-    o[parts.at(-1)!] = Array.isArray(l.default) ? [...l.default] : l.default;
-  });
+  walk(schema, "", (path, l) => setPath(out, path, l.default));
   return out as Config;
 }
 
