@@ -5,6 +5,7 @@ import { ConfigError } from "./errors.js";
 import { readOpenIMFolder } from "./openim.js";
 import { splitHostPort } from "./host-port.js";
 import { getPath, setPath } from "./path.js";
+import { KIND_TEXT, weakDecode } from "./values.js";
 
 export { ConfigError };
 
@@ -125,9 +126,6 @@ function typeName(v: unknown): string {
 }
 
 function checked(spec: KeySpec, v: unknown, where: string): unknown {
-  const want: Record<string, string> = {
-    string: "a string", int: "an integer", bool: "true or false", "string[]": "a list of strings", "int[]": "a list of integers",
-  };
   let ok: boolean;
   switch (spec.kind) {
     case "string": ok = typeof v === "string"; break;
@@ -136,31 +134,17 @@ function checked(spec: KeySpec, v: unknown, where: string): unknown {
     case "string[]": ok = Array.isArray(v) && v.every((x) => typeof x === "string"); break;
     case "int[]": ok = Array.isArray(v) && v.every((x) => typeof x === "number" && Number.isSafeInteger(x)); break;
   }
-  if (!ok) throw new ConfigError(`${where} must be ${want[spec.kind]}, got ${typeName(v)}`);
+  if (!ok) throw new ConfigError(`${where} must be ${KIND_TEXT[spec.kind]}, got ${typeName(v)}`);
   const problem = spec.check?.(v);
   if (problem) throw new ConfigError(`${where} ${problem} (got ${JSON.stringify(v)})`);
   return v;
 }
 
+/** An environment variable's text, decoded as viper decodes OpenIM's (lists split on commas), then checked. */
 function fromString(spec: KeySpec, raw: string, where: string): unknown {
-  const int = (s: string) => {
-    if (!/^-?\d+$/.test(s.trim())) throw new ConfigError(`${where} must be an integer, got "${s}"`);
-    return Number(s.trim());
-  };
-  switch (spec.kind) {
-    case "string": return checked(spec, raw, where);
-    case "int": return checked(spec, int(raw), where);
-    case "bool": {
-      const s = raw.trim().toLowerCase();
-      if (["true", "1", "yes"].includes(s)) return checked(spec, true, where);
-      if (["false", "0", "no"].includes(s)) return checked(spec, false, where);
-      throw new ConfigError(`${where} must be true or false, got "${raw}"`);
-    }
-    case "string[]": return checked(spec, raw.split(",").map((s) => s.trim()).filter(Boolean), where);
-    case "int[]": return checked(spec, raw.split(",").map((s) => s.trim()).filter(Boolean).map(int), where);
-  }
+  const text = spec.kind === "string[]" || spec.kind === "int[]" ? raw.split(",").map((s) => s.trim()).filter(Boolean) : raw;
+  return checked(spec, weakDecode(spec.kind, text, where), where);
 }
-
 
 function hasRedis(cfg: Config): boolean {
   return Boolean(cfg.redis.url || cfg.redis.address.length > 0 || cfg.redis.sentinelMode.sentinelsAddrs.length > 0);

@@ -11,9 +11,11 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { ConfigError } from "./errors.js";
+import type { Kind } from "./schema.js";
+import { weakDecode } from "./values.js";
 
 type Doc = Record<string, unknown>;
-type Kind = "string" | "int" | "bool" | "strings" | "ints";
+
 
 export const OPENIM_FILES = ["openim-msggateway", "share", "redis", "webhooks", "discovery"] as const;
 type OpenIMFile = (typeof OPENIM_FILES)[number];
@@ -54,50 +56,6 @@ function lookup(doc: Doc | undefined, path: string): { has: boolean; value: unkn
   return { has: true, value: cur };
 }
 
-const want: Record<Kind, string> = {
-  string: "a string", int: "an integer", bool: "true or false", strings: "a list of strings", ints: "a list of integers",
-};
-
-/** Converts as viper's weak decoding does (numbers from strings, lists from comma-separated env values). */
-function convert(kind: Kind, v: unknown, where: string): unknown {
-  const bad = () => new ConfigError(`${where} must be ${want[kind]}, got ${JSON.stringify(v)}`);
-  const scalar = (x: unknown) => typeof x === "string" || typeof x === "number" || typeof x === "boolean";
-  const int = (x: unknown) => {
-    if (typeof x === "number" && Number.isSafeInteger(x)) return x;
-    if (typeof x === "string" && /^\s*-?\d+\s*$/.test(x)) return Number(x);
-    throw bad();
-  };
-  const list = (x: unknown): unknown[] => {
-    if (x === null) return [];
-    if (Array.isArray(x)) return x;
-    if (typeof x === "string") return x.split(/[,\s]+/).filter(Boolean);
-    if (scalar(x)) return [x];
-    throw bad();
-  };
-  switch (kind) {
-    case "string":
-      if (v === null) return "";
-      if (!scalar(v)) throw bad();
-      return String(v);
-    case "int":
-      return int(v);
-    case "bool": {
-      if (typeof v === "boolean") return v;
-      const s = String(v).trim().toLowerCase();
-      if (["true", "t", "1"].includes(s)) return true;
-      if (["false", "f", "0"].includes(s)) return false;
-      throw bad();
-    }
-    case "strings":
-      return list(v).map((x) => {
-        if (!scalar(x)) throw bad();
-        return String(x);
-      });
-    case "ints":
-      return list(v).map(int);
-  }
-}
-
 /** The files of one folder, with IMENV_* overrides, read key by key. */
 function openFolder(dir: string, env: Record<string, string | undefined>) {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new ConfigError(`OpenIM config folder ${dir} does not exist`);
@@ -120,13 +78,13 @@ function openFolder(dir: string, env: Record<string, string | undefined>) {
     read(file: OpenIMFile, path: string, kind: Kind): { value: any; where: string } | undefined {
       const name = imenvName(file, path);
       const fromEnv = env[name];
-      if (fromEnv !== undefined) return { value: convert(kind, fromEnv, `environment variable ${name}`), where: name };
+      if (fromEnv !== undefined) return { value: weakDecode(kind, fromEnv, `environment variable ${name}`), where: name };
       const { has, value } = lookup(docs.get(file), path);
       if (!has) return undefined;
       const where = `${file}.yml ${path}`;
       // A present-but-empty key ("registerIP:") is "" for text, [] for lists, and absent for numbers and switches.
       if (value === null && (kind === "int" || kind === "bool")) return undefined;
-      return { value: convert(kind, value, `${join(dir, file + ".yml")}: ${path}`), where };
+      return { value: weakDecode(kind, value, `${join(dir, file + ".yml")}: ${path}`), where };
     },
     has(file: OpenIMFile, path: string): boolean {
       return lookup(docs.get(file), path).has || env[imenvName(file, path)] !== undefined;
@@ -158,7 +116,7 @@ export function readOpenIMFolder(dir: string, index: number, env: Record<string,
   };
 
   // ---- WebSocket edge: longConnSvr.* -------------------------------------------------------------------
-  const wsPorts = f.read("openim-msggateway", "longConnSvr.ports", "ints");
+  const wsPorts = f.read("openim-msggateway", "longConnSvr.ports", "int[]");
   if (!wsPorts || wsPorts.value.length === 0) throw new ConfigError(`${file("openim-msggateway")}: longConnSvr.ports must list the WebSocket ports`);
   put("ws.port", wsPorts, pick(wsPorts, "openim-msggateway", "longConnSvr.ports"), `element ${index} (-i ${index})`);
   for (const [path, ours] of [
@@ -177,7 +135,7 @@ export function readOpenIMFolder(dir: string, index: number, env: Record<string,
   else if (["k8s", "kubernetes", ""].includes(mode))
     mapping.push({ openim: enable?.where ?? "discovery.yml enable", ours: "discovery.enable", value: "", note: `"${mode}": imgate registers only in etcd; give openim.auth/msg/push/user addresses instead` });
   else throw new ConfigError(`${file("discovery")}: enable "${mode}" is not a discovery OpenIM supports (etcd, or kubernetes)`);
-  for (const [path, kind] of [["etcd.rootDirectory", "string"], ["etcd.address", "strings"], ["etcd.username", "string"], ["etcd.password", "string"]] as const) {
+  for (const [path, kind] of [["etcd.rootDirectory", "string"], ["etcd.address", "string[]"], ["etcd.username", "string"], ["etcd.password", "string"]] as const) {
     const r = f.read("discovery", path, kind);
     if (r) put(`discovery.${path}`, r, undefined);
   }
@@ -193,7 +151,7 @@ export function readOpenIMFolder(dir: string, index: number, env: Record<string,
     if (r) put(ours, r);
   };
   for (const s of SERVICES) either(`discovery.rpcService.${s}`, ["discovery", `rpcService.${s}`], ["share", `rpcRegisterName.${s}`], "string");
-  either("imAdminUser.userIDs", ["share", "imAdminUser.userIDs"], ["share", "imAdminUserID"], "strings");
+  either("imAdminUser.userIDs", ["share", "imAdminUser.userIDs"], ["share", "imAdminUserID"], "string[]");
   const hasMain = f.has("discovery", "rpcService") || f.has("share", "imAdminUser");
   const hasOld = f.has("share", "rpcRegisterName") || f.has("share", "imAdminUserID");
   const line: OpenIMLine = hasOld && !hasMain ? "v3.8.3" : hasMain && hasOld ? "mixed" : "main";
@@ -214,11 +172,11 @@ export function readOpenIMFolder(dir: string, index: number, env: Record<string,
     put("rpc.port", auto, 0, "a free port, registered in etcd");
     put("admin.port", auto, 0, "a free port for /metrics, registered under prometheus_discovery");
   } else {
-    const rpcPorts = f.read("openim-msggateway", "rpc.ports", "ints");
+    const rpcPorts = f.read("openim-msggateway", "rpc.ports", "int[]");
     if (!rpcPorts || rpcPorts.value.length === 0)
       throw new ConfigError(`${file("openim-msggateway")}: rpc.autoSetPorts is false, so rpc.ports must list the hub ports`);
     put("rpc.port", rpcPorts, pick(rpcPorts, "openim-msggateway", "rpc.ports"), `element ${index}`);
-    const promPorts = f.read("openim-msggateway", "prometheus.ports", "ints");
+    const promPorts = f.read("openim-msggateway", "prometheus.ports", "int[]");
     if (prometheus && promPorts && promPorts.value.length > 0)
       put("admin.port", promPorts, pick(promPorts, "openim-msggateway", "prometheus.ports"), `element ${index}: /metrics, /healthz, /readyz`);
   }
@@ -241,9 +199,9 @@ export function readOpenIMFolder(dir: string, index: number, env: Record<string,
 
   // ---- redis.yml -------------------------------------------------------------------------------------------
   for (const [path, ours, kind] of [
-    ["address", "redis.address", "strings"], ["username", "redis.username", "string"], ["password", "redis.password", "string"],
+    ["address", "redis.address", "string[]"], ["username", "redis.username", "string"], ["password", "redis.password", "string"],
     ["db", "redis.db", "int"], ["sentinelMode.masterName", "redis.sentinelMode.masterName", "string"],
-    ["sentinelMode.sentinelsAddrs", "redis.sentinelMode.sentinelsAddrs", "strings"],
+    ["sentinelMode.sentinelsAddrs", "redis.sentinelMode.sentinelsAddrs", "string[]"],
     ["sentinelMode.routeByLatency", "redis.sentinelMode.routeByLatency", "bool"],
     ["sentinelMode.routeRandomly", "redis.sentinelMode.routeRandomly", "bool"],
   ] as const) {

@@ -6,7 +6,7 @@ import { checkCidrs } from "./cidr.js";
 import { splitHostPort } from "./host-port.js";
 import { setPath } from "./path.js";
 
-type Kind = "string" | "int" | "bool" | "string[]" | "int[]";
+export type Kind = "string" | "int" | "bool" | "string[]" | "int[]";
 
 interface Leaf<T> {
   readonly leaf: true;
