@@ -125,6 +125,14 @@ describe("shape", () => {
   });
 });
 
+test("Redis is configured by one rule: sentinel addresses count only in sentinel mode", async () => {
+  const { redisConfigured } = await import("../src/config/load.js");
+  const standalone = loadConfig({ flags: { "redis.sentinelMode.sentinelsAddrs": ["127.0.0.1:26379"] } });
+  expect([standalone.shape, redisConfigured(standalone)]).toEqual(["embedded", false]);
+  const sentinel = loadConfig({ flags: { "redis.redisMode": "sentinel", "redis.sentinelMode.masterName": "m", "redis.sentinelMode.sentinelsAddrs": ["127.0.0.1:26379"] } });
+  expect([sentinel.shape, redisConfigured(sentinel)]).toEqual(["cluster", true]);
+});
+
 describe("deploy/imgate.yml, the annotated reference", () => {
   test("lists every key with its default (and nothing else), so it cannot drift from the schema", async () => {
     const { parse } = await import("yaml");

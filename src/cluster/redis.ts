@@ -4,13 +4,11 @@
 import { Cluster, Redis, type RedisOptions } from "ioredis";
 import type { Config } from "../config/schema.js";
 import { splitHostPort } from "../config/host-port.js";
+import { redisConfigured } from "../config/load.js";
 
 export type RedisClient = Redis | Cluster;
 
-export function redisConfigured(cfg: Config): boolean {
-  const r = cfg.redis;
-  return Boolean(r.url || r.address.length > 0 || (r.redisMode === "sentinel" && r.sentinelMode.sentinelsAddrs.length > 0));
-}
+export { redisConfigured };
 
 /** host:port, [v6]:port or a bare host → ioredis' {host, port}. */
 export function hostPort(addr: string, defaultPort: number): { host: string; port: number } {

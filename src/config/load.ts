@@ -67,7 +67,7 @@ export function loadConfig(src: ConfigSources = {}): Config {
   }
   // `--redis` alone means a cluster node, as operators start them; an explicit shape wins.
   const shapeSet = fileSetShape || src.openimDir !== undefined || src.flags?.shape !== undefined || src.env?.[envName("shape")] !== undefined;
-  if (!shapeSet && hasRedis(cfg)) cfg.shape = "cluster";
+  if (!shapeSet && redisConfigured(cfg)) cfg.shape = "cluster";
   validate(cfg);
   return cfg;
 }
@@ -146,8 +146,11 @@ function fromString(spec: KeySpec, raw: string, where: string): unknown {
   return checked(spec, weakDecode(spec.kind, text, where), where);
 }
 
-function hasRedis(cfg: Config): boolean {
-  return Boolean(cfg.redis.url || cfg.redis.address.length > 0 || cfg.redis.sentinelMode.sentinelsAddrs.length > 0);
+/** Whether Redis is configured: a URL, addresses, or sentinels in sentinel mode (the one rule for picking the
+ *  cluster shape and for opening Redis; sentinels under another mode are not a Redis to open). */
+export function redisConfigured(cfg: Config): boolean {
+  const r = cfg.redis;
+  return Boolean(r.url || r.address.length > 0 || (r.redisMode === "sentinel" && r.sentinelMode.sentinelsAddrs.length > 0));
 }
 
 function validate(cfg: Config): void {
@@ -187,7 +190,7 @@ function validate(cfg: Config): void {
   const s = cfg.redis.sentinelMode;
   if (cfg.redis.redisMode === "sentinel" && !cfg.redis.url && (!s.masterName || s.sentinelsAddrs.length === 0))
     throw new ConfigError(`redis.redisMode "sentinel" needs redis.sentinelMode.masterName and redis.sentinelMode.sentinelsAddrs (redis.yml sentinelMode.*)`);
-  if (cfg.shape === "cluster" && !hasRedis(cfg))
+  if (cfg.shape === "cluster" && !redisConfigured(cfg))
     throw new ConfigError(`shape "cluster" needs redis.url (or --redis)`);
 }
 
