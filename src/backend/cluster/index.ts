@@ -1,9 +1,10 @@
 // The cluster shape's backend: the same services as the embedded shape, with their state in Redis.
 import type { Cluster, Redis } from "ioredis";
 import { type BeforeSend, type ReadLimits, createMessageService } from "../conversations.js";
-import type { Backend, Deliver } from "../ports.js";
+import type { Backend } from "../ports.js";
 import { createRedisAuth, createRedisTokenIssuer } from "./auth.js";
 import { createRedisConversationStore } from "./store.js";
+import { storedDeliveries } from "../deliveries.js";
 
 export function createClusterBackend(opts: {
   redis: Redis | Cluster;
@@ -33,13 +34,11 @@ export function createClusterBackend(opts: {
   };
   const pruner = (opts.maxAgeMs ?? 0) > 0 ? setInterval(() => void sweep().catch((e) => opts.onPruneError?.(e)), every) : undefined;
   pruner?.unref();
-  const deliveries: Deliver[] = [];
-  store.onSent = (r) => {
-    for (const d of deliveries) d(r.msg, r.recipients, r.operationID);
-  };
+  const deliveries = storedDeliveries();
+  store.onSent = deliveries.stored;
   return {
     store,
-    onStored: (d) => void deliveries.push(d),
+    onStored: deliveries.onStored,
     auth: createRedisAuth(opts.redis, opts.secret),
     tokens: createRedisTokenIssuer(opts.redis, opts.secret),
     messages: createMessageService(store, opts.adminUserIDs, opts.beforeSend, opts.readLimits),

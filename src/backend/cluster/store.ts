@@ -140,8 +140,8 @@ export function createRedisConversationStore(redis: Redis | Cluster, opts: Redis
         serverMsgID: stored.serverMsgID, clientMsgID: stored.clientMsgID, sendTime: stored.sendTime, seq: stored.seq, conversationID, msg: stored,
         recipients: members, duplicate: false, operationID,
       };
-      // Delivery follows the reply (the sender's echo must come after its 1003 reply).
-      setImmediate(() => store.onSent(result));
+      // Delivered after the reply (storedDeliveries): the sender's echo must come after its 1003 reply.
+      store.onSent(result);
       return result;
     },
 

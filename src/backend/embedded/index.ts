@@ -3,12 +3,13 @@
 // worker); the event loop only sends it requests, so a lock wait, an fsync or a large read never stalls sockets.
 import { join } from "node:path";
 import { type BeforeSend, type ReadLimits, createMessageService } from "../conversations.js";
-import type { Backend, Deliver } from "../ports.js";
+import type { Backend } from "../ports.js";
 import type { Logger } from "../../observe/log.js";
 import { createEmbeddedAuth, tokenIssuer } from "./auth.js";
 import { startCheckpointer } from "./checkpointer.js";
 import { RemoteStore, remoteTokenStates } from "./remote-store.js";
 import { type StoreClient, startStoreClient } from "./store-client.js";
+import { storedDeliveries } from "../deliveries.js";
 
 export interface EmbeddedBackend extends Backend {
   store: RemoteStore;
@@ -40,15 +41,13 @@ export async function createEmbeddedBackend(opts: {
   const tokenSweeper = setInterval(sweepTokens, r?.everyMs ?? 3_600_000);
   tokenSweeper.unref();
   await sweepTokens();
-  const deliveries: Deliver[] = [];
-  store.onCommitted = (results) => {
-    for (const r of results) if (!r.duplicate) for (const d of deliveries) d(r.msg, r.recipients, r.operationID);
-  };
+  const deliveries = storedDeliveries();
+  store.onStored = deliveries.stored;
 
   return {
     store,
     storeClient: client,
-    onStored: (d) => void deliveries.push(d),
+    onStored: deliveries.onStored,
     auth: createEmbeddedAuth(tokenStates, opts.secret),
     tokens: tokenIssuer(tokenStates, opts.secret),
     messages: createMessageService(store, opts.adminUserIDs, opts.beforeSend, opts.readLimits),

@@ -10,10 +10,8 @@ import type { StoreClient } from "./store-client.js";
 const decode = (d: Uint8Array) => fromBinary(MsgDataSchema, d);
 
 export class RemoteStore implements ConversationStore {
-  /** Called with the sends committed in one turn, after their replies went out (next macrotask). */
-  onCommitted: (results: SendResult[]) => void = () => {};
-  private committed: SendResult[] = [];
-  private scheduled = false;
+  /** Called with each committed send in its reply's continuation (storedDeliveries delivers it after the reply). */
+  onStored: (result: SendResult) => void = () => {};
 
   constructor(private readonly client: StoreClient) {}
 
@@ -21,15 +19,7 @@ export class RemoteStore implements ConversationStore {
     // A send is never dropped once asked for (it may commit): only its turn is the sender's.
     const r = await this.client.call("send", { data: toBinary(MsgDataSchema, msg), opUserID, operationID }, { lane: ctx?.lane ?? opUserID });
     const result: SendResult = { ...r, sendTime: BigInt(r.sendTime), seq: BigInt(r.seq), msg: decode(r.msg) };
-    // Deliveries of one committed batch go out together, after the replies (which run in this continuation).
-    this.committed.push(result);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => {
-        this.scheduled = false;
-        this.onCommitted(this.committed.splice(0));
-      });
-    }
+    this.onStored(result);
     return result;
   }
 
