@@ -84,46 +84,28 @@ export function createRouter(deps: RouterDeps): Map<number, Handler> {
   const call = <T>(p: Promise<T>, meta: { signal: AbortSignal }, what: string) => untilAborted(p, meta.signal, what);
   const handlers = new Map<number, Handler>();
 
-  handlers.set(Req.GetNewestSeq, async ({ req, meta }) => {
-    const r = await call(backend.messages.getMaxSeq(decode(GetMaxSeqReqSchema, req.data), meta), meta, "GetMaxSeq");
-    return { data: toBinary(GetMaxSeqRespSchema, r) };
-  });
-
-  handlers.set(Req.PullMsgBySeqList, async ({ req, meta }) => {
-    requireEnvelope(req);
-    const r = await call(backend.messages.pullMessageBySeqs(decode(PullMessageBySeqsReqSchema, req.data), meta), meta, "PullMessageBySeqs");
-    return { data: toBinary(PullMessageBySeqsRespSchema, r) };
-  });
-
-  const send: Handler = async ({ req, meta }) => {
-    const msgData = decode(MsgDataSchema, req.data);
-    const r = await call(backend.messages.sendMsg(create(SendMsgReqSchema, { msgData }), meta), meta, "SendMsg");
-    return { data: toBinary(SendMsgRespSchema, r) };
+  /** A request that is one backend call: decode the payload, call with the request's deadline, encode the answer. */
+  const unary = <I extends DescMessage, O extends DescMessage>(
+    input: I, output: O, what: string, method: (req: MessageShape<I>, meta: RequestContext["meta"]) => Promise<MessageShape<O>>,
+    opts: { envelope?: boolean } = {},
+  ): Handler => async ({ req, meta }) => {
+    if (opts.envelope) requireEnvelope(req);
+    const r = await call(method(decode(input, req.data), meta), meta, what);
+    return { data: toBinary(output, r) };
   };
+  const m = backend.messages;
+
+  handlers.set(Req.GetNewestSeq, unary(GetMaxSeqReqSchema, GetMaxSeqRespSchema, "GetMaxSeq", (r, meta) => m.getMaxSeq(r, meta)));
+  handlers.set(Req.PullMsgBySeqList, unary(PullMessageBySeqsReqSchema, PullMessageBySeqsRespSchema, "PullMessageBySeqs",
+    (r, meta) => m.pullMessageBySeqs(r, meta), { envelope: true }));
+  const send: Handler = unary(MsgDataSchema, SendMsgRespSchema, "SendMsg", (msgData, meta) => m.sendMsg(create(SendMsgReqSchema, { msgData }), meta));
   handlers.set(Req.SendMsg, send);
   // The reference passes a nil request for 1004 and always fails (§9.1.6); here it sends like 1003.
   handlers.set(Req.SendSignalMsg, send);
-
-  handlers.set(Req.PullMsg, async ({ req, meta }) => {
-    requireEnvelope(req);
-    const r = await call(backend.messages.getSeqMessage(decode(GetSeqMessageReqSchema, req.data), meta), meta, "GetSeqMessage");
-    return { data: toBinary(GetSeqMessageRespSchema, r) };
-  });
-
-  handlers.set(Req.GetConvMaxReadSeq, async ({ req, meta }) => {
-    requireEnvelope(req);
-    const r = await call(
-      backend.messages.getConversationsHasReadAndMaxSeq(decode(GetConversationsHasReadAndMaxSeqReqSchema, req.data), meta),
-      meta,
-      "GetConversationsHasReadAndMaxSeq",
-    );
-    return { data: toBinary(GetConversationsHasReadAndMaxSeqRespSchema, r) };
-  });
-
-  handlers.set(Req.PullConvLastMessage, async ({ req, meta }) => {
-    const r = await call(backend.messages.getLastMessage(decode(GetLastMessageReqSchema, req.data), meta), meta, "GetLastMessage");
-    return { data: toBinary(GetLastMessageRespSchema, r) };
-  });
+  handlers.set(Req.PullMsg, unary(GetSeqMessageReqSchema, GetSeqMessageRespSchema, "GetSeqMessage", (r, meta) => m.getSeqMessage(r, meta), { envelope: true }));
+  handlers.set(Req.GetConvMaxReadSeq, unary(GetConversationsHasReadAndMaxSeqReqSchema, GetConversationsHasReadAndMaxSeqRespSchema,
+    "GetConversationsHasReadAndMaxSeq", (r, meta) => m.getConversationsHasReadAndMaxSeq(r, meta), { envelope: true }));
+  handlers.set(Req.PullConvLastMessage, unary(GetLastMessageReqSchema, GetLastMessageRespSchema, "GetLastMessage", (r, meta) => m.getLastMessage(r, meta)));
 
   handlers.set(Req.LogoutMsg, async ({ conn, req, meta }) => {
     const after = () => deps.close(conn, Disconnects.logout.code, Disconnects.logout.reason);
