@@ -18,9 +18,6 @@ import { ConfigError } from "./config/errors.js";
 import { applyLive, planReload } from "./config/reload.js";
 import type { ReloadResult } from "./hub/deps.js";
 import { joinHostPort, registerAddress } from "./discovery/address.js";
-import { startClusterEngine } from "./engines/cluster.js";
-import { startEmbeddedEngine } from "./engines/embedded.js";
-import { startOpenIMEngine } from "./engines/openim.js";
 import { createOutbound } from "./gateway/outbound.js";
 import { createPusher } from "./gateway/push.js";
 import { createRouter } from "./gateway/requests.js";
@@ -41,6 +38,8 @@ import { Registry } from "./sessions/registry.js";
 import { createSessions, type Sessions } from "./sessions/sessions.js";
 import { VERSION } from "./version.js";
 import { generatedAdminToken } from "./config/secret.js";
+import { registersInDiscovery, traitsOf } from "./config/shapes.js";
+import { startEngine } from "./engines/index.js";
 
 export interface Node {
   config: Config;
@@ -81,7 +80,7 @@ export interface NodeOptions {
 
 export async function startNode(config: Config, log: Logger, secret: string, opts: NodeOptions = {}): Promise<Node> {
   // Checked before anything starts: a registered address the hub does not answer on is a config error.
-  const registerAs = config.shape === "openim" && config.discovery.enable === "etcd" ? registerAddress(config) : undefined;
+  const registerAs = registersInDiscovery(config) ? registerAddress(config) : undefined;
   const started = createLifecycle(log);
   try {
     return await buildNode(config, log, secret, registerAs, started, opts);
@@ -128,9 +127,7 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
 
   // ---- the shape: status store, backend, routing, discovery ------------------------------------------------
   const ctx = { config, nodeID, log, counters, secret, redis, started, beforeSend: sendHooks.before };
-  const engine = config.shape === "openim" ? await startOpenIMEngine(ctx, registerAs)
-    : config.shape === "cluster" ? await startClusterEngine(ctx)
-    : await startEmbeddedEngine(ctx);
+  const engine = await startEngine(ctx, registerAs);
   const { statusStore, backend } = engine;
   // Other nodes' status changes must reach this one before it takes clients (their 2005 subscribers); a Redis that
   // is down does not hold the start (the node starts degraded, /readyz says why).
@@ -306,7 +303,7 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
   log.info("imgate started", {
     version: VERSION, shape: config.shape, node: nodeID, ws: joinHostPort(config.ws.host, ports.ws), rpc: joinHostPort(hub.host, ports.rpc),
     ...(registerAs ? { registerAs: joinHostPort(registerAs, ports.rpc), etcd: engine.registered() === 1 ? "registered" : "retrying" } : {}),
-    admin: `${config.admin.host}:${ports.admin}`, ...(apiServer ? { api: config.api.listen.replace(/:\d+$/, `:${ports.api}`) } : {}), ...(config.shape === "cluster" ? { redis: "shared state" } : { dataDir: config.dataDir }),
+    admin: `${config.admin.host}:${ports.admin}`, ...(apiServer ? { api: config.api.listen.replace(/:\d+$/, `:${ports.api}`) } : {}), ...(traitsOf(config).state === "redis" ? { redis: "shared state" } : { dataDir: config.dataDir }),
   });
   return {
     stopped, stop, reload, readiness: ready,

@@ -6,13 +6,14 @@ import { type Notifier, createNotifier } from "../systemd/notify.js";
 import type { Node } from "../node.js";
 import { configFrom, loadConfigFrom } from "./common.js";
 import { CliError } from "./exit.js";
+import { traitsOf } from "../config/shapes.js";
 
 export async function serve(opts: Record<string, unknown>): Promise<void> {
   const config = configFrom(opts);
   const workers = opts.workers === undefined ? 1 : Number(opts.workers);
   if (!Number.isInteger(workers) || workers < 1) throw new CliError(`--workers must be a whole number >= 1, got "${opts.workers}"`, 2);
   if (workers > 1) {
-    if (config.shape !== "cluster")
+    if (!traitsOf(config).sharesState)
       throw new CliError("--workers above 1 needs Redis (--redis URL): each worker is a cluster node and they share state there", 2);
     // Everything but --workers goes to the workers; the supervisor adds --node-id and --admin-port per worker.
     const argv = process.argv.slice(process.argv.indexOf("serve") + 1);

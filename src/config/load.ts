@@ -6,6 +6,8 @@ import { readOpenIMFolder } from "./openim.js";
 import { splitHostPort } from "./host-port.js";
 import { getPath, setPath } from "./path.js";
 import { KIND_TEXT, weakDecode } from "./values.js";
+import { redisConfigured } from "./redis.js";
+import { traitsOf } from "./shapes.js";
 
 export { ConfigError };
 
@@ -146,12 +148,7 @@ function fromString(spec: KeySpec, raw: string, where: string): unknown {
   return checked(spec, weakDecode(spec.kind, text, where), where);
 }
 
-/** Whether Redis is configured: a URL, addresses, or sentinels in sentinel mode (the one rule for picking the
- *  cluster shape and for opening Redis; sentinels under another mode are not a Redis to open). */
-export function redisConfigured(cfg: Config): boolean {
-  const r = cfg.redis;
-  return Boolean(r.url || r.address.length > 0 || (r.redisMode === "sentinel" && r.sentinelMode.sentinelsAddrs.length > 0));
-}
+export { redisConfigured };
 
 function validate(cfg: Config): void {
   const ports = [
@@ -183,15 +180,11 @@ function validate(cfg: Config): void {
     throw new ConfigError(`presence.renewIntervalSeconds (${cfg.presence.renewIntervalSeconds}) must be below presence.ttlSeconds (${cfg.presence.ttlSeconds})`);
   const etcd = cfg.discovery.enable === "etcd";
   if (etcd && cfg.discovery.etcd.address.length === 0) throw new ConfigError(`discovery.enable "etcd" needs discovery.etcd.address`);
-  if (cfg.shape === "openim" && !etcd)
-    for (const svc of ["auth", "msg", "push", "user"] as const)
-      if (!cfg.openim[svc])
-        throw new ConfigError(`shape "openim" needs openim.${svc} (host:port of OpenIM's ${svc} service) or discovery.enable: etcd (discovery.yml enable: etcd)`);
   const s = cfg.redis.sentinelMode;
   if (cfg.redis.redisMode === "sentinel" && !cfg.redis.url && (!s.masterName || s.sentinelsAddrs.length === 0))
     throw new ConfigError(`redis.redisMode "sentinel" needs redis.sentinelMode.masterName and redis.sentinelMode.sentinelsAddrs (redis.yml sentinelMode.*)`);
-  if (cfg.shape === "cluster" && !redisConfigured(cfg))
-    throw new ConfigError(`shape "cluster" needs redis.url (or --redis)`);
+  const shapeNeeds = traitsOf(cfg).requires(cfg);
+  if (shapeNeeds) throw new ConfigError(shapeNeeds);
 }
 
 /** The effective config with secrets masked, for `imgate config print`. */

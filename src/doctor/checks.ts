@@ -18,6 +18,7 @@ import { LOOPBACK_CIDRS, PRIVATE_CIDRS, cidrMatcher } from "../config/cidr.js";
 import { Database } from "bun:sqlite";
 import { DB_FILE } from "../backend/embedded/db.js";
 import { SCHEMA_VERSION, schemaPlan, schemaVersionOf } from "../backend/embedded/schema.js";
+import { registersInDiscovery, traitsOf } from "../config/shapes.js";
 
 export interface Finding {
   area: string;
@@ -52,14 +53,16 @@ export async function diagnose(config: Config, opts: { timeoutMs: number }): Pro
   const out: Finding[] = [];
   const t = opts.timeoutMs;
   await listeners(config, out);
-  if (config.shape === "openim" && config.discovery.enable === "etcd") await hubAddress(config, out, t);
+  const shape = traitsOf(config);
+  if (registersInDiscovery(config)) await hubAddress(config, out, t);
   risks(config, out);
-  if (config.shape === "openim") {
+  if (shape.usesOpenIM) {
     if (config.discovery.enable === "etcd") await etcdServices(config, out, t);
     for (const svc of SERVICES) if (config.openim[svc]) await dial(svc, config.openim[svc], `openim.${svc}`, out, t);
   }
   await redis(config, out, t);
-  if (config.shape !== "openim") storage(config, out);
+  // The data dir holds the secret and the admin token in every shape, and the messages where they live there.
+  if (shape.state !== "openim") storage(config, out);
   return out;
 }
 
