@@ -12,7 +12,7 @@ const SRC = resolve(import.meta.dir, "../src");
 export const LAYERS: string[][] = [
   ["gen", "protocol", "version.ts", "bounds.ts"],
   ["config"],
-  ["observe", "lifecycle.ts", "systemd"],
+  ["observe", "lifecycle.ts", "reloader.ts", "systemd"],
   ["backend"],
   ["sessions"],
   ["gateway"],

@@ -15,10 +15,9 @@ import type { Dispatch } from "./cluster/dispatch.js";
 import { createRedis, redisConfigured, waitReady } from "./cluster/redis.js";
 import type { Config } from "./config/schema.js";
 import { ConfigError } from "./config/errors.js";
-import { applyLive, planReload } from "./config/reload.js";
 import type { ReloadResult } from "./hub/deps.js";
 import { joinHostPort, registerAddress } from "./discovery/address.js";
-import { createOutbound } from "./gateway/outbound.js";
+import { type Outbound, createOutbound } from "./gateway/outbound.js";
 import { createPusher } from "./gateway/push.js";
 import { createRouter } from "./gateway/requests.js";
 import { startEdge, type Edge } from "./gateway/server.js";
@@ -40,6 +39,8 @@ import { VERSION } from "./version.js";
 import { generatedAdminToken } from "./config/secret.js";
 import { registersInDiscovery, traitsOf } from "./config/shapes.js";
 import { startEngine } from "./engines/index.js";
+import { createReloader } from "./reloader.js";
+import type { Engine, Routing } from "./engines/engine.js";
 
 export interface Node {
   config: Config;
@@ -97,6 +98,9 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
   const generated = generatedAdminToken(config.dataDir, true)!;
   const adminToken = () => config.rpc.token || generated;
   const startedAt = Date.now();
+  // Parts that captured a setting at start register how to take it anew, where they are built.
+  const reloader = createReloader({ config, source: opts.reloadConfig, log, notify: opts.notify, count: (r) => metrics.countReload(r) });
+  reloader.onReload(() => log.configure(config.log));
   // What changes while the node runs; read through getters by the Node and by the parts that need it.
   const state = { draining: false };
   // The WebSocket server exists only once the edge listens; topic publishes before that go nowhere.
@@ -144,6 +148,10 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
     },
   });
   started.add("presence", () => presence.stop());
+  reloader.onReload(() => presence.batcher.reconfigure({
+    batchSize: config.presence.batchSize, mergeIntervalMs: config.presence.mergeIntervalMs,
+    renewIntervalMs: config.presence.renewIntervalSeconds * 1000,
+  }));
 
   // ---- observability ----------------------------------------------------------------------------------------
   const loopLag = startLoopLag();
@@ -215,88 +223,24 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
   });
   sockets.server = edge.server;
   started.add("websocket edge", () => edge.stop());
+  reloader.onReload(() => edge.reconfigure());
 
   const { promise: stopped, resolve: markStopped } = Promise.withResolvers<void>();
-  /** Drain: clients told to reconnect elsewhere, discovery left, everyone written offline, then the rest closed. */
-  /** Tells a client to reconnect elsewhere (1012 Service Restart); what is queued for it is written first. */
-  const sendAway = (c: Conn) => {
-    if (c.state !== "open") return;
-    outbound.close(c, Disconnects.restart.code, Disconnects.restart.reason);
-    sessions.unregister(c);
-    c.state = "closing";
-  };
-  // One teardown: the leaving a shutdown takes (drain, discovery, offline status, routes), then the lifecycle stops
-  // every part newest first, as after a failed start. Whatever throws is logged and the rest still stop; `stopped`
-  // settles in any case.
-  const stop = async ({ reason = "shutdown", overMs = 0 } = {}) => {
-    if (state.draining) return stopped;
-    state.draining = true;
-    try {
-      opts.notify?.("STOPPING=1");
-      log.info("stopping", { reason, connections: registry.connections, ...(overMs > 0 ? { drainSeconds: overMs / 1000 } : {}) });
-      // No new clients from now on.
-      edge.stopAccepting();
-      if (overMs > 0) {
-        // The ones here are served until their turn, spread over the window, so they reconnect elsewhere as a
-        // stream. Each goes offline in the status store as it goes (the batcher writes it).
-        await closeSpread([...registry.allConns()], overMs, sendAway);
-        log.info("drain window over", { left: registry.connections });
-      }
-      for (const c of [...registry.allConns()]) sendAway(c);
-      // Leave discovery first, so OpenIM's push service stops sending here.
-      await engine.leave();
-      // Every local user goes offline in the store before we exit (the reference sends nothing, §9.2.9).
-      const flushed = await presence.flushOffline(Math.max(1000, config.shutdown.graceSeconds * 1000 - 2000));
-      if (!flushed) log.warn("offline status not fully written before shutdown", { ...presence.batcher.stats() });
-      await routing.close();
-    } catch (err) {
-      log.error("shutdown step failed; stopping the rest", { err });
-    } finally {
-      await started.unwind();
-      markStopped();
-    }
-  };
-  const reload = async (): Promise<ReloadResult> => {
-    if (!opts.reloadConfig) throw new ConfigError("this node has no config source to re-read");
-    let next: Config;
-    let plan: ReturnType<typeof planReload>;
-    opts.notify?.(`RELOADING=1\nMONOTONIC_USEC=${process.hrtime.bigint() / 1000n}`);
-    try {
-      next = opts.reloadConfig();
-      plan = planReload(config, next);
-      // Everything is checked before anything is applied. A certificate that does not load, or TLS switched on or
-      // off (the listener's kind is fixed when it opens), refuses the whole reload like any other invalid setting.
-      if (plan.live.includes("rpc.tlsCert") || plan.live.includes("rpc.tlsKey")) {
-        if (!next.rpc.tlsCert !== !config.rpc.tlsCert)
-          throw new ConfigError(`rpc.tlsCert: turning TLS ${next.rpc.tlsCert ? "on" : "off"} on the hub takes a restart; the certificate of a TLS hub can change live`);
-        checkTls(next.rpc.tlsCert, next.rpc.tlsKey);
-      }
-    } catch (e) {
-      metrics.countReload("invalid");
-      log.warn("config reload refused; the running config stays", { err: e });
-      opts.notify?.("READY=1\nSTATUS=config reload refused; the running config stays");
-      throw e;
-    }
-    applyLive(config, next, plan.live);
-    log.configure(config.log);
-    edge.reconfigure();
-    presence.batcher.reconfigure({
-      batchSize: config.presence.batchSize, mergeIntervalMs: config.presence.mergeIntervalMs,
-      renewIntervalMs: config.presence.renewIntervalSeconds * 1000,
-    });
-    if (plan.live.includes("rpc.tlsCert") || plan.live.includes("rpc.tlsKey")) hub.reloadTls();
-    metrics.countReload(plan.restart.length ? "partial" : "ok");
-    opts.notify?.("READY=1");
-    log.info("config reloaded", {
-      changed: plan.live, ...(plan.restart.length ? { needsRestart: plan.restart.map((r) => `${r.key} (${r.why})`) } : {}),
-    });
-    return { changed: plan.live, needsRestart: plan.restart };
-  };
+  const stop = shutdown({ config, log, state, registry, outbound, sessions, edge, engine, presence, routing, started, notify: opts.notify, stopped, markStopped });
   const hub = await startHub({
     config, nodeID, startedAt, get draining() { return state.draining; },
-    registry, sessions, dispatch, backend, counters, metrics, stop, reload, adminToken,
+    registry, sessions, dispatch, backend, counters, metrics, stop, reload: () => reloader.reload(), adminToken,
   });
   started.add("hub", () => hub.close());
+  // The hub's certificate can change live; its kind (TLS or not) is fixed when it opens.
+  const tlsChanged = (changed: string[]) => changed.includes("rpc.tlsCert") || changed.includes("rpc.tlsKey");
+  reloader.onCheck((next, changed) => {
+    if (!tlsChanged(changed)) return;
+    if (!next.rpc.tlsCert !== !config.rpc.tlsCert)
+      throw new ConfigError(`rpc.tlsCert: turning TLS ${next.rpc.tlsCert ? "on" : "off"} on the hub takes a restart; the certificate of a TLS hub can change live`);
+    checkTls(next.rpc.tlsCert, next.rpc.tlsKey);
+  });
+  reloader.onReload((changed) => tlsChanged(changed) && hub.reloadTls());
 
   const ports = { ws: edge.server.port ?? config.ws.port, admin: admin.port, rpc: hub.port, api: apiServer?.port ?? admin.port };
   await engine.listening({ rpc: ports.rpc, admin: ports.admin }, core);
@@ -306,10 +250,58 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
     admin: `${config.admin.host}:${ports.admin}`, ...(apiServer ? { api: config.api.listen.replace(/:\d+$/, `:${ports.api}`) } : {}), ...(traitsOf(config).state === "redis" ? { redis: "shared state" } : { dataDir: config.dataDir }),
   });
   return {
-    stopped, stop, reload, readiness: ready,
+    stopped, stop, reload: () => reloader.reload(), readiness: ready,
     config, nodeID, log, counters, registry, sessions, dispatch, backend, presence, webhooks, metrics, edge, admin, hub, ports,
     startedAt,
     get draining() { return state.draining; },
+  };
+}
+
+/**
+ * One teardown: the leaving a shutdown takes (drain, discovery, offline status, routes), then the lifecycle stops
+ * every part newest first, as after a failed start. Whatever throws is logged and the rest still stop; `stopped`
+ * settles in any case.
+ */
+function shutdown(p: {
+  config: Config; log: Logger; state: { draining: boolean }; registry: Registry; outbound: Outbound; sessions: Sessions; edge: Edge;
+  engine: Engine; presence: Presence; routing: Routing; started: Lifecycle; notify?: (s: string) => void;
+  stopped: Promise<void>; markStopped: () => void;
+}) {
+  const { config, log, state, registry } = p;
+  /** Tells a client to reconnect elsewhere (1012 Service Restart); what is queued for it is written first. */
+  const sendAway = (c: Conn) => {
+    if (c.state !== "open") return;
+    p.outbound.close(c, Disconnects.restart.code, Disconnects.restart.reason);
+    p.sessions.unregister(c);
+    c.state = "closing";
+  };
+  return async ({ reason = "shutdown", overMs = 0 } = {}): Promise<void> => {
+    if (state.draining) return p.stopped;
+    state.draining = true;
+    try {
+      p.notify?.("STOPPING=1");
+      log.info("stopping", { reason, connections: registry.connections, ...(overMs > 0 ? { drainSeconds: overMs / 1000 } : {}) });
+      // No new clients from now on.
+      p.edge.stopAccepting();
+      if (overMs > 0) {
+        // The ones here are served until their turn, spread over the window, so they reconnect elsewhere as a
+        // stream. Each goes offline in the status store as it goes (the batcher writes it).
+        await closeSpread([...registry.allConns()], overMs, sendAway);
+        log.info("drain window over", { left: registry.connections });
+      }
+      for (const c of [...registry.allConns()]) sendAway(c);
+      // Leave discovery first, so OpenIM's push service stops sending here.
+      await p.engine.leave();
+      // Every local user goes offline in the store before we exit (the reference sends nothing, §9.2.9).
+      const flushed = await p.presence.flushOffline(Math.max(1000, config.shutdown.graceSeconds * 1000 - 2000));
+      if (!flushed) log.warn("offline status not fully written before shutdown", { ...p.presence.batcher.stats() });
+      await p.routing.close();
+    } catch (err) {
+      log.error("shutdown step failed; stopping the rest", { err });
+    } finally {
+      await p.started.unwind();
+      p.markStopped();
+    }
   };
 }
 

@@ -32,6 +32,12 @@ export function isLive(path: string): boolean {
 }
 
 
+/** What a reload did: the live keys it applied, and the changed keys that wait for a restart (with why). */
+export interface ReloadResult {
+  changed: string[];
+  needsRestart: { key: string; why: string }[];
+}
+
 export interface ReloadPlan {
   /** Changed keys a reload applies. */
   live: string[];

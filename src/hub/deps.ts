@@ -7,6 +7,7 @@ import type { Metrics } from "../observe/metrics.js";
 import type { Counters } from "../observe/stats.js";
 import type { Registry } from "../sessions/registry.js";
 import type { Sessions } from "../sessions/sessions.js";
+import type { ReloadResult } from "../config/reload.js";
 
 export interface HubDeps {
   readonly config: Config;
@@ -27,7 +28,4 @@ export interface HubDeps {
   reload(): Promise<ReloadResult>;
 }
 
-export interface ReloadResult {
-  changed: string[];
-  needsRestart: { key: string; why: string }[];
-}
+export type { ReloadResult };
