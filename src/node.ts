@@ -27,7 +27,7 @@ import { createLifecycle, type Lifecycle } from "./lifecycle.js";
 import { type Logger, rateLimitedLog } from "./observe/log.js";
 import { startLoopLag } from "./observe/loop-lag.js";
 import { createMetrics, type Metrics } from "./observe/metrics.js";
-import { createSampler } from "./observe/sampler.js";
+import { type Sampler, createSampler } from "./observe/sampler.js";
 import { createCounters, type Counters } from "./observe/stats.js";
 import { createPresence, type Presence } from "./presence/presence.js";
 import { USER_HOOKS, createWebhooks, type Webhooks } from "./presence/webhooks.js";
@@ -108,17 +108,7 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
   const outbound = createOutbound({ server: () => sockets.server, slowConsumerBytes: () => config.ws.slowConsumerBytes, counters, log });
 
   // ---- shared state: Redis when configured ----------------------------------------------------------
-  const redis = redisConfigured(config)
-    ? { client: createRedis(config, "commands"), subscriber: createRedis(config, "subscriber") }
-    : undefined;
-  // A dead Redis is an operator's problem: warned, a few lines a minute (ioredis reports every reconnect attempt).
-  const redisWarn = rateLimitedLog(log, 3, 60_000);
-  for (const [name, r] of redis ? [["commands", redis.client], ["subscriber", redis.subscriber]] as const : [])
-    r.on("error", (err) => redisWarn(`redis ${name}`, "redis error", { connection: name, err }));
-  // QUIT lets replies in flight arrive; a Redis that is gone is simply disconnected.
-  if (redis)
-    started.add("redis", () => Promise.all([redis.client, redis.subscriber].map((r) => r.quit().catch(() => r.disconnect()))));
-  if (redis && !(await waitReady(redis.client, 5000))) log.warn("redis is not reachable; starting degraded (see /readyz)");
+  const redis = await openRedis(config, log, started);
 
   // ---- webhooks: one queue for every hook (user status, messages), as OpenIM's one client ---------------------
   // Handed the live config section: a reload's new URL, queue size and retries apply to the next call.
@@ -206,15 +196,7 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
   };
   const sampler = createSampler({ counters, registry, readiness: ready, loopLag });
   started.add("sampler", () => sampler.stop());
-  // OpenIM's app-server API where imgate is the message service; on the admin port or a listener of its own.
-  const apiFetch = !config.api.enable ? apiUnavailable("the app-server API is off (api.enable: false)")
-    : !backend.tokens ? apiUnavailable("in the openim shape OpenIM's own api service answers /auth, /msg and /user")
-    : createAppServerApi({ config, secret, backend, dispatch, log, count: (path, status, code) => metrics.countApi(path, status, code) });
-  const apiServer = config.api.listen ? startApiListener(config.api.listen, apiFetch) : undefined;
-  if (apiServer) started.add("api http", () => apiServer.stop(true));
-  const api = apiServer ? undefined : { owns: isApiPath, fetch: apiFetch };
-  const admin = startAdminHttp({ config, log, metrics, sampler, ready, api, adminToken, meta: () => ({ version: VERSION, shape: config.shape, nodeID }) });
-  started.add("admin http", () => admin.stop());
+  const { admin, apiServer } = startHttp({ config, log, secret, backend, dispatch, metrics, sampler, ready, adminToken, nodeID, started });
 
   // ---- the WebSocket edge and the hub ----------------------------------------------------------------------
   const edge = startEdge({
@@ -255,6 +237,42 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
     startedAt,
     get draining() { return state.draining; },
   };
+}
+
+/** The admin HTTP listener, and OpenIM's app-server API where imgate is the message service: on the admin port, or
+ *  on a listener of its own (api.listen). */
+function startHttp(p: {
+  config: Config; log: Logger; secret: string; backend: Backend; dispatch: Dispatch; metrics: Metrics; sampler: Sampler;
+  ready: () => { ready: boolean; reason?: string }; adminToken: () => string; nodeID: string; started: Lifecycle;
+}) {
+  const { config, backend, metrics } = p;
+  const apiFetch = !config.api.enable ? apiUnavailable("the app-server API is off (api.enable: false)")
+    : !backend.tokens ? apiUnavailable("in the openim shape OpenIM's own api service answers /auth, /msg and /user")
+    : createAppServerApi({ config, secret: p.secret, backend, dispatch: p.dispatch, log: p.log, count: (path, status, code) => metrics.countApi(path, status, code) });
+  const apiServer = config.api.listen ? startApiListener(config.api.listen, apiFetch) : undefined;
+  if (apiServer) p.started.add("api http", () => apiServer.stop(true));
+  const api = apiServer ? undefined : { owns: isApiPath, fetch: apiFetch };
+  const admin = startAdminHttp({
+    config, log: p.log, metrics, sampler: p.sampler, ready: p.ready, api, adminToken: p.adminToken,
+    meta: () => ({ version: VERSION, shape: config.shape, nodeID: p.nodeID }),
+  });
+  p.started.add("admin http", () => admin.stop());
+  return { admin, apiServer };
+}
+
+/** Redis connections when configured (commands and subscriber), recorded in the lifecycle; a Redis that does not
+ *  answer within 5 s does not hold the start (the node starts degraded and /readyz says why). */
+async function openRedis(config: Config, log: Logger, started: Lifecycle) {
+  if (!redisConfigured(config)) return undefined;
+  const redis = { client: createRedis(config, "commands"), subscriber: createRedis(config, "subscriber") };
+  // A dead Redis is an operator's problem: warned, a few lines a minute (ioredis reports every reconnect attempt).
+  const warn = rateLimitedLog(log, 3, 60_000);
+  for (const [name, r] of [["commands", redis.client], ["subscriber", redis.subscriber]] as const)
+    r.on("error", (err) => warn(`redis ${name}`, "redis error", { connection: name, err }));
+  // QUIT lets replies in flight arrive; a Redis that is gone is simply disconnected.
+  started.add("redis", () => Promise.all([redis.client, redis.subscriber].map((r) => r.quit().catch(() => r.disconnect()))));
+  if (!(await waitReady(redis.client, 5000))) log.warn("redis is not reachable; starting degraded (see /readyz)");
+  return redis;
 }
 
 /**
