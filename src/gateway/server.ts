@@ -10,13 +10,11 @@ import { type DisconnectKind, Disconnects } from "../protocol/disconnects.js";
 import type { Conn } from "../sessions/conn.js";
 import type { Registry } from "../sessions/registry.js";
 import type { Sessions } from "../sessions/sessions.js";
-import { decodeReq, resp } from "./codec/envelope.js";
-import { InflateError, gunzipBounded } from "./codec/gzip.js";
 import { HANDSHAKE_OK_FRAME, handshakeErrorBody } from "./handshake.js";
-import { RATE_LIMITED, TokenBucket } from "../sessions/limits.js";
 import { createAdmission } from "./admission.js";
+import { createFrameIntake } from "./frames.js";
 import { createRequestRunner } from "./request-runner.js";
-import { handleTextFrame } from "./heartbeat.js";
+import { startSweeper } from "./sweeper.js";
 import type { Outbound } from "./outbound.js";
 import type { Handler } from "./requests.js";
 
@@ -50,9 +48,6 @@ export function startEdge(deps: EdgeDeps): Edge {
   const ws = config.ws;
   const admission = createAdmission(deps);
   const run = createRequestRunner(deps);
-  const requestBucketOf = () => (ws.requestsPerSecond > 0 ? new TokenBucket(ws.requestsPerSecond, ws.requestsPerSecond * 2) : undefined);
-  const byteBucketOf = () => (ws.bytesPerSecond > 0 ? new TokenBucket(ws.bytesPerSecond, Math.max(ws.bytesPerSecond * 2, ws.maxFrameBytes)) : undefined);
-
   // A protocol error is the client's: counted by kind, logged at most a few times a minute per kind.
   const protocolLog = rateLimitedLog(log, 10, 60_000);
   const closeProtocol = (conn: Conn, kind: DisconnectKind) => {
@@ -63,60 +58,7 @@ export function startEdge(deps: EdgeDeps): Edge {
     outbound.close(conn, d.code, d.reason);
     if (wasOpen) sessions.unregister(conn);
   };
-
-  /**
-   * The rates, checked on every frame (text ones too) before it is inflated or decoded. A request over the rate
-   * is still answered (1650: the SDKs wait for every reply), which costs a decode: that is granted at most at the
-   * rate itself (a second bucket); a client that keeps sending past it is closed instead.
-   */
-  const overLimit = (conn: Conn, bytes: number): "ok" | "refuse" | "closed" => {
-    const byteBucket = conn.byteBucket === undefined && ws.bytesPerSecond > 0 ? (conn.byteBucket = byteBucketOf()) : conn.byteBucket;
-    if (byteBucket && !byteBucket.take(bytes)) {
-      bump(counters.limitRefusals, "byte_rate");
-      closeProtocol(conn, "byteRate");
-      return "closed";
-    }
-    const requestBucket = conn.requestBucket === undefined && ws.requestsPerSecond > 0 ? (conn.requestBucket = requestBucketOf()) : conn.requestBucket;
-    if (!requestBucket || requestBucket.take()) return "ok";
-    bump(counters.limitRefusals, "request_rate");
-    conn.refusalBucket ??= new TokenBucket(ws.requestsPerSecond, ws.requestsPerSecond * 2);
-    if (conn.refusalBucket.take()) return "refuse";
-    closeProtocol(conn, "requestRate");
-    return "closed";
-  };
-
-  function onBinary(conn: Conn, raw: Uint8Array) {
-    counters.messagesIn++;
-    counters.bytesIn += raw.byteLength;
-    const limit = overLimit(conn, raw.byteLength);
-    if (limit === "closed") return;
-    let buf = raw;
-    if (conn.gzip) {
-      try {
-        buf = gunzipBounded(raw, ws.maxInflatedBytes);
-      } catch (e) {
-        const tooLarge = e instanceof InflateError && e.tooLarge;
-        return closeProtocol(conn, tooLarge ? "inflatedTooLarge" : "badGzip");
-      }
-    }
-    let req;
-    try {
-      req = decodeReq(conn.codec, buf);
-    } catch {
-      return closeProtocol(conn, "undecodable");
-    }
-    if (req.sendID !== conn.userID) return closeProtocol(conn, "sendIDMismatch");
-    const handler = handlers.get(req.reqIdentifier);
-    if (!handler) return closeProtocol(conn, "unknownRequest");
-    if (conn.inflight >= ws.maxInflightPerConn) return closeProtocol(conn, "tooManyInFlight");
-    if (limit === "refuse") {
-      // Answered, not dropped: the SDKs wait for every reply.
-      bump(counters.requests, `${req.reqIdentifier}:${RATE_LIMITED.code}`);
-      outbound.sendResp(conn, resp(req.reqIdentifier, { msgIncr: req.msgIncr, operationID: req.operationID, errCode: RATE_LIMITED.code, errMsg: RATE_LIMITED.msg }));
-      return;
-    }
-    run(conn, req, handler);
-  }
+  const frames = createFrameIntake({ config, counters, outbound, handlers, run, closeProtocol });
 
   const server = Bun.serve<Conn>({
     hostname: ws.host,
@@ -155,14 +97,8 @@ export function startEdge(deps: EdgeDeps): Edge {
         const conn = sock.data;
         if (conn.state !== "open") return;
         conn.lastSeen = Date.now();
-        if (typeof message === "string") {
-          if (overLimit(conn, Buffer.byteLength(message)) !== "ok") return;
-          const r = handleTextFrame(message);
-          if (r.kind === "pong") outbound.sendText(conn, r.reply);
-          else if (r.kind === "error") closeProtocol(conn, "badText");
-          return;
-        }
-        onBinary(conn, message);
+        if (typeof message === "string") frames.text(conn, message);
+        else frames.binary(conn, message);
       },
       ping(sock) {
         sock.data.lastSeen = Date.now();
@@ -181,23 +117,7 @@ export function startEdge(deps: EdgeDeps): Edge {
     },
   });
 
-  // One timer for every read deadline and ping instead of one per connection. OpenIM pings only Web (platform 5);
-  // we ping every connection that has been silent for the ping period, because OpenIM's own wasm Go core sends no
-  // heartbeat on the wire (its socket layer drops ping writes) and would otherwise be cut by the read deadline
-  // every ~31 s on any other platform. Every WebSocket stack answers control pings (docs/compatibility.md).
-  const pongWait = ws.pongWaitSeconds * 1000;
-  const pingPeriod = ws.pingPeriodSeconds * 1000;
-  const sweeper = setInterval(() => {
-    const now = Date.now();
-    for (const conn of registry.allConns()) {
-      if (now - conn.lastSeen > pongWait) closeProtocol(conn, "readDeadline");
-      else if (now - conn.lastSeen >= pingPeriod && now - conn.lastPing >= pingPeriod) {
-        conn.lastPing = now;
-        conn.ws?.ping();
-      }
-    }
-  }, 1000);
-  sweeper.unref?.();
+  const sweeper = startSweeper(registry, ws, (conn) => closeProtocol(conn, "readDeadline"));
 
   let listening = true;
   return {
@@ -205,12 +125,7 @@ export function startEdge(deps: EdgeDeps): Edge {
     slots: () => admission.slots(),
     reconfigure() {
       admission.reconfigure();
-      // Buckets are made anew at each connection's next frame, with the new rates.
-      for (const conn of registry.allConns()) {
-        conn.requestBucket = undefined;
-        conn.byteBucket = undefined;
-        conn.refusalBucket = undefined;
-      }
+      for (const conn of registry.allConns()) frames.resetRates(conn);
     },
     stopAccepting() {
       if (!listening) return;
@@ -219,7 +134,7 @@ export function startEdge(deps: EdgeDeps): Edge {
       server.stop(false);
     },
     stop() {
-      clearInterval(sweeper);
+      sweeper.stop();
       listening = false;
       server.stop(true);
     },
