@@ -8,14 +8,14 @@ import { createSecureContext } from "node:tls";
 import type { Server } from "bun";
 import { startAdminHttp, type AdminHttp } from "./admin/http.js";
 import { apiUnavailable, createAppServerApi, isApiPath, startApiListener } from "./api/app-server.js";
-import type { Backend } from "./backend/ports.js";
+import type { Backend, StatusStore } from "./backend/ports.js";
 import { MESSAGE_HOOKS, createSendHooks } from "./backend/send-hooks.js";
 import { createWebhookClient } from "./backend/webhook-client.js";
 import type { Dispatch } from "./cluster/dispatch.js";
-import { createRedis, redisConfigured, waitReady } from "./cluster/redis.js";
+import { type RedisClient, createRedis, redisConfigured, waitReady } from "./cluster/redis.js";
 import type { Config } from "./config/schema.js";
 import { ConfigError } from "./config/errors.js";
-import type { ReloadResult } from "./hub/deps.js";
+import type { HubDeps, ReloadResult } from "./hub/deps.js";
 import { joinHostPort, registerAddress } from "./discovery/address.js";
 import { type Outbound, createOutbound } from "./gateway/outbound.js";
 import { createPusher } from "./gateway/push.js";
@@ -39,7 +39,7 @@ import { VERSION } from "./version.js";
 import { generatedAdminToken } from "./config/secret.js";
 import { registersInDiscovery, traitsOf } from "./config/shapes.js";
 import { startEngine } from "./engines/index.js";
-import { createReloader } from "./reloader.js";
+import { type Reloader, createReloader } from "./reloader.js";
 import type { Engine, Routing } from "./engines/engine.js";
 
 export interface Node {
@@ -130,18 +130,7 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
   // ---- presence: the registry, the batcher and webhooks -----------------------------------------------------
   const webhooks = createWebhooks(hookClient, config.webhooks);
   const registry = new Registry();
-  const presence = createPresence({
-    registry, store: statusStore, webhooks, log,
-    options: {
-      shards: config.presence.shards, batchSize: config.presence.batchSize, mergeIntervalMs: config.presence.mergeIntervalMs,
-      renewIntervalMs: config.presence.renewIntervalSeconds * 1000,
-    },
-  });
-  started.add("presence", () => presence.stop());
-  reloader.onReload(() => presence.batcher.reconfigure({
-    batchSize: config.presence.batchSize, mergeIntervalMs: config.presence.mergeIntervalMs,
-    renewIntervalMs: config.presence.renewIntervalSeconds * 1000,
-  }));
+  const presence = startPresence({ config, registry, statusStore, webhooks, log, started, reloader });
 
   // ---- observability ----------------------------------------------------------------------------------------
   const loopLag = startLoopLag();
@@ -174,17 +163,11 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
     dispatch.deliver(msg, users, opID).catch((err) => log.warn("delivery failed", { err, operationID: opID }));
     sendHooks.after(msg, opID);
   });
-  if (redis) {
-    // Redis restarts empty (or lost keys): after every reconnect, write this node's presence again.
-    let connectedBefore = redis.client.status === "ready";
-    redis.client.on("ready", () => {
-      if (connectedBefore) {
-        log.info("redis reconnected; re-asserting local presence", { users: registry.userCount });
-        presence.resync();
-      }
-      connectedBefore = true;
-    });
-  }
+  if (redis) onReconnect(redis.client, () => {
+    // Redis restarts empty (or lost keys): write this node's presence again.
+    log.info("redis reconnected; re-asserting local presence", { users: registry.userCount });
+    presence.resync();
+  });
 
   // ---- readiness, admin HTTP -----------------------------------------------------------------------------
   const ready = () => {
@@ -209,12 +192,53 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
 
   const { promise: stopped, resolve: markStopped } = Promise.withResolvers<void>();
   const stop = shutdown({ config, log, state, registry, outbound, sessions, edge, engine, presence, routing, started, notify: opts.notify, stopped, markStopped });
-  const hub = await startHub({
+  const hub = await startHubReloadable({
     config, nodeID, startedAt, get draining() { return state.draining; },
     registry, sessions, dispatch, backend, counters, metrics, stop, reload: () => reloader.reload(), adminToken,
+  }, started, reloader);
+
+  const ports = { ws: edge.server.port ?? config.ws.port, admin: admin.port, rpc: hub.port, api: apiServer?.port ?? admin.port };
+  await engine.listening({ rpc: ports.rpc, admin: ports.admin }, core);
+  log.info("imgate started", {
+    version: VERSION, shape: config.shape, node: nodeID, ws: joinHostPort(config.ws.host, ports.ws), rpc: joinHostPort(hub.host, ports.rpc),
+    ...(registerAs ? { registerAs: joinHostPort(registerAs, ports.rpc), etcd: engine.registered() === 1 ? "registered" : "retrying" } : {}),
+    admin: `${config.admin.host}:${ports.admin}`, ...(apiServer ? { api: config.api.listen.replace(/:\d+$/, `:${ports.api}`) } : {}),
+    ...(traitsOf(config).state === "redis" ? { redis: "shared state" } : { dataDir: config.dataDir }),
   });
+  return {
+    stopped, stop, reload: () => reloader.reload(), readiness: ready,
+    config, nodeID, log, counters, registry, sessions, dispatch, backend, presence, webhooks, metrics, edge, admin, hub, ports,
+    startedAt,
+    get draining() { return state.draining; },
+  };
+}
+
+/** The registry's status batcher and webhooks, stopped with the node; its batch timing follows reloads. */
+function startPresence(p: {
+  config: Config; registry: Registry; statusStore: StatusStore; webhooks: Webhooks; log: Logger; started: Lifecycle; reloader: Reloader;
+}): Presence {
+  const c = p.config.presence;
+  const timing = () => ({ batchSize: c.batchSize, mergeIntervalMs: c.mergeIntervalMs, renewIntervalMs: c.renewIntervalSeconds * 1000 });
+  const presence = createPresence({ registry: p.registry, store: p.statusStore, webhooks: p.webhooks, log: p.log, options: { shards: c.shards, ...timing() } });
+  p.started.add("presence", () => presence.stop());
+  p.reloader.onReload(() => presence.batcher.reconfigure(timing()));
+  return presence;
+}
+
+/** Calls `f` each time the connection is ready again after having been ready before (a reconnect). */
+function onReconnect(client: RedisClient, f: () => void): void {
+  let connectedBefore = client.status === "ready";
+  client.on("ready", () => {
+    if (connectedBefore) f();
+    connectedBefore = true;
+  });
+}
+
+/** The hub, stopped with the node; its certificate can change live, its kind (TLS or not) is fixed when it opens. */
+async function startHubReloadable(deps: HubDeps, started: Lifecycle, reloader: Reloader): Promise<Hub> {
+  const hub = await startHub(deps);
   started.add("hub", () => hub.close());
-  // The hub's certificate can change live; its kind (TLS or not) is fixed when it opens.
+  const config = deps.config;
   const tlsChanged = (changed: string[]) => changed.includes("rpc.tlsCert") || changed.includes("rpc.tlsKey");
   reloader.onCheck((next, changed) => {
     if (!tlsChanged(changed)) return;
@@ -223,20 +247,7 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
     checkTls(next.rpc.tlsCert, next.rpc.tlsKey);
   });
   reloader.onReload((changed) => tlsChanged(changed) && hub.reloadTls());
-
-  const ports = { ws: edge.server.port ?? config.ws.port, admin: admin.port, rpc: hub.port, api: apiServer?.port ?? admin.port };
-  await engine.listening({ rpc: ports.rpc, admin: ports.admin }, core);
-  log.info("imgate started", {
-    version: VERSION, shape: config.shape, node: nodeID, ws: joinHostPort(config.ws.host, ports.ws), rpc: joinHostPort(hub.host, ports.rpc),
-    ...(registerAs ? { registerAs: joinHostPort(registerAs, ports.rpc), etcd: engine.registered() === 1 ? "registered" : "retrying" } : {}),
-    admin: `${config.admin.host}:${ports.admin}`, ...(apiServer ? { api: config.api.listen.replace(/:\d+$/, `:${ports.api}`) } : {}), ...(traitsOf(config).state === "redis" ? { redis: "shared state" } : { dataDir: config.dataDir }),
-  });
-  return {
-    stopped, stop, reload: () => reloader.reload(), readiness: ready,
-    config, nodeID, log, counters, registry, sessions, dispatch, backend, presence, webhooks, metrics, edge, admin, hub, ports,
-    startedAt,
-    get draining() { return state.draining; },
-  };
+  return hub;
 }
 
 /** The admin HTTP listener, and OpenIM's app-server API where imgate is the message service: on the admin port, or
