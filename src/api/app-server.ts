@@ -51,7 +51,8 @@ export function apiUnavailable(why: string): (req: Request) => Promise<Response>
   return async () => failure(new CodeError(404, "NotFound", why), 404);
 }
 
-/** The API's fetch handler: answers every path under /auth, /msg and /user. */
+/** The API's fetch handler: answers every path under /auth, /msg and /user. Long because it holds the route table,
+ *  one short handler per OpenIM path, side by side as OpenIM's router lists them. */
 export function createAppServerApi(deps: AppServerDeps): (req: Request) => Promise<Response> {
   const { config, backend, dispatch, log } = deps;
   const admins = new Set(config.imAdminUser.userIDs);

@@ -95,7 +95,8 @@ function openFolder(dir: string, env: Record<string, string | undefined>) {
 const SERVICES = ["auth", "msg", "push", "user", "messageGateway"] as const;
 const REDIS_MODES = ["standalone", "cluster", "sentinel"];
 
-/** Our settings from an OpenIM config folder; `index` picks the element of port lists (OpenIM's -i). */
+/** Our settings from an OpenIM config folder; `index` picks the element of port lists (OpenIM's -i). Long because it
+ *  is a table: one short read per OpenIM key, in the order of OpenIM's files. */
 export function readOpenIMFolder(dir: string, index: number, env: Record<string, string | undefined>): OpenIMReading {
   const f = openFolder(dir, env);
   const settings: Record<string, unknown> = { shape: "openim" };

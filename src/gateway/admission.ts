@@ -60,6 +60,8 @@ function originMatcher(patterns: string[]): (origin: string) => boolean {
   };
 }
 
+/** Longer than ~120 lines on purpose: `admit` reads as the checks in their refusal order, over counters it shares
+ *  with `opened`/`release`; split up, the order would be harder to see. */
 export function createAdmission(deps: AdmissionDeps): Admission {
   const { config, counters, sessions } = deps;
   const ws = config.ws;

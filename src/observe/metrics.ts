@@ -30,6 +30,7 @@ export interface MetricsSources {
   loopLag: LoopLag;
 }
 
+/** Long because it declares every metric in one place (name, help, labels, how it is collected). */
 export function createMetrics(src: MetricsSources) {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });

@@ -6,7 +6,8 @@
 import { CodeError, ErrCode } from "../../protocol/errors.js";
 import type { Logger } from "../../observe/log.js";
 import type { StoreCtx } from "../ports.js";
-import type { Args, FromWorker, Result, StoreOp, StoreRequest, ToWorker } from "./store-protocol.js";
+import { createStoreCalls } from "./store-calls.js";
+import type { Args, FromWorker, Result, StoreOp, ToWorker } from "./store-protocol.js";
 
 export interface StoreClientOptions {
   dataDir: string;
@@ -39,62 +40,26 @@ function workerSpecifier(): string {
   return import.meta.url.includes("/$bunfs/") ? "./backend/embedded/store-worker.ts" : new URL("./store-worker.ts", import.meta.url).href;
 }
 
-interface Waiting {
-  resolve: (v: any) => void;
-  reject: (e: unknown) => void;
-  since: number;
-  lane: string;
-  /** Removes the abort listener, if any. */
-  unlisten?: () => void;
-}
-
+/** Longer than ~120 lines on purpose: spawning, restarting and closing the worker share one closure over its state
+ *  (current, open, down, closing), which is easier to follow whole than passed between functions. */
 export async function startStoreClient(opts: StoreClientOptions): Promise<StoreClient> {
   const stuckAfterMs = opts.stuckAfterMs ?? 15_000;
   const maxRestarts = opts.maxRestartsPerMinute ?? 5;
-  const waiting = new Map<number, Waiting>();
-  const perLane = new Map<string, number>();
-  const maxPerLane = opts.maxPerLane ?? Math.max(64, Math.floor(opts.maxQueue / 10));
-  let nextID = 1;
-  let outbox: StoreRequest[] = [];
-  let cancels: number[] = [];
-  /** Takes the call out of `waiting` and its lane's count; returns it if it was still waiting. */
-  const finish = (id: number): Waiting | undefined => {
-    const w = waiting.get(id);
-    if (!w) return undefined;
-    waiting.delete(id);
-    const n = (perLane.get(w.lane) ?? 1) - 1;
-    if (n <= 0) perLane.delete(w.lane);
-    else perLane.set(w.lane, n);
-    w.unlisten?.();
-    return w;
-  };
-  let posting = false;
+  const calls = createStoreCalls({
+    maxQueue: opts.maxQueue,
+    maxPerLane: opts.maxPerLane ?? Math.max(64, Math.floor(opts.maxQueue / 10)),
+    post: (m) => {
+      if (!open || !current) return false;
+      current.postMessage(m);
+      return true;
+    },
+  });
   let current: Worker | undefined;
   let open = false;
   let closing = false;
   let down: string | undefined = "starting";
   let restarts = 0;
   const restartTimes: number[] = [];
-  let rejectedFull = 0;
-  let stuckLogged = false;
-
-  const failAll = (why: string) => {
-    const err = new CodeError(ErrCode.ServerInternal, "ServerInternalError", why);
-    for (const id of [...waiting.keys()]) finish(id)?.reject(err);
-    outbox = [];
-    cancels = [];
-  };
-
-  const flush = () => {
-    posting = false;
-    if (!open || !current || (outbox.length === 0 && cancels.length === 0)) return;
-    const requests = outbox;
-    outbox = [];
-    const cancel = cancels.length ? cancels : undefined;
-    cancels = [];
-    current.postMessage({ requests, cancel } satisfies ToWorker);
-  };
-
   /** Starts a worker and resolves once it opened the database; rejects with the worker's reason otherwise. */
   const spawn = () =>
     new Promise<void>((resolve, reject) => {
@@ -112,18 +77,13 @@ export async function startStoreClient(opts: StoreClientOptions): Promise<StoreC
       w.onmessage = (e: MessageEvent<FromWorker>) => {
         const m = e.data;
         if ("replies" in m) {
-          for (const r of m.replies) {
-            const entry = finish(r.id);
-            if (!entry) continue;
-            if (r.ok) entry.resolve(r.value);
-            else entry.reject(new CodeError(r.code, r.msg, r.detail ?? ""));
-          }
+          calls.answer(m.replies);
         } else if ("opened" in m) {
           open = true;
           down = undefined;
-          stuckLogged = false;
+          watch.reset();
           settle();
-          flush();
+          calls.flush();
         } else if ("fatal" in m) {
           settle(new Error(`the store worker could not open the database: ${m.fatal}`));
         }
@@ -138,8 +98,8 @@ export async function startStoreClient(opts: StoreClientOptions): Promise<StoreC
         settle(new Error("the store worker exited while starting"));
         if (closing) return;
         down = "store worker exited; restarting";
-        opts.log?.error("store worker exited; failing its waiting calls with 500 and starting a new one", { waiting: waiting.size });
-        failAll("store worker exited");
+        opts.log?.error("store worker exited; failing its waiting calls with 500 and starting a new one", { waiting: calls.size() });
+        calls.failAll("store worker exited");
         void restart();
       });
       w.postMessage({ open: { dataDir: opts.dataDir } } satisfies ToWorker);
@@ -167,88 +127,40 @@ export async function startStoreClient(opts: StoreClientOptions): Promise<StoreC
     }
   };
 
-  // Readiness watch: an unanswered call older than stuckAfterMs means the worker hangs.
-  const watch = setInterval(() => {
-    const oldest = Math.min(...[...waiting.values()].map((w) => w.since));
-    const stuck = Number.isFinite(oldest) && Date.now() - oldest > stuckAfterMs;
-    if (stuck && !stuckLogged) {
-      stuckLogged = true;
-      opts.log?.error("store worker has not answered for a while; the node is unready", { waitingMs: Date.now() - oldest, waiting: waiting.size });
-    }
-    if (!stuck) stuckLogged = false;
-  }, 1000);
-  watch.unref?.();
+  const watch = watchStuck(calls, stuckAfterMs, opts.log);
 
   try {
     await spawn();
   } catch (e) {
     closing = true;
-    clearInterval(watch);
+    watch.stop();
     current?.terminate();
     throw e;
   }
 
   return {
     call<K extends StoreOp>(op: K, args: Args<K>, ctx?: StoreCtx): Promise<Result<K>> {
-      const fail = (why: string) => Promise.reject(new CodeError(ErrCode.ServerInternal, "ServerInternalError", why));
-      if (closing) return fail("store closed");
-      if (!open) return fail(down ?? "store not open");
-      const signal = ctx?.signal;
-      if (signal?.aborted) return fail(`store call dropped: ${(signal.reason as Error)?.message ?? "aborted"}`);
-      if (waiting.size >= opts.maxQueue) {
-        rejectedFull++;
-        return fail(`store busy: ${waiting.size} calls waiting`);
-      }
-      const lane = ctx?.lane ?? "";
-      const mine = perLane.get(lane) ?? 0;
-      if (mine >= maxPerLane) {
-        rejectedFull++;
-        return fail(`store busy: ${mine} calls of this user waiting`);
-      }
-      perLane.set(lane, mine + 1);
-      const id = nextID++;
-      const p = new Promise<Result<K>>((resolve, reject) => waiting.set(id, { resolve, reject, since: Date.now(), lane }));
-      outbox.push({ id, op, args, lane } as StoreRequest);
-      if (signal) {
-        // Dropped, not run: out of the outbox if it has not left yet, else the store thread is told to skip it.
-        const onAbort = () => {
-          const w = finish(id);
-          if (!w) return;
-          const i = outbox.findIndex((r) => r.id === id);
-          if (i >= 0) outbox.splice(i, 1);
-          else cancels.push(id);
-          w.reject(new CodeError(ErrCode.ServerInternal, "ServerInternalError", `store call dropped: ${(signal.reason as Error)?.message ?? "aborted"}`));
-          if (!posting) {
-            posting = true;
-            queueMicrotask(flush);
-          }
-        };
-        signal.addEventListener("abort", onAbort, { once: true });
-        waiting.get(id)!.unlisten = () => signal.removeEventListener("abort", onAbort);
-      }
-      if (!posting) {
-        posting = true;
-        queueMicrotask(flush);
-      }
-      return p;
+      if (closing) return Promise.reject(new CodeError(ErrCode.ServerInternal, "ServerInternalError", "store closed"));
+      if (!open) return Promise.reject(new CodeError(ErrCode.ServerInternal, "ServerInternalError", down ?? "store not open"));
+      return calls.add(op, args, ctx);
     },
     notReady() {
       if (down) return down;
-      if (stuckLogged) return "store worker not answering";
+      if (watch.stuck()) return "store worker not answering";
       return undefined;
     },
-    stats: () => ({ inFlight: waiting.size, restarts, rejectedFull }),
+    stats: () => ({ inFlight: calls.size(), restarts, rejectedFull: calls.rejectedFull() }),
     worker: () => current,
     async close() {
       closing = true;
-      clearInterval(watch);
+      watch.stop();
       const w = current;
       if (!w || !open) {
         w?.terminate();
-        failAll("store closed");
+        calls.failAll("store closed");
         return;
       }
-      flush();
+      calls.flush();
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, 5000);
         w.addEventListener("message", (e: MessageEvent<FromWorker>) => {
@@ -261,7 +173,20 @@ export async function startStoreClient(opts: StoreClientOptions): Promise<StoreC
       });
       open = false;
       w.terminate();
-      failAll("store closed");
+      calls.failAll("store closed");
     },
   };
+}
+
+/** Readiness watch: an unanswered call older than `stuckAfterMs` means the worker hangs (logged once until it answers). */
+function watchStuck(calls: { oldest(): number; size(): number }, stuckAfterMs: number, log?: Logger) {
+  let stuck = false;
+  const timer = setInterval(() => {
+    const oldest = calls.oldest();
+    const now = Number.isFinite(oldest) && Date.now() - oldest > stuckAfterMs;
+    if (now && !stuck) log?.error("store worker has not answered for a while; the node is unready", { waitingMs: Date.now() - oldest, waiting: calls.size() });
+    stuck = now;
+  }, 1000);
+  timer.unref?.();
+  return { stuck: () => stuck, reset: () => void (stuck = false), stop: () => clearInterval(timer) };
 }
