@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { chmodSync, cpSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { chmodSync, copyFileSync, cpSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { GetConversationsHasReadAndMaxSeqReqSchema, GetConversationsHasReadAndMaxSeqRespSchema, SendMsgRespSchema } from "../src/gen/openim/msg/msg_pb.js";
@@ -36,9 +36,12 @@ function copyFixture(): string {
   return dir;
 }
 
-/** Every stored row of the untouched fixture, read with SQL: what 0.1.0 wrote. */
+/** Every stored row of the untouched fixture, read with SQL from a copy (SQLite would leave -wal and -shm files
+ *  beside the committed one): what 0.1.0 wrote. */
 function fixtureRows() {
-  const db = new Database(join(FIXTURE, "imgate.db"), { readonly: true });
+  const dir = mkdtempSync(join(tmpdir(), "imgate-fixture-"));
+  copyFileSync(join(FIXTURE, "imgate.db"), join(dir, "imgate.db"));
+  const db = new Database(join(dir, "imgate.db"), { readonly: true });
   try {
     return {
       messages: db.query<{ conversation_id: string; seq: number; data: Uint8Array }, []>(
@@ -49,6 +52,7 @@ function fixtureRows() {
     };
   } finally {
     db.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
