@@ -72,16 +72,17 @@ describe("metrics", () => {
   test("an event-loop stall shows in the lag histogram and the max gauge", async () => {
     const scrape = async () => new Map((await (await fetch(`http://127.0.0.1:${n.adminPort}/metrics`)).text()).split("\n")
       .filter((l) => l && !l.startsWith("#")).map((l) => [l.slice(0, l.lastIndexOf(" ")), Number(l.slice(l.lastIndexOf(" ") + 1))] as const));
+    const over = (m: Map<string, number>) => m.get("imgate_event_loop_lag_seconds_count")! - m.get('imgate_event_loop_lag_seconds_bucket{le="0.1"}')!;
     await scrape(); // resets the max window
-    await Bun.sleep(50);
     const before = await scrape();
     const stallUntil = performance.now() + 150;
     while (performance.now() < stallUntil) {} // the node runs in this process: its loop stalls too
-    await Bun.sleep(50);
-    const after = await scrape();
+    // Scraped until the probe has recorded the stall (no guessed sleep), at most 5 s.
+    let after = await scrape();
+    for (const end = Date.now() + 5000; over(after) - over(before) < 1 && Date.now() < end;) after = await scrape();
     expect(after.get("imgate_event_loop_lag_max_seconds")).toBeGreaterThanOrEqual(0.12);
-    const over = (m: Map<string, number>) => m.get("imgate_event_loop_lag_seconds_count")! - m.get('imgate_event_loop_lag_seconds_bucket{le="0.1"}')!;
-    expect(over(after) - over(before)).toBe(1);
+    // At least the stall (a loaded machine may add lags of its own).
+    expect(over(after) - over(before)).toBeGreaterThanOrEqual(1);
   });
 
   test("no token or secret appears in metrics", async () => {

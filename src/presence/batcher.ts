@@ -17,6 +17,8 @@ export interface BatcherStats {
   /** Longest time a change waited to be written, in the last flushes (ms). */
   maxLagMs: number;
   pending: number;
+  /** Merge ticks run (tests wait for ticks instead of guessing their time). */
+  ticks: number;
 }
 
 interface Shard {
@@ -66,7 +68,7 @@ export function createStatusBatcher(opts: {
   let renewEvery = opts.renewIntervalMs ?? 600_000;
   const shards: Shard[] = Array.from({ length: nShards }, () => ({ pending: new Map(), inflight: undefined, backoffUntil: 0, failures: 0 }));
   const lastWritten = new Map<string, number>();
-  const stats: BatcherStats = { events: 0, writes: 0, entriesWritten: 0, failures: 0, retries: 0, renewals: 0, maxLagMs: 0, pending: 0 };
+  const stats: BatcherStats = { events: 0, writes: 0, entriesWritten: 0, failures: 0, retries: 0, renewals: 0, maxLagMs: 0, pending: 0, ticks: 0 };
   let stopped = false;
 
   const flush = (shard: Shard, force = false): Promise<void> | undefined => {
@@ -131,6 +133,7 @@ export function createStatusBatcher(opts: {
   let tick: ReturnType<typeof setInterval>, renew: ReturnType<typeof setInterval>;
   const startTimers = () => {
     tick = setInterval(() => {
+      stats.ticks++;
       for (const s of shards) flush(s);
     }, merge);
     tick.unref?.();
