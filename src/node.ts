@@ -41,6 +41,7 @@ import { registersInDiscovery, traitsOf } from "./config/shapes.js";
 import { startEngine } from "./engines/index.js";
 import { type Reloader, createReloader } from "./reloader.js";
 import type { Engine, Routing } from "./engines/engine.js";
+import { closeSpread } from "./sessions/spread.js";
 
 export interface Node {
   config: Config;
@@ -332,31 +333,6 @@ function shutdown(p: {
       p.markStopped();
     }
   };
-}
-
-/** Closes per second a drain never goes below: spreading a handful of clients over the whole window helps no one. */
-export const MIN_DRAIN_RATE = 100;
-
-/**
- * Closes `conns` (oldest first) spread evenly over `overMs`, the i-th at about i·window/n, where the window is
- * shortened so at least MIN_DRAIN_RATE close each second (10 clients: 0.1 s; 10,000 over 10 s: the whole window).
- */
-function closeSpread(conns: Conn[], windowMs: number, close: (c: Conn) => void): Promise<void> {
-  conns.sort((a, b) => a.connectedAt - b.connectedAt);
-  const n = conns.length;
-  if (n === 0) return Promise.resolve();
-  const overMs = Math.min(windowMs, (n * 1000) / MIN_DRAIN_RATE);
-  const start = performance.now();
-  let next = 0;
-  return new Promise((resolve) => {
-    const step = () => {
-      const due = Math.min(n, Math.floor((n * (performance.now() - start)) / overMs) + 1);
-      for (; next < due; next++) close(conns[next]!);
-      if (next >= n) return resolve();
-      setTimeout(step, Math.max(5, Math.min(100, overMs / n)));
-    };
-    step();
-  });
 }
 
 function checkTls(cert: string, key: string): void {
