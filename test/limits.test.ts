@@ -21,9 +21,12 @@ const httpHandshake = async (n: TestNode, u: string) => {
 describe("limits", () => {
   test("handshake rate: refusals answer 1601 and count", async () => {
     const n = await node({ "ws.handshakesPerSecond": 5 });
+    const t0 = performance.now();
     const results = await Promise.all(Array.from({ length: 15 }, (_, i) => httpHandshake(n, `h${i}`)));
+    const seconds = (performance.now() - t0) / 1000;
     const refused = results.filter((r) => r.errDlt === "handshake rate limit");
-    expect(refused.length).toBeGreaterThanOrEqual(8);
+    // Whatever the machine's speed: at most the burst (5) plus what refilled meanwhile passed.
+    expect(refused.length).toBeGreaterThanOrEqual(Math.max(1, Math.floor(15 - 5 - 5 * seconds)));
     for (const r of refused) expect(r.errCode).toBe(1601);
     expect(n.node.counters.limitRefusals.get("handshake_rate")).toBe(refused.length);
   });
@@ -35,8 +38,8 @@ describe("limits", () => {
     const r = await httpHandshake(n, "ip3");
     expect(r).toEqual({ errCode: 1601, errMsg: "ConnOverMaxNumLimit", errDlt: "too many connections from this address" });
     cs[0]!.close();
+    // The close handler gives the address's slot back before the registry forgets the connection.
     await until(() => n.node.registry.connections === 2);
-    await Bun.sleep(20);
     const again = await connect({ port: n.wsPort, userID: "ip3", platformID: 5, token: n.token("ip3", 5) });
     again.close();
     for (const c of cs.slice(1)) c.close();
@@ -94,13 +97,22 @@ describe("limits", () => {
   test("request rate: excess requests are answered 1650, the connection stays", async () => {
     const n = await node({ "ws.requestsPerSecond": 5 });
     const c = await connect({ port: n.wsPort, userID: "rq", platformID: 5, token: n.token("rq", 5), sdkType: "js" });
+    const t0 = performance.now();
     const replies = await Promise.all(Array.from({ length: 20 }, () => c.request(1001)));
+    const seconds = (performance.now() - t0) / 1000;
     const limited = replies.filter((r) => r.errCode === 1650);
-    expect(limited.length).toBeGreaterThanOrEqual(8);
+    // The burst (10) passes; past it only what refilled meanwhile, however long the machine took.
+    expect(limited.length).toBeGreaterThanOrEqual(Math.max(1, Math.floor(20 - 10 - 5 * seconds)));
     expect(limited[0]!.errMsg).toBe("RequestRateLimitError");
     expect(replies.filter((r) => r.errCode === 0).length).toBeGreaterThanOrEqual(10);
-    await Bun.sleep(1100);
-    expect((await c.request(1001)).errCode).toBe(0);
+    // The connection stays, and the bucket refills: polled until a request passes again (3 s at most).
+    // (Each poll waits first: asking at once would spend a refusal, and a client past its refusals is closed.)
+    let again = 1650;
+    for (const end = Date.now() + 3000; again !== 0 && Date.now() < end;) {
+      await Bun.sleep(250);
+      again = (await c.request(1001)).errCode;
+    }
+    expect(again).toBe(0);
     c.close();
   });
 
