@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { type TestNode, startTestNode } from "./support/node.js";
 import { connect, until } from "./support/client.js";
-import { type TestRedis, startRedis } from "./support/redis.js";
+import { type TestRedis, redisCli, startRedis } from "./support/redis.js";
 
 let r: TestRedis;
 const nodes: TestNode[] = [];
@@ -27,6 +27,8 @@ test("a policy set by a reload reaches logins on other nodes", async () => {
   expect(a.frames.some((f) => f.reqIdentifier === 2002)).toBe(false);
   b.close();
   await until(() => n2.node.registry.connections === 0, 5000, "b to leave");
+  // n1's route for the user is written (asynchronously, in batches): a login elsewhere finds it there.
+  await until(() => redisCli(r.port, "HEXISTS", "imgate:route:{lp}", "lp1") === "1", 5000, "lp routed to lp1");
   // What applyLive does on a reload: the running config object takes the new value.
   for (const n of nodes) n.node.config.multiLogin.policy = 1;
   const c = await login(n2, 300);
