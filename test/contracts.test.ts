@@ -109,7 +109,9 @@ for (const [name, make, announces] of statusStores) {
       await s.setStatus([{ userID: "c1", online: [1], offline: [] }]); // renewal: no change
       await s.setStatus([{ userID: "c1", online: [], offline: [1] }]);
       await until(() => seen.filter(([u]) => u === "c1").length >= 2, 2000, "both changes");
-      await Bun.sleep(100); // a third (wrong) announcement would arrive by now
+      // A change of another user after them: announcements come in order, so a third (wrong) one for c1 is in by now.
+      await s.setStatus([{ userID: "c-barrier", online: [3], offline: [] }]);
+      await until(() => seen.some(([u]) => u === "c-barrier"), 2000, "the barrier's change");
       expect(seen.filter(([u]) => u === "c1")).toEqual([["c1", [1]], ["c1", []]]);
       await s.close();
     });

@@ -7,7 +7,7 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { Admin } from "../src/gen/imgate/admin/v1/admin_pb.js";
 import { SetAppBackgroundStatusReqSchema } from "../src/gen/openim/sdkws/sdkws_pb.js";
 import { type TestNode, startTestNode } from "./support/node.js";
-import { type TestClient, connect, until } from "./support/client.js";
+import { type TestClient, connect, settled, until } from "./support/client.js";
 import { msgGatewayClient } from "./support/grpcjs.js";
 import { pushedMsg, text } from "./support/pb.js";
 
@@ -52,7 +52,7 @@ describe("push methods", () => {
       expect(text(pushedMsg(p.data).msg)).toBe("group!");
     }
     await web.nextPush(2001);
-    await Bun.sleep(50);
+    await settled(ios);
     expect(ios.frames.some((f) => f.reqIdentifier === 2001)).toBe(false);
     for (const c of [ios, android, web]) c.close();
   });
@@ -115,7 +115,7 @@ describe("status and kicks", () => {
     const b = await login("s3", 2);
     // Same token on the peer: a reconnect, nothing happens.
     await gw.call("MultiTerminalLoginCheck", { userID: "s3", platformID: 2, token: b.opts.token });
-    await Bun.sleep(50);
+    await settled(b);
     expect(n.node.registry.userConns("s3")?.length).toBe(1);
     await gw.call("MultiTerminalLoginCheck", { userID: "s3", platformID: 2, token: "another-token" });
     await b.nextPush(2002);

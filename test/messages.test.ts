@@ -13,7 +13,7 @@ import {
   GetMaxSeqReqSchema, GetMaxSeqRespSchema, PullMessageBySeqsReqSchema, PullMessageBySeqsRespSchema, PullOrder,
 } from "../src/gen/openim/sdkws/sdkws_pb.js";
 import { type TestNode, startTestNode } from "./support/node.js";
-import { type TestClient, connect, until } from "./support/client.js";
+import { type TestClient, connect, settled, until } from "./support/client.js";
 import { groupMsg, pushedMsg, text, textMsg } from "./support/pb.js";
 import { runCli, serveProcess } from "./support/proc.js";
 
@@ -82,7 +82,7 @@ describe("one-to-one", () => {
     expect(r2).toEqual(r1);
     await b.nextPush(2001);
     expect(await maxSeqs(b)).toEqual({ [si("ida", "idb")]: 1n });
-    await Bun.sleep(50);
+    await settled(b);
     expect(b.frames.filter((f) => f.reqIdentifier === 2001).length).toBe(1);
     a.close();
     b.close();
@@ -130,7 +130,7 @@ describe("groups", () => {
       expect(msg.seq).toBe(1n);
       expect(p.operationID).toBe("g-op");
     }
-    await Bun.sleep(50);
+    for (const k of [a!, b!, c!]) await settled(k);
     for (const k of [a!, b!, c!]) expect(k.frames.filter((f) => f.reqIdentifier === 2001).length).toBe(1);
     expect((await out!.request(1003, groupMsg("gout", "g3", "let me in"))).errCode).toBe(1203);
     expect((await out!.request(1003, groupMsg("gout", "nosuch", "x"))).errCode).toBe(1201);

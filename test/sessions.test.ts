@@ -8,7 +8,7 @@ import { toBinary } from "@bufbuild/protobuf";
 import { msgGateway } from "../src/gen/openim/msggateway/msggateway_pb.js";
 import { MsgDataSchema, SetAppBackgroundStatusReqSchema } from "../src/gen/openim/sdkws/sdkws_pb.js";
 import { type TestNode, startTestNode } from "./support/node.js";
-import { type TestClient, connect, until } from "./support/client.js";
+import { type TestClient, connect, settled, until } from "./support/client.js";
 
 let n: TestNode;
 let hub: ReturnType<typeof createClient<typeof msgGateway>>;
@@ -48,7 +48,9 @@ describe("policy 1 over sockets", () => {
     await until(() => n.node.registry.userConns("p1")?.length === 1);
     // invalidateToken ran: the old token is kicked (persisted), the new one still works.
     await until(() => n.node.counters.kicks.get("multi-login")! >= 1);
-    await Bun.sleep(20);
+    // invalidateToken follows the kick asynchronously, on the store thread's shared lane: a later call on that lane
+    // is answered after it (each lane runs in order).
+    await n.store.groupMembers("nobody");
     await expect(login("p1", 2, t1)).rejects.toMatchObject({ body: { errCode: 1506 } });
     expect((await second.request(1001)).errCode).toBe(0);
     second.close();
@@ -58,7 +60,7 @@ describe("policy 1 over sockets", () => {
     const t = n.token("p2", 1);
     const a = await login("p2", 1, t);
     const b = await login("p2", 1, t);
-    await Bun.sleep(50);
+    await settled(a);
     expect(n.node.registry.userConns("p2")?.length).toBe(2);
     expect(a.frames.some((f) => f.reqIdentifier === 2002)).toBe(false);
     a.close();
@@ -68,7 +70,7 @@ describe("policy 1 over sockets", () => {
   test("other platforms are untouched", async () => {
     const ios = await login("p3", 1);
     const web = await login("p3", 5);
-    await Bun.sleep(50);
+    await settled(ios);
     expect(n.node.registry.onlinePlatforms("p3").sort()).toEqual([1, 5]);
     ios.close();
     web.close();
@@ -103,7 +105,7 @@ describe("background mode", () => {
     expect(codes).toEqual({ 1: 1604, 2: 0 });
     expect(r.singlePushResult[0]!.onlinePush).toBe(true); // Android is a push terminal
     await android.nextPush(2001);
-    await Bun.sleep(100);
+    await settled(ios);
     expect(ios.frames.some((f) => f.reqIdentifier === 2001)).toBe(false);
 
     await setBg(ios, false);

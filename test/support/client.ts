@@ -144,6 +144,25 @@ export function connect(o: ClientOpts): Promise<TestClient> {
 }
 
 /** Waits until `f` is true, polling; fails after timeoutMs. */
+/**
+ * A barrier on one socket: a 1001 round trip. Frames on one socket are ordered and deliveries of earlier sends are
+ * queued before a later request's reply (the reply needs a store round trip), so once it is back, every push the
+ * server meant for this socket before it has arrived: checking that something did NOT arrive is safe after it.
+ */
+export async function settled(c: TestClient): Promise<void> {
+  const r = await c.request(1001);
+  if (r.errCode !== 0) throw new Error(`barrier 1001 failed: ${r.errCode} ${r.errMsg}`);
+}
+
+/** Polls an async condition until it holds, at most `timeoutMs`. */
+export async function eventually(f: () => Promise<boolean>, timeoutMs = 5000, what = "condition"): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await f())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(10);
+  }
+}
+
 export async function until(f: () => boolean, timeoutMs = 5000, what = "condition"): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!f()) {

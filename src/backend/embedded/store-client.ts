@@ -77,7 +77,10 @@ export async function startStoreClient(opts: StoreClientOptions): Promise<StoreC
       w.onmessage = (e: MessageEvent<FromWorker>) => {
         const m = e.data;
         if ("replies" in m) {
-          calls.answer(m.replies);
+          // Answered from a macrotask, not from inside the message event: a call made by a continuation running in the
+          // event's dispatch can have its own reply left undelivered until some later message or deadline (Bun 1.4.5:
+          // a kicked-token login waited out its 10 s handshake deadline, test/sessions.test.ts; reproduced at 0.1.0).
+          setImmediate(() => calls.answer(m.replies));
         } else if ("opened" in m) {
           open = true;
           down = undefined;
