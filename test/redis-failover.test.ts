@@ -45,6 +45,15 @@ function chatAcross(nodes: Served[], prefix: string): Pair[] {
   ]);
 }
 
+/** Messages the pairs had acknowledged so far. */
+const ackedSoFar = (pairs: Pair[]) => pairs.reduce((n, [a, b]) => n + a.acked.length + b.acked.length, 0);
+
+/** Waits until the pairs have `more` acknowledgements beyond what they have now: the load runs (not a guessed time). */
+async function ackedMore(pairs: Pair[], more: number, what: string, timeoutMs = 30_000): Promise<void> {
+  const from = ackedSoFar(pairs);
+  await until(() => ackedSoFar(pairs) >= from + more, timeoutMs, what);
+}
+
 /** acked clientMsgIDs of each pair that are not in the store (read through node 1). */
 async function lostAcked(port: number, pairs: Pair[]): Promise<string[]> {
   const lost: string[] = [];
@@ -109,7 +118,7 @@ describe("Redis Cluster (three masters, one replica each)", () => {
     const nodes = await twoNodes(topo);
     const pairs = chatAcross(nodes, "k");
     try {
-      await Bun.sleep(1500);
+      await ackedMore(pairs, 200, "traffic before the failure");
       const masters = topo.cluster!.masters();
       await topo.cluster!.kill(masters[1]!);
       // The replica is promoted once the others see the master fail (cluster-node-timeout 2 s), then the slots are served again.
@@ -118,7 +127,7 @@ describe("Redis Cluster (three masters, one replica each)", () => {
         return now.length === 3 && !now.includes(masters[1]!);
       }, 30_000, "the replica promoted");
       await topo.cluster!.waitOk(30_000);
-      await Bun.sleep(2000);
+      await ackedMore(pairs, 100, "traffic after the failover");
       const { acked, lost } = await afterTheFailure(nodes, topo, pairs, "kf");
       console.log(`[failover] Redis Cluster master killed: ${acked} acknowledged, ${lost.length} not in the store after the replica took over`);
       expect(acked).toBeGreaterThan(200);
@@ -151,10 +160,12 @@ describe("Redis Cluster (three masters, one replica each)", () => {
       }
     })();
     try {
-      await Bun.sleep(1000);
+      // Pushes before, during and after the move (counted, not timed).
+      await until(() => sent >= 20, 15_000, "pushes before the reshard");
       const fourth = await topo.cluster!.addMaster();
       await topo.cluster!.reshard(fourth.port, 4096);
-      await Bun.sleep(1500);
+      const afterMove = sent;
+      await until(() => sent >= afterMove + 20, 15_000, "pushes after the reshard");
       pushing = false;
       await pusher;
       const received = clients.reduce((n, c) => n + c.frames.filter((f) => f.reqIdentifier === 2001).length, 0);
@@ -188,11 +199,11 @@ describe("Redis Sentinel", () => {
     const nodes = await twoNodes(topo, { IMGATE_REDIS_WAIT_REPLICAS: "1" });
     const pairs = chatAcross(nodes, "s");
     try {
-      await Bun.sleep(1500);
+      await ackedMore(pairs, 200, "traffic before the failover");
       const before = topo.sentinel!.masterPort();
       const after = await topo.sentinel!.failover();
       expect(after).not.toBe(before);
-      await Bun.sleep(2500);
+      await ackedMore(pairs, 100, "traffic after the failover");
       const { acked, lost } = await afterTheFailure(nodes, topo, pairs, "sf");
       console.log(`[failover] Sentinel failover: ${acked} acknowledged, ${lost.length} not in the store`);
       expect(acked).toBeGreaterThan(200);

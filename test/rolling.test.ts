@@ -57,15 +57,17 @@ test("rolling restart of --workers 2 under 1:1 chat: nothing acknowledged lost, 
         await Bun.sleep(50);
       }
     })();
-    await Bun.sleep(1500);
-    const before = clients.reduce((a, c) => a + c.acked.length, 0);
-    expect(before).toBeGreaterThan(100);
+    const ackedNow = () => clients.reduce((a, c) => a + c.acked.length, 0);
+    await until(() => ackedNow() > 100, 15_000, "traffic before the restart");
+    const before = ackedNow();
 
     const r = await runCliAsync(["reload", "--workers", "--rpc", `127.0.0.1:${rpc}`, "--data-dir", join(dir, "imgate-data")]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("rolling restart requested");
     await until(() => out.includes("rolling restart done"), 40_000, "the rolling restart");
-    await Bun.sleep(1500);
+    // Traffic goes on through the new workers.
+    const afterRestart = ackedNow();
+    await until(() => ackedNow() >= afterRestart + 100, 15_000, "traffic after the restart");
     probing = false;
     await probe;
     await Promise.all(clients.map((c) => c.stop()));
