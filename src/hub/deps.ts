@@ -1,5 +1,5 @@
 // What the hub uses of the node, named here so the hub depends on the layers below it and not on node.ts
-// (which starts the hub). The Node passes itself: it has all of these.
+// (which starts the hub and builds this object from its parts).
 import type { Backend } from "../backend/ports.js";
 import type { Dispatch } from "../cluster/dispatch.js";
 import type { Config } from "../config/schema.js";
