@@ -195,10 +195,11 @@ for (const [name, make] of conversationStores) {
 // Retention by age in Redis (the SQLite store prunes by age on its own timer: store.test.ts).
 for (const [name, make] of [["redis", async () => freshRedis()], ["redis cluster", async () => freshCluster()]] as const) {
   test(`${name}: messages older than the retention go on the next send and by the sweep; seqs keep counting`, async () => {
-    const s = createRedisConversationStore(await make(), { maxPerConversation: 0, idempotencyTtlSeconds: 3600, maxAgeMs: 600 });
+    let now = Date.now();
+    const s = createRedisConversationStore(await make(), { maxPerConversation: 0, idempotencyTtlSeconds: 3600, maxAgeMs: 600, now: () => now });
     for (const b of ["old1", "old2", "old3"]) await s.send(msg("ra", "rb", b), "ra", "op");
     for (const b of ["idle1", "idle2"]) await s.send(msg("rc", "rd", b), "rc", "op");
-    await Bun.sleep(700);
+    now += 700; // past the retention, on the store's own clock
     const fresh = await s.send(msg("ra", "rb", "fresh"), "ra", "op");
     expect(fresh.seq).toBe(4n);
     expect(await s.bounds("si_ra_rb")).toEqual({ minSeq: 4, maxSeq: 4 });

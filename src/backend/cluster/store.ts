@@ -89,6 +89,8 @@ export interface RedisStoreOptions {
   /** Replicas that must have a message before it is acknowledged (Redis WAIT); 0 = the master's word. */
   waitReplicas?: number;
   waitTimeoutMs?: number;
+  /** The clock of send times and retention (tests give their own and need no sleeps). */
+  now?: () => number;
 }
 
 export function createRedisConversationStore(redis: Redis | Cluster, opts: RedisStoreOptions): ConversationStore & {
@@ -100,6 +102,7 @@ export function createRedisConversationStore(redis: Redis | Cluster, opts: Redis
   redis.defineCommand("imgateSend", { numberOfKeys: 5, lua: SEND });
   redis.defineCommand("imgateTrim", { numberOfKeys: 3, lua: TRIM });
   const maxAgeMs = opts.maxAgeMs ?? 0;
+  const clock = opts.now ?? Date.now;
   const waited = opts.waitReplicas ? createWaitedWriter(redis, opts.waitReplicas, opts.waitTimeoutMs ?? 1000) : undefined;
   const knownMembership = new Set<string>();
   const addMembers = async (users: string[], conversationID: string) => {
@@ -117,7 +120,7 @@ export function createRedisConversationStore(redis: Redis | Cluster, opts: Redis
       const msg = prepareSend(input, opUserID);
       const members = recipientsOf(msg, isGroupMessage(msg) ? await store.groupMembers(msg.groupID) : undefined);
       const conversationID = conversationIDOf(msg);
-      const now = Date.now();
+      const now = clock();
       stampMessage(msg, now);
       msg.seq = 0n; // the script appends the seq it allocates
       const k = conv(conversationID);
@@ -245,7 +248,7 @@ export function createRedisConversationStore(redis: Redis | Cluster, opts: Redis
     /** Removes messages older than maxAgeMs from every conversation, written to or not (SCAN on every master). */
     async pruneByAge(): Promise<number> {
       if (maxAgeMs <= 0) return 0;
-      const cutoff = Date.now() - maxAgeMs;
+      const cutoff = clock() - maxAgeMs;
       const masters = redis instanceof Cluster ? redis.nodes("master") : [redis];
       let removed = 0;
       for (const node of masters) {
