@@ -58,6 +58,24 @@ describe("message store", () => {
     expect(store.bounds("si_c_d")).toEqual({ minSeq: 1, maxSeq: 1 });
   });
 
+  test("a resend of what the previous store committed just before it went away is delivered, once", async () => {
+    const { db } = fresh();
+    const before = new MessageStore(db);
+    // Committed; its answer (and so its delivery) lost with the thread that committed it.
+    const first = await before.send(msg("a", "b", 1), "a");
+    while (Date.now() <= Number(first.sendTime)) {} // the next store starts after the commit
+    const after = new MessageStore(db);
+    const resent = await after.send(msg("a", "b", 1), "a");
+    expect([resent.duplicate, resent.seq, resent.serverMsgID]).toEqual([false, first.seq, first.serverMsgID]);
+    expect([...resent.recipients].sort()).toEqual(["a", "b"]);
+    // Once: the next resend is a plain duplicate, delivered nowhere.
+    const again = await after.send(msg("a", "b", 1), "a");
+    expect([again.duplicate, again.recipients]).toEqual([true, []]);
+    // The store that answered it treats a resend as a duplicate, as before.
+    expect((await before.send(msg("a", "b", 1), "a")).duplicate).toBe(true);
+    expect(after.bounds("si_a_b").maxSeq).toBe(1);
+  });
+
   test("state is reloaded from disk by a new process", async () => {
     const { store, dir, db } = fresh();
     for (let i = 0; i < 3; i++) await store.send(msg("x", "y", i), "x");

@@ -40,6 +40,9 @@ export function clientKey(sendID: string, clientMsgID: string): number {
   return Number(Bun.hash(`${sendID}\u0000${clientMsgID}`) >> 11n);
 }
 
+/** How long before a store's start a message committed by its predecessor is delivered again on a resend. */
+export const REDELIVER_WINDOW_MS = 5 * 60_000;
+
 /** Conversations whose seq state the store keeps in memory at most. */
 export const MAX_CACHED_CONVERSATIONS = 100_000;
 
@@ -56,6 +59,10 @@ export class MessageStore implements ConversationStore {
 
   private readonly q;
 
+  /** When this store started: messages committed before it by an earlier one may be undelivered (undeliveredBefore). */
+  private readonly startedAt = Date.now();
+  /** Resends already delivered by undeliveredBefore (bounded). */
+  private readonly redelivered = new Set<string>();
   /** Conversations with sends not committed yet: never evicted from `convs`. */
   private readonly unflushed = new Set<string>();
 
@@ -187,9 +194,10 @@ export class MessageStore implements ConversationStore {
     const stored = this.q.byClientID.get(clientKey(msg.sendID, msg.clientMsgID), msg.sendID, msg.clientMsgID);
     if (stored) {
       const m = fromBinary(MsgDataSchema, stored.data);
+      const recipients = this.undeliveredBefore(idKey, m);
       return Promise.resolve({
         serverMsgID: m.serverMsgID, clientMsgID: m.clientMsgID, sendTime: m.sendTime, seq: m.seq,
-        conversationID: stored.conversation_id, msg: m, recipients: [], duplicate: true, operationID,
+        conversationID: stored.conversation_id, msg: m, recipients: recipients ?? [], duplicate: recipients === undefined, operationID,
       });
     }
     const members = recipientsOf(msg, isGroupMessage(msg) ? this.groupMembers(msg.groupID) : undefined);
@@ -216,6 +224,24 @@ export class MessageStore implements ConversationStore {
       setImmediate(() => this.flush());
     }
     return p;
+  }
+
+  /**
+   * A resend of a message an earlier store (thread or process) committed shortly before this one started: that one
+   * may have died between its commit and its answer, so the message may never have been delivered. The resend
+   * delivers it (its recipients), once; any later resend is a plain duplicate. Undefined: a plain duplicate.
+   */
+  private undeliveredBefore(idKey: string, m: MsgData): string[] | undefined {
+    const sent = Number(m.sendTime);
+    if (sent >= this.startedAt || sent < this.startedAt - REDELIVER_WINDOW_MS || this.redelivered.has(idKey)) return undefined;
+    try {
+      const recipients = recipientsOf(m, isGroupMessage(m) ? this.groupMembers(m.groupID) : undefined);
+      rememberMembership(this.redelivered, idKey, 10_000);
+      return recipients;
+    } catch {
+      // The group is gone or the sender left it since: nothing to deliver to.
+      return undefined;
+    }
   }
 
   /** Commits every send of this tick in one transaction. */
