@@ -43,6 +43,17 @@ test("the plan: live keys apply, keys bound at start are named with why", () => 
   expect(plan.restart.find((r) => r.key === "ws.tlsCert")!.why).toContain("oven-sh/bun#43815");
 });
 
+/** A node on a config file of its own (written with `yaml`), which its reload re-reads; logs are silent. */
+async function nodeOnFile(yaml: string) {
+  const dir = freshDir();
+  const file = join(dir, "imgate.yml");
+  writeFileSync(file, yaml);
+  const flags = { "ws.host": "127.0.0.1", "ws.port": 0, "rpc.port": 0, "admin.port": 0, dataDir: dir, secret: SECRET };
+  const silent = createLogger({ level: "error", format: "json", write: () => {} });
+  const node = await startNode(loadConfig({ file, flags }), silent, SECRET, { reloadConfig: () => loadConfig({ file, flags }) });
+  return { dir, file, node };
+}
+
 describe("a running node", () => {
   test("a reload changes the log level and a rate limit while clients stay connected; an invalid file changes nothing", async () => {
     const dir = freshDir();
@@ -89,12 +100,7 @@ describe("a running node", () => {
   });
 
   test("a reload is checked whole before anything applies: TLS switched on is refused, the log level stays", async () => {
-    const dir = freshDir();
-    const file = join(dir, "imgate.yml");
-    writeFileSync(file, "log:\n  level: info\n");
-    const flags = { "ws.host": "127.0.0.1", "ws.port": 0, "rpc.port": 0, "admin.port": 0, dataDir: dir, secret: SECRET };
-    const silent = createLogger({ level: "error", format: "json", write: () => {} });
-    const node = await startNode(loadConfig({ file, flags }), silent, SECRET, { reloadConfig: () => loadConfig({ file, flags }) });
+    const { dir, file, node } = await nodeOnFile("log:\n  level: info\n");
     try {
       const [cert, key] = [join(dir, "c.pem"), join(dir, "k.pem")];
       const made = Bun.spawnSync(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1",
@@ -112,12 +118,7 @@ describe("a running node", () => {
   });
 
   test("rpc.token, webhooks and the multi-login policy apply at once", async () => {
-    const dir = freshDir();
-    const file = join(dir, "imgate.yml");
-    writeFileSync(file, "multiLogin:\n  policy: 1\n");
-    const flags = { "ws.host": "127.0.0.1", "ws.port": 0, "rpc.port": 0, "admin.port": 0, dataDir: dir, secret: SECRET };
-    const silent = createLogger({ level: "error", format: "json", write: () => {} });
-    const node = await startNode(loadConfig({ file, flags }), silent, SECRET, { reloadConfig: () => loadConfig({ file, flags }) });
+    const { dir, file, node } = await nodeOnFile("multiLogin:\n  policy: 1\n");
     const hits: string[] = [];
     const hook = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: async (req) => (hits.push(new URL(req.url).pathname), Response.json({ actionCode: 0 })) });
     try {
