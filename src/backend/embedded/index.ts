@@ -28,6 +28,16 @@ export async function createEmbeddedBackend(opts: {
   readLimits?: () => ReadLimits;
 }): Promise<EmbeddedBackend> {
   const client = await startStoreClient({ dataDir: opts.dataDir, maxQueue: opts.maxQueue ?? 10_000, log: opts.log });
+  try {
+    return await afterStoreStarted(client, opts);
+  } catch (e) {
+    // The caller records the backend only once this returns: a later step that fails must not leave the thread.
+    await client.close();
+    throw e;
+  }
+}
+
+async function afterStoreStarted(client: StoreClient, opts: Parameters<typeof createEmbeddedBackend>[0]): Promise<EmbeddedBackend> {
   const store = new RemoteStore(client);
   const tokenStates = remoteTokenStates(client);
   const checkpointer = startCheckpointer(join(opts.dataDir, "imgate.db"), 500, (err) => opts.log?.warn("WAL checkpoint failed", { err }));
