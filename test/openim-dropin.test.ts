@@ -92,7 +92,8 @@ describe.skipIf(!etcdInstalled)("OpenIM's own config folders", () => {
     test(`${layout}: registered at 127.0.0.2 under "${LAYOUTS[layout].names.gw}", dialled there as OpenIM's push would, with a client behind it`, async () => {
       const e = await env();
       const p = serve(layout, e);
-      await p.waitFor(/"msg":"registered in etcd"/);
+      // "imgate started" follows the registration (the engine registers, then the node logs its addresses).
+      await p.waitFor(/"msg":"imgate started"/);
       const [addr] = await gatewayKeys(layout);
       expect(addr).toMatch(/^127\.0\.0\.2:\d+$/);
       // autoSetPorts: true in both shipped files: a free port, and the registered one is the one listened on.
