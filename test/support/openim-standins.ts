@@ -138,6 +138,12 @@ export async function startOpenIMStandins(secret: string) {
     },
   });
   const server = createServer(handler);
+  // HTTP/2 sessions open now (a client that closes its connections brings this back down).
+  let sessions = 0;
+  server.on("session", (s) => {
+    sessions++;
+    s.on("close", () => sessions--);
+  });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
   const port = (server.address() as { port: number }).port;
   return {
@@ -146,6 +152,7 @@ export async function startOpenIMStandins(secret: string) {
     online,
     hang,
     cancelled,
+    sessions: () => sessions,
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
 }
