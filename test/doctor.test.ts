@@ -1,7 +1,7 @@
 // `imgate doctor` as an operator runs it (a child process, exit codes checked): a healthy OpenIM setup of each
 // release line, then each failure it reports, on real etcd, Redis, redis-sentinel and gRPC stand-ins.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -239,6 +239,22 @@ describe("the embedded and cluster shapes", () => {
     const r = await doctor(["--data-dir", dir, "--ws-port", "0", "--rpc-port", "0", "--admin-port", "0"]);
     expect(r.code).toBe(2);
     expect(r.out).toContain(`secret: ${join(dir, "secret")} has mode 644: others on this machine can read the token secret → chmod 600`);
+  });
+
+  test("the risky settings it can see (warnings), and the schema version with what opening the file will do", async () => {
+    const dir = join(tmp, "risky");
+    mkdirSync(dir, { recursive: true });
+    const cfg = join(dir, "imgate.yml");
+    writeFileSync(cfg, "ws:\n  maxConnsPerUser: 0\n  requestsPerSecond: 0\n  limitExempt: [\"0.0.0.0/0\"]\nadmin:\n  host: 0.0.0.0\n");
+    // A database written by 0.1.0: opening it will migrate it.
+    copyFileSync(new URL("./fixtures/data-0.1.0/imgate.db", import.meta.url).pathname, join(dir, "imgate.db"));
+    const r = await doctor(["--config", cfg, "--data-dir", dir, "--ws-port", "0", "--rpc-port", "0", "--admin-port", "0"]);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain("limits off on an open WebSocket port: ws.maxConnsPerUser, ws.requestsPerSecond (0)");
+    expect(r.out).toContain("every address is exempt from the per-address limits");
+    expect(r.out).toContain("/metrics on 0.0.0.0 answers without a token");
+    expect(r.out).toContain("is plain ws://");
+    expect(r.out).toMatch(/schema version 0: it will be migrated to \d+ at start/);
   });
 
   test("a data dir that cannot be written: exit 2", async () => {
