@@ -86,7 +86,8 @@ async function routesAgain(nodes: Served[], topo: Topology, tag: string) {
   };
   const x = await login(nodes[0]!.ws, `${tag}x`);
   const y = await login(nodes[1]!.ws, `${tag}y`);
-  await until(() => topo.cli("HEXISTS", `imgate:route:{${tag}y}`, "f2") === "1", 10_000, "the new user routed");
+  // Route writes retry after a failover or a slot move; on a loaded machine that can take a while.
+  await until(() => topo.cli("HEXISTS", `imgate:route:{${tag}y}`, "f2") === "1", 30_000, "the new user routed");
   // As a client does: resend (same clientMsgID) until acknowledged; with waitReplicas the new master needs its
   // replica back first.
   const frame = textMsg(`${tag}x`, `${tag}y`, "after the failure", { clientMsgID: `${tag}-after` });
@@ -98,7 +99,7 @@ async function routesAgain(nodes: Served[], topo: Topology, tag: string) {
   }
   expect(code).toBe(0);
   expect(text(pushedMsg((await y.nextPush(2001, 5000)).data).msg)).toBe("after the failure");
-  for (const u of [`${tag}x`, `${tag}y`]) await until(() => topo.cli("ZRANGE", `ONLINE:${u}`, "0", "-1") === "5", 10_000, `${u} online in the store`);
+  for (const u of [`${tag}x`, `${tag}y`]) await until(() => topo.cli("ZRANGE", `ONLINE:${u}`, "0", "-1") === "5", 30_000, `${u} online in the store`);
   x.close();
   y.close();
 }
