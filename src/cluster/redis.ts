@@ -25,6 +25,10 @@ export function createRedis(cfg: Config, purpose: string): RedisClient {
     lazyConnect: false,
     // Commands issued in one event-loop turn go out as one pipeline: one write and one read per turn, not per command.
     enableAutoPipelining: purpose !== "subscriber",
+    // A command that never gets its reply (a connection lost without an error, a redirect lost in a slot move) fails
+    // after this instead of holding its caller forever: the route writer and the presence batcher retry failures,
+    // but a write that never settles would stop them for good.
+    commandTimeout: purpose === "subscriber" ? undefined : 10_000,
   };
   const r = cfg.redis;
   if (r.url) return new Redis(r.url, common);
