@@ -26,3 +26,11 @@ export function unverifiedClaims(token: string): { UserID: string; PlatformID: n
 export function tokenExpiry(token: string): number | undefined {
   return unverifiedClaims(token)?.exp;
 }
+
+/** A token without exp still needs its stored state to end: it is kept this long (OpenIM's longest default token lifetime). */
+export const NO_EXP_KEEP_SECONDS = 90 * 86400;
+
+/** When a token's stored state may go (Unix seconds): its exp, or NO_EXP_KEEP_SECONDS after nowSec. */
+export function stateExpiry(token: string, nowSec: number): number {
+  return tokenExpiry(token) ?? nowSec + NO_EXP_KEEP_SECONDS;
+}

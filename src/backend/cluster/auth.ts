@@ -10,11 +10,9 @@ import { platformName } from "../../protocol/constants.js";
 import { ErrCode, codeError } from "../../protocol/errors.js";
 import type { AuthPort, TokenIssuer } from "../ports.js";
 import { signToken, verifyToken } from "../embedded/jwt.js";
-import { tokenExpiry, tokenHashHex, unverifiedClaims } from "../token-hash.js";
+import { NO_EXP_KEEP_SECONDS, stateExpiry, tokenHashHex, unverifiedClaims } from "../token-hash.js";
 
 const NORMAL = "0", KICKED = "2";
-/** How long a token without exp keeps its state (OpenIM's longest default token lifetime). */
-const NO_EXP_SECONDS = 90 * 86400;
 export const tokenStateKey = (userID: string, platformID: number) => `UID_PID_TOKEN_STATUS:${userID}:${platformName(platformID)}`;
 
 /**
@@ -48,10 +46,10 @@ function withRecord(redis: Redis | Cluster): WithRecord {
 }
 
 const nowSec = () => Math.floor(Date.now() / 1000);
-const expiryOf = (token: string) => tokenExpiry(token) ?? nowSec() + NO_EXP_SECONDS;
+const expiryOf = (token: string) => stateExpiry(token, nowSec());
 /** The state part of a stored value ("0:1796…" → "0"; a bare "0" of an older layout reads the same). */
 const stateOf = (v: string | null | undefined) => v?.split(":")[0];
-const expOf = (v: string) => Number(v.split(":")[1]) || nowSec() + NO_EXP_SECONDS;
+const expOf = (v: string) => Number(v.split(":")[1]) || nowSec() + NO_EXP_KEEP_SECONDS;
 
 /** Marks every normal token state in the hash kicked, except `keep` (a field). */
 async function kickAllBut(redis: Redis | Cluster, k: string, keep?: string): Promise<void> {

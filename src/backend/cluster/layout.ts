@@ -2,7 +2,7 @@
 // fields were the tokens themselves). A node brings an older layout forward before it serves, and refuses to
 // start on a layout newer than it knows, naming both: two versions must never write one Redis in two layouts.
 import { Cluster, type Redis } from "ioredis";
-import { tokenExpiry, tokenHashHex } from "../token-hash.js";
+import { stateExpiry, tokenHashHex } from "../token-hash.js";
 
 export const REDIS_LAYOUT = 2;
 export const LAYOUT_KEY = "imgate:layout";
@@ -28,7 +28,7 @@ async function hashTokenFields(redis: Redis | Cluster): Promise<number> {
         const m = redis.multi();
         for (const [token, value] of clear) {
           m.hdel(key, token);
-          m.hset(key, tokenHashHex(token), `${value.split(":")[0]}:${tokenExpiry(token) ?? now + 90 * 86400}`);
+          m.hset(key, tokenHashHex(token), `${value.split(":")[0]}:${stateExpiry(token, now)}`);
         }
         await m.exec();
         moved += clear.length;

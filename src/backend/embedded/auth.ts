@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import type { AuthPort, TokenIssuer } from "../ports.js";
 import { ErrCode, codeError } from "../../protocol/errors.js";
 import { signToken, verifyToken } from "./jwt.js";
-import { tokenExpiry, tokenHash } from "../token-hash.js";
+import { stateExpiry, tokenHash } from "../token-hash.js";
 
 const NORMAL = 0, KICKED = 2;
 
@@ -41,8 +41,7 @@ export function tokenStatesOn(db: Database) {
   );
   const sweep = db.query("DELETE FROM token_state WHERE expires_at <= ?");
   const now = () => Math.floor(Date.now() / 1000);
-  // A token without exp lives as long as OpenIM's longest default (90 days) as far as its state goes.
-  const expiryOf = (token: string) => tokenExpiry(token) ?? now() + 90 * 86400;
+  const expiryOf = (token: string) => stateExpiry(token, now());
   return {
     checkIn: (token: string, userID: string, platformID: number) => {
       const h = tokenHash(token);

@@ -3,7 +3,7 @@
 // is refused before anything is written. 0.1.0 wrote no version: its tables are version 1, which every later
 // version can open. Each change to what is stored is a new entry at the end; entries are never edited.
 import type { Database } from "bun:sqlite";
-import { tokenHash, tokenExpiry } from "../token-hash.js";
+import { stateExpiry, tokenHash } from "../token-hash.js";
 
 export interface Migration {
   version: number;
@@ -78,7 +78,7 @@ export const MIGRATIONS: Migration[] = [
       for (const r of db.query<{ token: string; user_id: string; platform_id: number; state: number }, []>(
         "SELECT token, user_id, platform_id, state FROM token_state").iterate()) {
         // A token whose expiry cannot be read keeps its state for the longest a token lives (OpenIM's 90 days).
-        insert.run(tokenHash(r.token), r.user_id, r.platform_id, r.state, tokenExpiry(r.token) ?? now + 90 * 86400);
+        insert.run(tokenHash(r.token), r.user_id, r.platform_id, r.state, stateExpiry(r.token, now));
       }
       db.exec(`
         DROP TABLE token_state;
