@@ -99,12 +99,12 @@ export function cidrMatcher(list: string[]): (ip: string | undefined) => boolean
 export const LOOPBACK_CIDRS = ["127.0.0.0/8", "::1/128"];
 export const PRIVATE_CIDRS = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7", "fe80::/10"];
 
+const isLoopbackAddress = cidrMatcher(LOOPBACK_CIDRS);
+
 /** "localhost", 127.x and ::1 (as a name or an address). */
 export function isLoopback(host: string): boolean {
   const h = host.replace(/^\[|\]$/g, "");
-  if (h === "localhost") return true;
-  const a = addressBytes(h);
-  return !!a && LOOPBACK_CIDRS.some((c) => inCidr(a, parseCidr(c)));
+  return h === "localhost" || isLoopbackAddress(h);
 }
 
 /**
