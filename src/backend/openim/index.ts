@@ -64,8 +64,6 @@ function pool<T extends Parameters<typeof createClient>[0]>(service: T, name: "a
       for (const c of clients.values()) c.session.abort();
       clients.clear();
     },
-    /** HTTP/2 connections in use (tests). */
-    open: () => [...clients.values()].filter((c) => c.session.state() !== "closed").length,
   });
 }
 
