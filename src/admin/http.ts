@@ -9,6 +9,7 @@ import type { Logger } from "../observe/log.js";
 import type { Metrics } from "../observe/metrics.js";
 import type { Sampler } from "../observe/sampler.js";
 import { dashboardHtml } from "./dashboard.js";
+import { hostAllowed } from "../config/cidr.js";
 
 export interface AdminHttp {
   port: number;
@@ -27,8 +28,6 @@ export interface AdminDeps {
   /** OpenIM's app-server API (/auth, /msg, /user), with its own token rules, when it is served on this port. */
   api?: { owns(pathname: string): boolean; fetch(req: Request): Promise<Response> };
 }
-
-import { hostAllowed } from "../config/cidr.js";
 
 function authorized(req: Request, url: URL, token: string): boolean {
   if (!token) return true;

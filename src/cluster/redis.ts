@@ -4,7 +4,7 @@
 import { Cluster, Redis, type RedisOptions } from "ioredis";
 import type { Config } from "../config/schema.js";
 import { splitHostPort } from "../config/host-port.js";
-import { redisConfigured } from "../config/load.js";
+import { redisConfigured } from "../config/redis.js";
 
 export type RedisClient = Redis | Cluster;
 
