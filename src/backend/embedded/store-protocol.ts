@@ -39,7 +39,7 @@ export interface StoreOps {
   kickTokens: [{ tokens: string[] }, null];
   kickAllTokens: [{ userID: string; platformID: number }, null];
   sweepTokens: [{}, number];
-  /** What the store thread keeps in memory (bounded caches): for metrics and the hostile-client tests. */
+  /** What the store thread keeps in memory (bounded caches): read by the hostile-client tests to prove the bounds hold. */
   cacheStats: [{}, { conversations: number; memberships: number }];
 }
 

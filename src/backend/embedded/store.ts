@@ -279,7 +279,7 @@ export class MessageStore implements ConversationStore {
       s.durableMaxSeq = s.maxSeq;
       s.durableMaxSeqTime = s.maxSeqTime;
     }
-    // Deliveries are the event loop's (RemoteStore.onCommitted, after the replies).
+    // Deliveries are the event loop's (RemoteStore.onStored, after the replies).
     for (const p of batch) p.resolve(p.result);
   }
 
