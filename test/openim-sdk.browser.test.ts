@@ -15,7 +15,7 @@ import { decodeReq } from "../src/gateway/codec/envelope.js";
 import { gunzipBounded } from "../src/gateway/codec/gzip.js";
 import { type TestNode, startTestNode } from "./support/node.js";
 import { connect } from "./support/client.js";
-import { textMsg } from "./support/pb.js";
+import { seqRange, storedMsgs, textMsg } from "./support/pb.js";
 import { type Gate, startGate } from "./support/sdk/gate.js";
 import { type SdkServer, startSdkServer } from "./support/sdk/server.js";
 import { type SdkClient, type SdkKind, chromiumAvailable, CHROMIUM, launchBrowser, openClient } from "./support/sdk/clients.js";
@@ -70,7 +70,7 @@ afterAll(async () => {
 async function storedSeq(m: { sendID: string; recvID?: string; groupID?: string; sessionType: number; clientMsgID: string }): Promise<number> {
   const cid = conversationIDOf({ sendID: m.sendID, recvID: m.recvID ?? "", groupID: m.groupID ?? "", sessionType: m.sessionType, options: {} });
   const { minSeq, maxSeq } = await n.store.bounds(cid);
-  const found = (await n.store.range(cid, minSeq, maxSeq)).find((x) => x.clientMsgID === m.clientMsgID);
+  const found = (await storedMsgs(n.store, cid, seqRange(minSeq, maxSeq))).find((x) => x.clientMsgID === m.clientMsgID);
   return Number(found?.seq ?? -1);
 }
 

@@ -99,12 +99,8 @@ export interface ConversationStore {
   maxSeqs(userID: string, ctx?: StoreCtx): Awaitable<{ max: Map<string, bigint>; min: Map<string, bigint> }>;
   /** The conversation's lowest kept and highest seq (0, 0 when it has none). */
   bounds(conversationID: string, ctx?: StoreCtx): Awaitable<{ minSeq: number; maxSeq: number }>;
-  /** The stored messages with lo ≤ seq ≤ hi, ascending; a missing seq is left out. */
-  range(conversationID: string, lo: number, hi: number, ctx?: StoreCtx): Awaitable<MsgData[]>;
   /** The stored bytes of each of `seqs`, aligned with it (undefined where there is none): what replies carry as is. */
   readRaw(conversationID: string, seqs: number[], ctx?: StoreCtx): Awaitable<(Uint8Array | undefined)[]>;
-  /** The stored messages of `seqs`, in that order; a missing seq is left out. */
-  bySeqs(conversationID: string, seqs: number[], ctx?: StoreCtx): Awaitable<MsgData[]>;
   last(conversationID: string, ctx?: StoreCtx): Awaitable<MsgData | undefined>;
   seqInfo(userID: string, conversationID: string, ctx?: StoreCtx): Awaitable<{ maxSeq: number; hasReadSeq: number; maxSeqTime: number }>;
   userConversationIDs(userID: string, ctx?: StoreCtx): Awaitable<string[]>;

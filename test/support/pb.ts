@@ -22,3 +22,13 @@ export function pushedMsg(data: Uint8Array | undefined): { conversationID: strin
 }
 
 export const text = (m: MsgData) => JSON.parse(new TextDecoder().decode(m.content)).content as string;
+
+type RawReader = { readRaw(conversationID: string, seqs: number[]): (Uint8Array | undefined)[] | Promise<(Uint8Array | undefined)[]> };
+
+/** lo, lo+1, …, hi. */
+export const seqRange = (lo: number, hi: number) => Array.from({ length: Math.max(0, hi - lo + 1) }, (_, i) => lo + i);
+
+/** The stored messages of `seqs`, decoded, in that order; a missing seq is left out (the store hands out bytes). */
+export async function storedMsgs(store: RawReader, conversationID: string, seqs: number[]): Promise<MsgData[]> {
+  return (await store.readRaw(conversationID, seqs)).filter((d) => d !== undefined).map((d) => fromBinary(MsgDataSchema, d));
+}

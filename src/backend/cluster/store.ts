@@ -168,20 +168,6 @@ export function createRedisConversationStore(redis: Redis | Cluster, opts: Redis
       return { maxSeq, minSeq: maxSeq > 0 ? num(mn) || 1 : 0 };
     },
 
-    async range(conversationID: string, lo: number, hi: number) {
-      const seqs: string[] = [];
-      for (let s = lo; s <= hi; s++) seqs.push(String(s));
-      if (seqs.length === 0) return [];
-      const raw = await redis.hmgetBuffer(`${conv(conversationID)}:m`, ...seqs);
-      return raw.map((b) => decode(b)).filter((m): m is MsgData => m !== undefined);
-    },
-
-    async bySeqs(conversationID: string, seqs: number[]) {
-      if (seqs.length === 0) return [];
-      const raw = await redis.hmgetBuffer(`${conv(conversationID)}:m`, ...seqs.map(String));
-      return raw.map((b) => decode(b)).filter((m): m is MsgData => m !== undefined);
-    },
-
     async readRaw(conversationID: string, seqs: number[]) {
       if (seqs.length === 0) return [];
       const raw = await redis.hmgetBuffer(`${conv(conversationID)}:m`, ...seqs.map(String));

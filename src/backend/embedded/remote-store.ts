@@ -33,14 +33,6 @@ export class RemoteStore implements ConversationStore {
     return this.client.call("bounds", { conversationID }, ctx);
   }
 
-  async range(conversationID: string, lo: number, hi: number, ctx?: StoreCtx) {
-    return (await this.client.call("range", { conversationID, lo, hi }, ctx)).map(decode);
-  }
-
-  async bySeqs(conversationID: string, seqs: number[], ctx?: StoreCtx) {
-    return (await this.client.call("bySeqs", { conversationID, seqs }, ctx)).map(decode);
-  }
-
   async readRaw(conversationID: string, seqs: number[], ctx?: StoreCtx) {
     return (await this.client.call("readRaw", { conversationID, seqs }, ctx)).map((d) => d ?? undefined);
   }

@@ -21,8 +21,6 @@ export interface StoreOps {
   send: [{ data: Uint8Array; opUserID: string; operationID: string }, WireSend];
   maxSeqs: [{ userID: string }, { max: [string, number][]; min: [string, number][] }];
   bounds: [{ conversationID: string }, { minSeq: number; maxSeq: number }];
-  range: [{ conversationID: string; lo: number; hi: number }, Uint8Array[]];
-  bySeqs: [{ conversationID: string; seqs: number[] }, Uint8Array[]];
   readRaw: [{ conversationID: string; seqs: number[] }, (Uint8Array | null)[]];
   last: [{ conversationID: string }, Uint8Array | null];
   seqInfo: [{ userID: string; conversationID: string }, { maxSeq: number; hasReadSeq: number; maxSeqTime: number }];

@@ -30,8 +30,6 @@ function handlersFor(store: MessageStore, tokens: ReturnType<typeof tokenStatesO
       return { max: [...max].map(([k, v]) => [k, Number(v)]), min: [...min].map(([k, v]) => [k, Number(v)]) };
     },
     bounds: ({ conversationID }) => store.bounds(conversationID),
-    range: ({ conversationID, lo, hi }) => store.rangeRaw(conversationID, lo, hi),
-    bySeqs: ({ conversationID, seqs }) => store.bySeqsRaw(conversationID, seqs),
     readRaw: ({ conversationID, seqs }) => store.readRaw(conversationID, seqs).map((d) => d ?? null),
     last: ({ conversationID }) => store.lastRaw(conversationID) ?? null,
     seqInfo: ({ userID, conversationID }) => store.seqInfo(userID, conversationID),

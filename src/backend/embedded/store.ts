@@ -93,8 +93,6 @@ export class MessageStore implements ConversationStore {
       setHasRead: db.query(
         `INSERT INTO user_conversations (user_id, conversation_id, has_read_seq) VALUES (?1, ?2, ?3)
          ON CONFLICT(user_id, conversation_id) DO UPDATE SET has_read_seq = ?3`),
-      range: db.query<{ data: Uint8Array }, [string, number, number]>(
-        "SELECT data FROM messages WHERE conversation_id = ? AND seq >= ? AND seq <= ? ORDER BY seq ASC"),
       one: db.query<{ data: Uint8Array }, [string, number]>("SELECT data FROM messages WHERE conversation_id = ? AND seq = ?"),
       rangeSeq: db.query<{ seq: number; data: Uint8Array }, [string, number, number]>(
         "SELECT seq, data FROM messages WHERE conversation_id = ? AND seq >= ? AND seq <= ?"),
@@ -300,33 +298,12 @@ export class MessageStore implements ConversationStore {
     return { minSeq: durableMaxSeq === 0 ? 0 : minSeq, maxSeq: durableMaxSeq };
   }
 
-  range(conversationID: string, lo: number, hi: number): MsgData[] {
-    return this.rangeRaw(conversationID, lo, hi).map((d) => fromBinary(MsgDataSchema, d));
-  }
-
-  bySeqs(conversationID: string, seqs: number[]): MsgData[] {
-    return this.bySeqsRaw(conversationID, seqs).map((d) => fromBinary(MsgDataSchema, d));
-  }
-
   last(conversationID: string): MsgData | undefined {
     const d = this.lastRaw(conversationID);
     return d ? fromBinary(MsgDataSchema, d) : undefined;
   }
 
-  // The same reads as stored bytes: what the store worker hands to the event loop (decoded there, once).
-  rangeRaw(conversationID: string, lo: number, hi: number): Uint8Array[] {
-    return this.q.range.all(conversationID, lo, hi).map((r) => r.data);
-  }
-
-  bySeqsRaw(conversationID: string, seqs: number[]): Uint8Array[] {
-    const out: Uint8Array[] = [];
-    for (const seq of seqs) {
-      const row = this.q.one.get(conversationID, seq);
-      if (row) out.push(row.data);
-    }
-    return out;
-  }
-
+  // Reads as stored bytes: what the store worker hands to the event loop, and what replies carry as is.
   readRaw(conversationID: string, seqs: number[]): (Uint8Array | undefined)[] {
     if (seqs.length === 0) return [];
     const lo = seqs[0]!, hi = seqs[seqs.length - 1]!;
