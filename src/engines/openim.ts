@@ -61,17 +61,17 @@ export async function startOpenIMEngine(ctx: EngineContext, registerAs: string |
       started.add("peer gateway clients", () => peerSessions.forEach((p) => p.abort()));
       // The policy is live (a reload may set it): read at each login, not once at start.
       const announce = openimPeerAnnounce({
-          peers: () => peers.addresses(), self: () => addr, timeoutMs: config.openim.callTimeoutMs, log,
-          check: (peer, req, operationID) => {
-            let c = peerClients.get(peer);
-            if (!c) {
-              const sessionManager = new Http2SessionManager(`http://${peer}`);
-              peerSessions.push(sessionManager);
-              peerClients.set(peer, (c = createClient(msgGateway, createGrpcTransport({ baseUrl: `http://${peer}`, sessionManager }))));
-            }
-            return c.multiTerminalLoginCheck(req, { headers: { operationid: operationID }, timeoutMs: config.openim.callTimeoutMs });
-          },
-        });
+        peers: () => peers.addresses(), self: () => addr, timeoutMs: config.openim.callTimeoutMs, log,
+        check: (peer, req, operationID) => {
+          let c = peerClients.get(peer);
+          if (!c) {
+            const sessionManager = new Http2SessionManager(`http://${peer}`);
+            peerSessions.push(sessionManager);
+            peerClients.set(peer, (c = createClient(msgGateway, createGrpcTransport({ baseUrl: `http://${peer}`, sessionManager }))));
+          }
+          return c.multiTerminalLoginCheck(req, { headers: { operationid: operationID }, timeoutMs: config.openim.callTimeoutMs });
+        },
+      });
       sessions.onRegistered((conn) => {
         if (config.multiLogin.policy !== 0) announce(conn);
       });
