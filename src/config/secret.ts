@@ -1,9 +1,10 @@
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { Config } from "./schema.js";
 
 export const SECRET_FILE = "secret";
+export const ADMIN_TOKEN_FILE = "admin-token";
 
 /**
  * The token secret: the configured one, else the one kept in the data dir, else (when `create`) a new random one
@@ -12,20 +13,10 @@ export const SECRET_FILE = "secret";
 export function resolveSecret(cfg: Config, create: boolean): { secret: string; source: string; created: boolean } {
   if (cfg.secret) return { secret: cfg.secret, source: "config", created: false };
   const file = join(cfg.dataDir, SECRET_FILE);
-  if (existsSync(file)) {
-    const secret = readFileSync(file, "utf8").trim();
-    if (!secret) throw new Error(`secret file ${file} is empty`);
-    return { secret, source: file, created: false };
-  }
-  if (!create) throw new Error(`no secret configured and none in ${file}; start \`imgate serve\` once or pass --secret`);
-  mkdirSync(cfg.dataDir, { recursive: true, mode: 0o700 });
-  const secret = randomBytes(32).toString("base64url");
-  writeFileSync(file, secret + "\n", { mode: 0o600, flag: "wx" });
-  chmodSync(file, 0o600);
-  return { secret, source: file, created: true };
+  const kept = keptRandom(file, "secret", create);
+  if (!kept) throw new Error(`no secret configured and none in ${file}; start \`imgate serve\` once or pass --secret`);
+  return { secret: kept.value, source: file, created: kept.created };
 }
-
-export const ADMIN_TOKEN_FILE = "admin-token";
 
 /**
  * The bearer token of the hub's Admin service and the dashboard: rpc.token when set, else the one kept in the data
@@ -40,26 +31,31 @@ export function resolveAdminToken(cfg: Config, create: boolean): { token: string
 
 /** The token kept in dataDir/admin-token; made (0600) when absent and `create`. */
 export function generatedAdminToken(dataDir: string, create: boolean): string | undefined {
-  const file = join(dataDir, ADMIN_TOKEN_FILE);
+  return keptRandom(join(dataDir, ADMIN_TOKEN_FILE), "admin token", create)?.value;
+}
+
+/** A random value kept in `file`: read when there (empty is an error), else when `create` made with mode 0600. */
+function keptRandom(file: string, what: string, create: boolean): { value: string; created: boolean } | undefined {
   if (existsSync(file)) {
-    const token = readFileSync(file, "utf8").trim();
-    if (!token) throw new Error(`admin token file ${file} is empty`);
-    return token;
+    const value = readFileSync(file, "utf8").trim();
+    if (!value) throw new Error(`${what} file ${file} is empty`);
+    return { value, created: false };
   }
   if (!create) return undefined;
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const token = randomBytes(32).toString("base64url");
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  const value = randomBytes(32).toString("base64url");
   // Written whole under another name, then linked into place: a worker of `serve --workers N` starting at the same
   // moment either links first or finds the complete file of the one that did (never an empty one).
   const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, token + "\n", { mode: 0o600 });
+  writeFileSync(tmp, value + "\n", { mode: 0o600 });
+  chmodSync(tmp, 0o600);
   try {
     linkSync(tmp, file);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "EEXIST") return generatedAdminToken(dataDir, false);
+    if ((e as NodeJS.ErrnoException).code === "EEXIST") return keptRandom(file, what, false);
     throw e;
   } finally {
     rmSync(tmp, { force: true });
   }
-  return token;
+  return { value, created: true };
 }
