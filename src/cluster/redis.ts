@@ -36,7 +36,12 @@ export function createRedis(cfg: Config, purpose: string): RedisClient {
   const auth = { username: r.username || undefined, password: r.password || undefined };
   if (r.redisMode === "cluster")
     return new Cluster(nodes, {
-      redisOptions: { ...common, ...auth }, enableOfflineQueue: common.enableOfflineQueue, enableAutoPipelining: common.enableAutoPipelining,
+      redisOptions: { ...common, ...auth, enableAutoPipelining: false }, enableOfflineQueue: common.enableOfflineQueue,
+      // No auto-pipelining on a Redis Cluster: ioredis groups a turn's commands per master, and when a slot moves, a
+      // pipeline whose commands partly succeed and partly get MOVED is not retried and does not refresh the slot
+      // map: every later command to that slot failed with MOVED until something else refreshed it (seen after a
+      // reshard under load). Single commands follow MOVED/ASK and refresh the map.
+      enableAutoPipelining: false,
       // The subscriber keeps one connection per shard for SSUBSCRIBE and follows slot moves and failovers.
       shardedSubscribers: purpose === "subscriber",
     });
