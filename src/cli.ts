@@ -90,6 +90,23 @@ rpcOpts(group.command("set <groupID> <userIDs...>").description("set a group's m
 rpcOpts(group.command("show [groupID]").description("show one group's members, or all groups"))
   .action(async (groupID, opts) => (await import("./cli/admin.js")).groupShow(groupID, opts));
 
+program
+  .command("backup <file>")
+  .description("copy the embedded data dir (database, secret, admin token) into FILE, consistent and while the node serves")
+  .option("--force", "replace FILE if it exists (only once the new copy is complete)")
+  .option("--json", "machine-readable JSON output")
+  .addOption(dataDirOpt())
+  .addOption(configOpt())
+  .action(async (file, opts) => (await import("./cli/backup.js")).backup(file, opts));
+
+program
+  .command("restore <file>")
+  .description("fill an empty data dir from a backup FILE (refuses a dir that holds a database)")
+  .option("--json", "machine-readable JSON output")
+  .addOption(dataDirOpt())
+  .addOption(configOpt())
+  .action(async (file, opts) => (await import("./cli/backup.js")).restore(file, opts));
+
 const config = program.command("config").description("check or print configuration");
 config
   .command("check <file>")
