@@ -135,8 +135,13 @@ describe("bounded by construction", () => {
     const p95 = rtts[Math.floor(rtts.length * 0.95)]!;
     console.log(`honest requests during the flood: ${rtts.length}, p50 ${rtts[rtts.length >> 1]!.toFixed(1)} ms, p90 ${p90.toFixed(1)} ms, p95 ${p95.toFixed(1)} ms, max ${rtts.at(-1)!.toFixed(1)} ms; heavy pulls answered: ${pulled}`);
     expect(pulled).toBeGreaterThan(0);
-    // p90 under 50 ms (p95 measured ~40 ms here; it touched 50 ms once with stress-ng taking most of a core).
-    expect(p90).toBeLessThan(50);
+    // Measured in the flood's own unit, so a loaded machine slows both sides alike: one heavy pull's share of the
+    // flood's time. An honest request that waited behind the flooder's queue (up to conns x 8 pulls) would take
+    // hundreds of those; one served beside it waits for at most the few pulls already running. (Idle: p90 ~35 ms
+    // against a pull share of ~25 ms; a fixed 50 ms bound failed under stress-ng with other tests beside it.)
+    const pullShare = 4000 / pulled;
+    console.log(`one heavy pull's share of the flood: ${pullShare.toFixed(1)} ms; honest p90 = ${(p90 / pullShare).toFixed(1)} of them`);
+    expect(p90).toBeLessThan(4 * pullShare);
     // The flood's store work ends with it: nothing of the flooder's is left waiting on the store thread.
     await until(() => storeClient().stats().inFlight === 0, 10_000, "the store to be idle");
     honest.close();
