@@ -34,6 +34,7 @@ const serveOpts = (cmd: Command) =>
     .addOption(dataDirOpt())
     .option("--shape <shape>", "embedded, cluster or openim (default: cluster when Redis is configured, else embedded)")
     .option("--redis <url>", "Redis URL: shared state for a cluster of nodes")
+    .option("--postgres <url>", "cluster shape: keep the history (messages, conversations, read marks, groups) in PostgreSQL")
     .option("--node-id <id>", "this node's ID in a cluster")
     .option("--multi-login-policy <n>", "OpenIM multiLogin.policy: 0, 1, 4 or 5 (default 1)")
     .option("--log-level <level>", "debug, info, warn or error")

@@ -1,8 +1,8 @@
 // Contract suites: the same tests against every implementation of a port, so the shapes cannot drift apart.
 // StatusStore: memory (embedded), Redis in OpenIM's layout (cluster), OpenIM's user service (openim). ConversationStore:
-// SQLite in this thread, SQLite on the store worker (what the embedded shape runs), Redis (cluster). AuthPort: JWT +
+// SQLite in this thread, SQLite on the store worker (what the embedded shape runs), Redis and PostgreSQL (cluster). AuthPort: JWT +
 // token states on the store thread (embedded), in Redis (cluster), OpenIM's auth service (openim). Real SQLite files,
-// a real redis-server; OpenIM's services are stand-ins built from our proto/ (they cannot run here).
+// a real redis-server, a database of its own on the machine's PostgreSQL; OpenIM's services are stand-ins built from our proto/ (they cannot run here).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { create } from "@bufbuild/protobuf";
 import Redis, { Cluster } from "ioredis";
@@ -28,6 +28,9 @@ import { MsgDataSchema } from "../src/gen/openim/sdkws/sdkws_pb.js";
 import { until } from "./support/client.js";
 import { seqRange, storedMsgs, text } from "./support/pb.js";
 import { type TestRedis, redisCli, startRedis } from "./support/redis.js";
+import { type TestDatabase, createTestDatabase } from "./support/postgres.js";
+import { ensurePostgresSchema } from "../src/backend/cluster/postgres-schema.js";
+import { createPostgresConversationStore } from "../src/backend/cluster/postgres-store.js";
 
 let redis: TestRedis;
 /** A real three-master Redis Cluster: the cluster shape's stores must hold there too (multi-key scripts in one slot). */
@@ -36,6 +39,7 @@ const dirs: string[] = [];
 const clients: (Redis | Cluster)[] = [];
 const workers: StoreClient[] = [];
 const standins: Awaited<ReturnType<typeof startOpenIMStandins>>[] = [];
+const databases: TestDatabase[] = [];
 beforeAll(async () => {
   [redis, rcluster] = await Promise.all([startRedis(), startRedisCluster({ masters: 3 })]);
 }, 60_000);
@@ -43,6 +47,7 @@ afterAll(async () => {
   for (const w of workers) await w.close();
   for (const o of standins) await o.close();
   for (const c of clients) c.disconnect();
+  for (const d of databases) await d.drop();
   await redis.stop();
   await rcluster.stop();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
@@ -136,6 +141,12 @@ const conversationStores: [string, () => Promise<ConversationStore>][] = [
   }],
   ["redis", async () => createRedisConversationStore(await freshRedis(), { maxPerConversation: 0, idempotencyTtlSeconds: 3600 })],
   ["redis cluster", async () => createRedisConversationStore(freshCluster(), { maxPerConversation: 0, idempotencyTtlSeconds: 3600 })],
+  ["postgresql", async () => {
+    const db = await createTestDatabase();
+    databases.push(db);
+    await ensurePostgresSchema(db.sql);
+    return createPostgresConversationStore(db.sql);
+  }],
 ];
 
 for (const [name, make] of conversationStores) {

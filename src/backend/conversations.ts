@@ -30,6 +30,11 @@ export function rememberMembership(cache: Set<string>, key: string, max = MEMBER
   cache.add(key);
 }
 
+/** A 53-bit hash of (sendID, clientMsgID): the stores' idempotency index key (exact match is re-checked on lookup). */
+export function clientKey(sendID: string, clientMsgID: string): number {
+  return Number(Bun.hash(`${sendID}\u0000${clientMsgID}`) >> 11n);
+}
+
 /** SendMsg's request checks (§3.1 1003): sender is the caller, content present, sessionType/contentType rule. */
 export function validateSend(msg: MsgData, opUserID: string): void {
   if (!msg.sendID) throw codeError(ErrCode.Args, "sendID is empty");

@@ -13,6 +13,7 @@ export const flagPaths: Record<string, string> = {
   secret: "secret",
   dataDir: "dataDir",
   redis: "redis.url",
+  postgres: "postgres.url",
   nodeId: "nodeID",
   multiLoginPolicy: "multiLogin.policy",
   logLevel: "log.level",

@@ -118,11 +118,19 @@ export const schema = {
       routeRandomly: bool(false),
     },
   },
+  postgres: {
+    url: str("", {
+      secret: true,
+      check: (v: string) => (v === "" || /^postgres(ql)?:\/\//.test(v) ? undefined : "must be a postgres:// or postgresql:// URL"),
+      help: "cluster shape: keep messages, conversations, memberships, read marks and groups in PostgreSQL (postgres://user:pass@host:5432/db); empty = in Redis",
+    }),
+    maxConnections: int(10, positive, "connections to PostgreSQL this node keeps at most"),
+  },
   log: { level: choice("info", ["debug", "info", "warn", "error"] as const), format: choice("auto", ["auto", "json", "pretty"] as const) },
   messages: {
     retentionDays: int(0, nonNegative, "messages older than this are removed (SQLite: hourly; Redis: on each send to the conversation, and an hourly sweep); 0 = keep forever"),
     maxPerConversation: int(0, nonNegative),
-    storeQueueSize: int(10_000, positive, "embedded store: calls waiting for the store thread beyond which a new one fails at once (500)"),
+    storeQueueSize: int(10_000, positive, "embedded store: calls waiting for the store thread (cluster shape with PostgreSQL: sends waiting for a transaction) beyond which a new one fails at once (500)"),
   },
   presence: {
     shards: int(4, positive),

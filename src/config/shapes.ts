@@ -16,14 +16,19 @@ export interface ShapeTraits {
   usesOpenIM: boolean;
 }
 
+/** postgres.url is the cluster shape's; elsewhere it would be silently unused. */
+const noPostgres = (cfg: Config, shape: Shape) =>
+  cfg.postgres.url ? `postgres.url is for the cluster shape (history shared by its nodes), not shape "${shape}"` : undefined;
+
 export const SHAPES: Record<Shape, ShapeTraits> = {
-  embedded: { requires: () => undefined, state: "dataDir", sharesState: false, usesOpenIM: false },
+  embedded: { requires: (cfg) => noPostgres(cfg, "embedded"), state: "dataDir", sharesState: false, usesOpenIM: false },
   cluster: {
     requires: (cfg) => (redisConfigured(cfg) ? undefined : `shape "cluster" needs redis.url (or --redis)`),
     state: "redis", sharesState: true, usesOpenIM: false,
   },
   openim: {
     requires: (cfg) => {
+      if (cfg.postgres.url) return noPostgres(cfg, "openim");
       if (cfg.discovery.enable === "etcd") return undefined;
       const missing = (["auth", "msg", "push", "user"] as const).find((svc) => !cfg.openim[svc]);
       return missing && `shape "openim" needs openim.${missing} (host:port of OpenIM's ${missing} service) or discovery.enable: etcd (discovery.yml enable: etcd)`;

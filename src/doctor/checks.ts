@@ -13,7 +13,9 @@ import { msg } from "../gen/openim/msg/msg_pb.js";
 import { msgGateway } from "../gen/openim/msggateway/msggateway_pb.js";
 import { PushMsgService } from "../gen/openim/push/push_pb.js";
 import { user } from "../gen/openim/user/user_pb.js";
-import { canBind, clusterState, grpcProbe, redisPing, sentinelMaster, tcpReach } from "./probes.js";
+import { canBind, clusterState, grpcProbe, postgresSchema, redisPing, sentinelMaster, tcpReach } from "./probes.js";
+import { PG_SCHEMA_VERSION } from "../backend/cluster/postgres-schema.js";
+import { redactedUrl } from "../cluster/postgres.js";
 import { LOOPBACK_CIDRS, PRIVATE_CIDRS, cidrMatcher } from "../config/cidr.js";
 import { Database } from "bun:sqlite";
 import { DB_FILE } from "../backend/embedded/db.js";
@@ -61,6 +63,7 @@ export async function diagnose(config: Config, opts: { timeoutMs: number }): Pro
     for (const svc of SERVICES) if (config.openim[svc]) await dial(svc, config.openim[svc], `openim.${svc}`, out, t);
   }
   await redis(config, out, t);
+  if (config.postgres.url) await postgres(config, out, t);
   // The data dir holds the secret and the admin token in every shape, and the messages where they live there.
   if (shape.state !== "openim") storage(config, out);
   return out;
@@ -212,6 +215,20 @@ async function dial(svc: (typeof SERVICES)[number], addr: string, source: string
   const r = await grpcProbe(addr, PROBE_METHOD[svc], timeoutMs);
   if (r.ok) out.push({ area, status: "ok", text: `${addr} answers gRPC (${r.ms} ms)` });
   else out.push({ area, status: "fail", kind: "dependency", text: `${addr} (${source}) does not answer: ${r.error}`, fix: `check that the service runs and that this machine can reach ${addr}` });
+}
+
+/** PostgreSQL answers, and what the start will do with its schema (nothing, migrate, or refuse a newer one). */
+async function postgres(config: Config, out: Finding[], timeoutMs: number) {
+  const where = redactedUrl(config.postgres.url);
+  const p = await postgresSchema(config.postgres.url, timeoutMs);
+  if (!p.ok)
+    return void out.push({ area: "postgres", status: "fail", kind: "dependency", text: `${where}: ${p.error}`, fix: "start PostgreSQL, create the database, or correct postgres.url" });
+  const text = `${where} answers in ${p.ms} ms; imgate schema version ${p.version}`;
+  if (p.version > PG_SCHEMA_VERSION)
+    out.push({ area: "postgres", status: "fail", kind: "config", text: `${text}, newer than this imgate knows (${PG_SCHEMA_VERSION})`, fix: "run the imgate that wrote it" });
+  else if (p.version < PG_SCHEMA_VERSION)
+    out.push({ area: "postgres", status: "ok", text: `${text}: ${p.version === 0 ? "the tables will be created" : "it will be migrated"} at start (to ${PG_SCHEMA_VERSION}, one transaction)` });
+  else out.push({ area: "postgres", status: "ok", text: `${text} (current)` });
 }
 
 async function redis(config: Config, out: Finding[], timeoutMs: number) {

@@ -1,8 +1,10 @@
 // Cheap, read-only probes for `imgate doctor`, each bounded by a deadline: can this port be bound, does this
-// address accept TCP, does a gRPC server answer there, does Redis (or a Sentinel) answer.
+// address accept TCP, does a gRPC server answer there, does Redis (or a Sentinel) answer, which schema PostgreSQL holds.
 import { connect as h2connect } from "node:http2";
 import { connect as tcpConnect, createServer } from "node:net";
+import { SQL } from "bun";
 import { Redis } from "ioredis";
+import { pgSchemaVersion } from "../backend/cluster/postgres-schema.js";
 import { hostPort } from "../cluster/redis.js";
 import { joinHostPort } from "../discovery/address.js";
 
@@ -130,5 +132,22 @@ export async function clusterState(addr: string, opts: { username?: string; pass
     return { ok: false, ms: since(t), error: cause(c, e) };
   } finally {
     c.disconnect();
+  }
+}
+
+/** Connects to PostgreSQL and reads imgate's schema version there (0: none of its tables yet). */
+export async function postgresSchema(url: string, timeoutMs: number): Promise<Probe<{ version: number }>> {
+  const t = performance.now();
+  const sql = new SQL({ url, max: 1, connectionTimeout: Math.max(1, Math.ceil(timeoutMs / 1000)) });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)));
+    const version = await Promise.race([pgSchemaVersion(sql), deadline]);
+    return { ok: true, ms: since(t), version };
+  } catch (e) {
+    return { ok: false, ms: since(t), error: (e as Error).message ?? String(e) };
+  } finally {
+    clearTimeout(timer);
+    await sql.close({ timeout: 1 }).catch(() => {});
   }
 }

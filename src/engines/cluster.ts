@@ -6,6 +6,7 @@ import { ensureRedisLayout } from "../backend/cluster/layout.js";
 import { createBus } from "../cluster/bus.js";
 import { busHandler, clusterDispatch } from "../cluster/dispatch.js";
 import { createNodeRegistry } from "../cluster/nodes.js";
+import { openPostgres } from "../cluster/postgres.js";
 import { createRouteTable } from "../cluster/routes.js";
 import { rateLimitedLog } from "../observe/log.js";
 import { type Engine, type EngineContext, redisPubSub, redisStatusStore } from "./engine.js";
@@ -19,10 +20,16 @@ export async function startClusterEngine(ctx: EngineContext): Promise<Engine> {
   // Before anything writes: a layout from a newer imgate is refused, an older one brought forward.
   const layout = await ensureRedisLayout(redis.client);
   if (layout.from !== layout.to) log.info("Redis layout upgraded", layout);
+  // History in PostgreSQL when configured: its schema is brought forward (or a newer one refused) before serving.
+  const postgres = config.postgres.url ? await openPostgres(config) : undefined;
+  if (postgres) {
+    started.add("postgres", () => postgres.close());
+    if (postgres.schema.from !== postgres.schema.to) log.info("PostgreSQL schema upgraded", postgres.schema);
+  }
   const statusStore = redisStatusStore(ctx, redis);
   started.add("status store", () => statusStore.close());
   const backend = createClusterBackend({
-    redis: redis.client, secret: ctx.secret, adminUserIDs: config.imAdminUser.userIDs, maxPerConversation: config.messages.maxPerConversation,
+    redis: redis.client, postgres, maxQueue: config.messages.storeQueueSize, secret: ctx.secret, adminUserIDs: config.imAdminUser.userIDs, maxPerConversation: config.messages.maxPerConversation,
     waitReplicas: config.redis.waitReplicas, waitTimeoutMs: config.redis.waitTimeoutMs,
     maxAgeMs: config.messages.retentionDays * 86_400_000,
     onPruneError: (err) => log.warn("retention sweep failed", { err }),

@@ -8,8 +8,8 @@ import { type MsgData, MsgDataSchema } from "../../gen/openim/sdkws/sdkws_pb.js"
 import { conversationIDOf } from "../../protocol/conversation.js";
 import { ErrCode, codeError } from "../../protocol/errors.js";
 import {
-  type ConversationStore, MEMBERSHIP_CACHE_MAX, type SendResult, groupConversationIDs, isGroupMessage, recipientsOf, prepareSend,
-  rememberMembership, stampMessage,
+  type ConversationStore, MEMBERSHIP_CACHE_MAX, type SendResult, clientKey, groupConversationIDs, isGroupMessage, recipientsOf,
+  prepareSend, rememberMembership, stampMessage,
 } from "../conversations.js";
 
 /**
@@ -34,11 +34,6 @@ interface Pending {
   reject: (e: unknown) => void;
 }
 
-
-/** A 53-bit hash of (sendID, clientMsgID): the idempotency index key (exact match is re-checked on lookup). */
-export function clientKey(sendID: string, clientMsgID: string): number {
-  return Number(Bun.hash(`${sendID}\u0000${clientMsgID}`) >> 11n);
-}
 
 /** How long before a store's start a message committed by its predecessor is delivered again on a resend. */
 export const REDELIVER_WINDOW_MS = 5 * 60_000;

@@ -1,0 +1,297 @@
+// The cluster shape's conversation store in PostgreSQL (`postgres.url`): history that outlives Redis's memory, shared
+// by every node. Sends of one event-loop turn go in one transaction (group commit, as the SQLite store's ticks). Seqs
+// come from the conversation's row, locked with SELECT … FOR UPDATE in conversation-ID order: nodes sending to the same
+// conversation take turns, so seqs have no gaps and no duplicates, and no two batches wait on each other in a cycle.
+// The message, its seq and its memberships commit together: a send is either wholly stored or not at all (a resend
+// after a failure finds nothing half done). Reads see only what is committed.
+import type { SQL } from "bun";
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { type MsgData, MsgDataSchema } from "../../gen/openim/sdkws/sdkws_pb.js";
+import { conversationIDOf } from "../../protocol/conversation.js";
+import { ErrCode, codeError } from "../../protocol/errors.js";
+import {
+  type ConversationStore, MEMBERSHIP_CACHE_MAX, type SendResult, clientKey, groupConversationIDs, isGroupMessage, prepareSend,
+  recipientsOf, rememberMembership, stampMessage,
+} from "../conversations.js";
+
+export interface PostgresStoreOptions {
+  /** Sends waiting for their transaction beyond which a new one fails at once (500): the queue is bounded. */
+  maxQueue?: number;
+  /** Transactions one node runs at once (each holds a pooled connection). */
+  maxConcurrentBatches?: number;
+  membershipCacheMax?: number;
+  /** The clock of send times and retention (tests give their own). */
+  now?: () => number;
+}
+
+interface Pending {
+  msg: MsgData;
+  conversationID: string;
+  members: string[];
+  idKey: string;
+  operationID: string;
+  resolve: (r: SendResult) => void;
+  reject: (e: unknown) => void;
+}
+
+/** SQLSTATEs worth one more try of the whole batch: deadlock detected, serialization failure. */
+const RETRIABLE = new Set(["40P01", "40001"]);
+
+const num = (v: unknown) => (v === null || v === undefined ? 0 : Number(v));
+
+export type PostgresConversationStore = ConversationStore & {
+  onSent: (r: SendResult) => void;
+  /** Drops messages older than maxAgeMs and beyond the newest maxPerConversation; moves min seqs up. */
+  prune(maxAgeMs: number, maxPerConversation: number): Promise<number>;
+  /** Sends waiting for a transaction now. */
+  queued(): number;
+};
+
+export function createPostgresConversationStore(sql: SQL, opts: PostgresStoreOptions = {}): PostgresConversationStore {
+  const maxQueue = opts.maxQueue ?? 10_000;
+  const maxBatches = opts.maxConcurrentBatches ?? 4;
+  const clock = opts.now ?? Date.now;
+  const knownMembership = new Set<string>();
+  const inFlight = new Map<string, Promise<SendResult>>();
+  let batch: Pending[] = [];
+  let running = 0;
+  let scheduled = false;
+
+  const schedule = () => {
+    if (scheduled || running >= maxBatches || batch.length === 0) return;
+    scheduled = true;
+    setImmediate(() => {
+      scheduled = false;
+      if (running >= maxBatches || batch.length === 0) return;
+      const mine = batch;
+      batch = [];
+      running++;
+      void commit(mine).finally(() => {
+        running--;
+        schedule();
+      });
+    });
+  };
+
+  async function commit(pending: Pending[]): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const outcome = await sql.begin((tx) => writeBatch(tx, pending));
+        for (const m of outcome.memberships) rememberMembership(knownMembership, m, opts.membershipCacheMax ?? MEMBERSHIP_CACHE_MAX);
+        pending.forEach((p, i) => {
+          const r = outcome.results[i]!;
+          p.resolve(r);
+          // Delivered after the reply (storedDeliveries): the sender's echo must come after its 1003 reply.
+          if (!r.duplicate) store.onSent(r);
+        });
+        return;
+      } catch (e) {
+        if (attempt < 3 && RETRIABLE.has(String((e as { errno?: string }).errno))) continue;
+        const err = codeError(ErrCode.ServerInternal, `store: ${(e as Error).message}`);
+        for (const p of pending) p.reject(err);
+        return;
+      }
+    }
+  }
+
+  /** One transaction: lock the conversations, skip what is already stored, allocate seqs, write it all. */
+  async function writeBatch(tx: SQL, pending: Pending[]): Promise<{ results: SendResult[]; memberships: string[] }> {
+    const ids = [...new Set(pending.map((p) => p.conversationID))].sort();
+    await tx`INSERT INTO conversations (conversation_id, max_seq, min_seq, max_seq_time)
+             SELECT id, 0, 1, 0 FROM unnest(${tx.array(ids, "text")}::text[]) AS id ORDER BY id ON CONFLICT DO NOTHING`;
+    const convs = new Map<string, { max: number; min: number }>();
+    for (const r of await tx`SELECT conversation_id, max_seq, min_seq FROM conversations
+                             WHERE conversation_id = ANY(${tx.array(ids, "text")}::text[]) ORDER BY conversation_id FOR UPDATE`)
+      convs.set(r.conversation_id, { max: num(r.max_seq), min: num(r.min_seq) });
+    // Under the locks: a resend sent to another node at the same moment is seen here once that one commits.
+    const keys = [...new Set(pending.map((p) => clientKey(p.msg.sendID, p.msg.clientMsgID)))];
+    const stored = new Map<string, { conversationID: string; data: Uint8Array }>();
+    for (const r of await tx`SELECT conversation_id, send_id, client_msg_id, data FROM messages
+                             WHERE client_key = ANY(${tx.array(keys, "int8")}::bigint[])`)
+      stored.set(`${r.send_id}\u0000${r.client_msg_id}`, { conversationID: r.conversation_id, data: r.data });
+
+    const rows: Record<string, unknown>[] = [];
+    const touched = new Map<string, number>();
+    const members = new Set<string>();
+    const results = pending.map((p): SendResult => {
+      const known = stored.get(p.idKey);
+      if (known) {
+        const m = fromBinary(MsgDataSchema, known.data);
+        return { serverMsgID: m.serverMsgID, clientMsgID: m.clientMsgID, sendTime: m.sendTime, seq: m.seq, conversationID: known.conversationID, msg: m, recipients: [], duplicate: true, operationID: p.operationID };
+      }
+      const c = convs.get(p.conversationID)!;
+      c.max += 1;
+      p.msg.seq = BigInt(c.max);
+      const data = toBinary(MsgDataSchema, p.msg);
+      rows.push({
+        conversation_id: p.conversationID, seq: c.max, send_id: p.msg.sendID, client_msg_id: p.msg.clientMsgID,
+        client_key: clientKey(p.msg.sendID, p.msg.clientMsgID), send_time: Number(p.msg.sendTime), data,
+      });
+      touched.set(p.conversationID, Number(p.msg.sendTime));
+      for (const u of p.members) {
+        const key = `${u}\u0000${p.conversationID}`;
+        if (!knownMembership.has(key)) members.add(key);
+      }
+      return {
+        serverMsgID: p.msg.serverMsgID, clientMsgID: p.msg.clientMsgID, sendTime: p.msg.sendTime, seq: p.msg.seq, conversationID: p.conversationID,
+        msg: p.msg, recipients: p.members, duplicate: false, operationID: p.operationID,
+      };
+    });
+    if (rows.length > 0) {
+      await tx`INSERT INTO messages ${tx(rows)}`;
+      const tids = [...touched.keys()];
+      await tx`UPDATE conversations AS c SET max_seq = v.max_seq, max_seq_time = v.t
+               FROM unnest(${tx.array(tids, "text")}::text[], ${tx.array(tids.map((id) => convs.get(id)!.max), "int8")}::bigint[],
+                           ${tx.array(tids.map((id) => touched.get(id)!), "int8")}::bigint[]) AS v(id, max_seq, t)
+               WHERE c.conversation_id = v.id`;
+    }
+    // Memberships in one order everywhere (user, then conversation): two transactions never wait on each other's rows.
+    const pairs = [...members].sort().map((k) => k.split("\u0000") as [string, string]);
+    if (pairs.length > 0)
+      await tx`INSERT INTO user_conversations (user_id, conversation_id)
+               SELECT * FROM unnest(${tx.array(pairs.map((x) => x[0]), "text")}::text[], ${tx.array(pairs.map((x) => x[1]), "text")}::text[])
+               ON CONFLICT DO NOTHING`;
+    return { results, memberships: [...members] };
+  }
+
+  const groupMembers = async (groupID: string): Promise<string[]> =>
+    (await sql`SELECT user_id FROM group_members WHERE group_id = ${groupID} ORDER BY user_id`).map((r: { user_id: string }) => r.user_id);
+
+  const bounds = async (conversationID: string) => {
+    const [r] = await sql`SELECT max_seq, min_seq FROM conversations WHERE conversation_id = ${conversationID}`;
+    const maxSeq = num(r?.max_seq);
+    return { maxSeq, minSeq: maxSeq > 0 ? num(r.min_seq) : 0 };
+  };
+
+  const readRaw = async (conversationID: string, seqs: number[]): Promise<(Uint8Array | undefined)[]> => {
+    if (seqs.length === 0) return [];
+    const bySeq = new Map<number, Uint8Array>();
+    for (const r of await sql`SELECT seq, data FROM messages WHERE conversation_id = ${conversationID} AND seq = ANY(${sql.array(seqs, "int8")}::bigint[])`)
+      bySeq.set(num(r.seq), r.data);
+    return seqs.map((s) => bySeq.get(s));
+  };
+
+  const store: PostgresConversationStore = {
+    onSent: () => {},
+
+    async send(input: MsgData, opUserID: string, operationID = ""): Promise<SendResult> {
+      const msg = prepareSend(input, opUserID);
+      const idKey = `${msg.sendID}\u0000${msg.clientMsgID}`;
+      const already = inFlight.get(idKey);
+      if (already) return already.then((r) => ({ ...r, recipients: [], duplicate: true }));
+      if (batch.length >= maxQueue) throw codeError(ErrCode.ServerInternal, `store: ${maxQueue} sends already wait for PostgreSQL`);
+      const members = recipientsOf(msg, isGroupMessage(msg) ? await groupMembers(msg.groupID) : undefined);
+      stampMessage(msg, clock());
+      const p = new Promise<SendResult>((resolve, reject) => {
+        batch.push({ msg, conversationID: conversationIDOf(msg), members, idKey, operationID, resolve, reject });
+      });
+      inFlight.set(idKey, p);
+      const forget = () => inFlight.delete(idKey);
+      p.then(forget, forget);
+      schedule();
+      return p;
+    },
+
+    async maxSeqs(userID: string) {
+      const max = new Map<string, bigint>(), min = new Map<string, bigint>();
+      for (const r of await sql`SELECT c.conversation_id, c.max_seq, c.min_seq FROM user_conversations uc
+                               JOIN conversations c ON c.conversation_id = uc.conversation_id WHERE uc.user_id = ${userID}`) {
+        if (num(r.max_seq) === 0) continue;
+        max.set(r.conversation_id, BigInt(r.max_seq));
+        min.set(r.conversation_id, BigInt(r.min_seq));
+      }
+      return { max, min };
+    },
+
+    bounds,
+    readRaw,
+
+    async last(conversationID: string) {
+      const [r] = await sql`SELECT m.data FROM conversations c JOIN messages m ON m.conversation_id = c.conversation_id AND m.seq = c.max_seq
+                            WHERE c.conversation_id = ${conversationID}`;
+      return r ? fromBinary(MsgDataSchema, r.data) : undefined;
+    },
+
+    async seqInfo(userID: string, conversationID: string) {
+      const [c] = await sql`SELECT max_seq, max_seq_time FROM conversations WHERE conversation_id = ${conversationID}`;
+      const [u] = await sql`SELECT has_read_seq FROM user_conversations WHERE user_id = ${userID} AND conversation_id = ${conversationID}`;
+      return { maxSeq: num(c?.max_seq), hasReadSeq: num(u?.has_read_seq), maxSeqTime: num(c?.max_seq_time) };
+    },
+
+    async userConversationIDs(userID: string) {
+      return (await sql`SELECT conversation_id FROM user_conversations WHERE user_id = ${userID}`).map((r: { conversation_id: string }) => r.conversation_id);
+    },
+
+    async isMember(userID: string, conversationID: string) {
+      if (knownMembership.has(`${userID}\u0000${conversationID}`)) return true;
+      return (await sql`SELECT 1 FROM user_conversations WHERE user_id = ${userID} AND conversation_id = ${conversationID}`).length > 0;
+    },
+
+    async memberConversations(userID: string, conversationIDs: string[]) {
+      if (conversationIDs.length === 0) return [];
+      const found = new Set((await sql`SELECT conversation_id FROM user_conversations
+                                      WHERE user_id = ${userID} AND conversation_id = ANY(${sql.array(conversationIDs, "text")}::text[])`)
+        .map((r: { conversation_id: string }) => r.conversation_id));
+      return conversationIDs.filter((id) => found.has(id));
+    },
+
+    async setHasReadSeq(userID: string, conversationID: string, seq: number) {
+      await sql`INSERT INTO user_conversations (user_id, conversation_id, has_read_seq) VALUES (${userID}, ${conversationID}, ${seq})
+                ON CONFLICT (user_id, conversation_id) DO UPDATE SET has_read_seq = EXCLUDED.has_read_seq`;
+    },
+
+    groupMembers,
+
+    async setGroup(groupID: string, userIDs: string[]) {
+      if (!groupID) throw codeError(ErrCode.Args, "groupID is empty");
+      const members = [...new Set(userIDs)].sort();
+      const convs = groupConversationIDs(groupID);
+      // One transaction: a send reading the members meanwhile sees the old group or the new one, never none.
+      await sql.begin(async (tx) => {
+        await tx`DELETE FROM group_members WHERE group_id = ${groupID}`;
+        if (members.length === 0) return;
+        await tx`INSERT INTO group_members (group_id, user_id) SELECT ${groupID}, u FROM unnest(${tx.array(members, "text")}::text[]) AS u`;
+        const pairs = members.flatMap((u) => convs.map((c) => [u, c] as const));
+        await tx`INSERT INTO user_conversations (user_id, conversation_id)
+                 SELECT * FROM unnest(${tx.array(pairs.map((x) => x[0]), "text")}::text[], ${tx.array(pairs.map((x) => x[1]), "text")}::text[])
+                 ON CONFLICT DO NOTHING`;
+      });
+    },
+
+    async listGroups() {
+      const byGroup = new Map<string, string[]>();
+      for (const r of await sql`SELECT group_id, user_id FROM group_members ORDER BY group_id, user_id`) {
+        const list = byGroup.get(r.group_id);
+        if (list) list.push(r.user_id);
+        else byGroup.set(r.group_id, [r.user_id]);
+      }
+      return [...byGroup].map(([groupID, userIDs]) => ({ groupID, userIDs }));
+    },
+
+    async prune(maxAgeMs: number, maxPerConversation: number) {
+      if (maxAgeMs <= 0 && maxPerConversation <= 0) return 0;
+      const cutoff = maxAgeMs > 0 ? clock() - maxAgeMs : 0;
+      // Per conversation, the first seq kept: past the newest maxPerConversation and the first one young enough,
+      // never past the newest message (clients read max seq and the last message from it).
+      const [r] = await sql`
+        WITH keep AS (
+          SELECT c.conversation_id, c.min_seq, LEAST(c.max_seq, GREATEST(c.min_seq,
+            CASE WHEN ${maxPerConversation}::bigint > 0 THEN c.max_seq - ${maxPerConversation}::bigint + 1 ELSE 0 END,
+            CASE WHEN ${cutoff}::bigint > 0 THEN COALESCE((SELECT min(m.seq) FROM messages m
+              WHERE m.conversation_id = c.conversation_id AND m.send_time >= ${cutoff}::bigint), c.max_seq + 1) ELSE 0 END)) AS keep_from
+          FROM conversations c
+        ), moved AS (
+          UPDATE conversations c SET min_seq = k.keep_from FROM keep k
+          WHERE c.conversation_id = k.conversation_id AND k.keep_from > k.min_seq
+          RETURNING c.conversation_id, k.keep_from
+        ), gone AS (
+          DELETE FROM messages m USING moved WHERE m.conversation_id = moved.conversation_id AND m.seq < moved.keep_from RETURNING 1
+        )
+        SELECT count(*) AS n FROM gone`;
+      return num(r?.n);
+    },
+
+    queued: () => batch.length,
+  };
+  return store;
+}
