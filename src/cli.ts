@@ -108,6 +108,16 @@ program
   .addOption(configOpt())
   .action(async (file, opts) => (await import("./cli/backup.js")).restore(file, opts));
 
+program
+  .command("migrate")
+  .description("move an embedded data dir into the cluster shape: history into PostgreSQL, token states into Redis (run it again to resume; a second run changes nothing)")
+  .requiredOption("--postgres <url>", "where the history goes (postgres://user:pass@host:5432/db)")
+  .option("--redis <url>", "where the token states go (or the config's redis keys)")
+  .option("--json", "machine-readable JSON output")
+  .addOption(dataDirOpt())
+  .addOption(configOpt())
+  .action(async (opts) => (await import("./cli/migrate.js")).migrate(opts));
+
 const config = program.command("config").description("check or print configuration");
 config
   .command("check <file>")

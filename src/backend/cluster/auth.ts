@@ -84,6 +84,14 @@ export function createRedisAuth(redis: Redis | Cluster, secret: string): AuthPor
   };
 }
 
+/**
+ * A token state carried over from elsewhere (`imgate migrate`): kicked overwrites, normal is written only where the
+ * field is unknown (a state already kicked here stays kicked), expired fields of the hash go, the TTL stretches.
+ */
+export async function recordTokenState(redis: Redis | Cluster, s: { userID: string; platformID: number; hashHex: string; kicked: boolean; expiresAt: number }) {
+  return withRecord(redis).imgateTokenRecord(tokenStateKey(s.userID, s.platformID), s.hashHex, s.kicked ? KICKED : NORMAL, s.expiresAt, nowSec(), s.kicked ? "set" : "absent");
+}
+
 /** Tokens signed with `secret`, recorded in the user's hash (so a force_logout kicks them before first use). */
 export function createRedisTokenIssuer(redis: Redis | Cluster, secret: string): TokenIssuer {
   const r = withRecord(redis);

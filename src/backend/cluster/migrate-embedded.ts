@@ -1,0 +1,174 @@
+// `imgate migrate`: an embedded data dir into the cluster shape (history in PostgreSQL, token states in Redis).
+// Every conversation with its seqs and message bytes as stored (serverMsgIDs and send times inside them), min/max
+// seqs, memberships with read marks, groups, and the states of unexpired tokens (a kicked one stays kicked). Each
+// step writes only what is missing (ON CONFLICT DO NOTHING, GREATEST for seqs and read marks), in chunks of their
+// own transactions, so an interrupted run is run again and a second run changes nothing. The counts are verified
+// against the source at the end.
+import type { Database } from "bun:sqlite";
+import type { SQL } from "bun";
+import type { Cluster, Redis } from "ioredis";
+import { recordTokenState, tokenStateKey } from "./auth.js";
+import { ensureRedisLayout } from "./layout.js";
+import { ensurePostgresSchema } from "./postgres-schema.js";
+
+const CHUNK = 2000;
+
+export interface MigrateStep {
+  what: string;
+  /** Rows in the source. */
+  source: number;
+  /** Rows this run wrote (the rest were there already). */
+  written: number;
+  /** Rows of the source found in the target at the end. */
+  verified: number;
+}
+
+export interface MigrateReport {
+  steps: MigrateStep[];
+  ok: boolean;
+}
+
+export async function migrateEmbedded(o: {
+  db: Database;
+  sql: SQL;
+  redis: Redis | Cluster;
+  progress?: (what: string, done: number, total: number) => void;
+}): Promise<MigrateReport> {
+  const { db, sql, redis } = o;
+  await ensurePostgresSchema(sql);
+  await ensureRedisLayout(redis);
+  const count = (q: string) => db.query<{ n: number }, []>(q).get()!.n;
+  const steps: MigrateStep[] = [];
+
+  // Messages, in (conversation, seq) order by keyset pages: resumable, and no read held open across the writes.
+  {
+    const total = count("SELECT count(*) AS n FROM messages");
+    const page = db.query<{ conversation_id: string; seq: number; send_id: string; client_msg_id: string; client_key: number; send_time: number; data: Uint8Array }, [string, number, number]>(
+      `SELECT conversation_id, seq, send_id, client_msg_id, client_key, send_time, data FROM messages
+       WHERE (conversation_id, seq) > (?, ?) ORDER BY conversation_id, seq LIMIT ?`);
+    let after: [string, number] = ["", 0], written = 0, done = 0;
+    for (;;) {
+      const rows = page.all(after[0], after[1], CHUNK);
+      if (rows.length === 0) break;
+      const r = await sql`INSERT INTO messages ${sql(rows)} ON CONFLICT DO NOTHING`;
+      written += r.count;
+      done += rows.length;
+      const last = rows[rows.length - 1]!;
+      after = [last.conversation_id, last.seq];
+      o.progress?.("messages", done, total);
+    }
+    steps.push({ what: "messages", source: total, written, verified: 0 });
+  }
+
+  // Conversations: max/min seq and time; a target that went further (sends after a first run) keeps its own.
+  {
+    const rows = db.query<{ conversation_id: string; max_seq: number; min_seq: number; max_seq_time: number }, []>(
+      "SELECT conversation_id, max_seq, min_seq, max_seq_time FROM conversations ORDER BY conversation_id").all();
+    let written = 0;
+    for (let i = 0; i < rows.length; i += CHUNK) {
+      const c = rows.slice(i, i + CHUNK);
+      const r = await sql`
+        INSERT INTO conversations (conversation_id, max_seq, min_seq, max_seq_time)
+        SELECT * FROM unnest(${sql.array(c.map((x) => x.conversation_id), "text")}::text[], ${sql.array(c.map((x) => x.max_seq), "int8")}::bigint[],
+                             ${sql.array(c.map((x) => x.min_seq), "int8")}::bigint[], ${sql.array(c.map((x) => x.max_seq_time), "int8")}::bigint[])
+        ON CONFLICT (conversation_id) DO UPDATE SET max_seq = GREATEST(conversations.max_seq, EXCLUDED.max_seq),
+          min_seq = LEAST(conversations.min_seq, EXCLUDED.min_seq), max_seq_time = GREATEST(conversations.max_seq_time, EXCLUDED.max_seq_time)
+        WHERE conversations.max_seq < EXCLUDED.max_seq OR conversations.min_seq > EXCLUDED.min_seq`;
+      written += r.count;
+    }
+    steps.push({ what: "conversations", source: rows.length, written, verified: 0 });
+  }
+
+  // Memberships with read marks (the higher mark wins), then group members.
+  {
+    const rows = db.query<{ user_id: string; conversation_id: string; has_read_seq: number }, []>(
+      "SELECT user_id, conversation_id, has_read_seq FROM user_conversations ORDER BY user_id, conversation_id").all();
+    let written = 0;
+    for (let i = 0; i < rows.length; i += CHUNK) {
+      const c = rows.slice(i, i + CHUNK);
+      const r = await sql`
+        INSERT INTO user_conversations (user_id, conversation_id, has_read_seq)
+        SELECT * FROM unnest(${sql.array(c.map((x) => x.user_id), "text")}::text[], ${sql.array(c.map((x) => x.conversation_id), "text")}::text[],
+                             ${sql.array(c.map((x) => x.has_read_seq), "int8")}::bigint[])
+        ON CONFLICT (user_id, conversation_id) DO UPDATE SET has_read_seq = EXCLUDED.has_read_seq
+        WHERE user_conversations.has_read_seq < EXCLUDED.has_read_seq`;
+      written += r.count;
+    }
+    steps.push({ what: "memberships and read marks", source: rows.length, written, verified: 0 });
+  }
+  {
+    const rows = db.query<{ group_id: string; user_id: string }, []>("SELECT group_id, user_id FROM group_members ORDER BY group_id, user_id").all();
+    let written = 0;
+    for (let i = 0; i < rows.length; i += CHUNK) {
+      const c = rows.slice(i, i + CHUNK);
+      const r = await sql`INSERT INTO group_members ${sql(c)} ON CONFLICT DO NOTHING`;
+      written += r.count;
+    }
+    steps.push({ what: "group members", source: rows.length, written, verified: 0 });
+  }
+
+  // Token states of unexpired tokens (the expired ones would be swept at once).
+  const now = Math.floor(Date.now() / 1000);
+  const states = db.query<{ token_hash: Uint8Array; user_id: string; platform_id: number; state: number; expires_at: number }, [number]>(
+    "SELECT token_hash, user_id, platform_id, state, expires_at FROM token_state WHERE expires_at > ?").all(now);
+  {
+    let written = 0;
+    for (let i = 0; i < states.length; i += 200) {
+      const prev = await Promise.all(states.slice(i, i + 200).map((s) => recordTokenState(redis, {
+        userID: s.user_id, platformID: s.platform_id, hashHex: Buffer.from(s.token_hash).toString("hex"), kicked: s.state === 2, expiresAt: s.expires_at,
+      })));
+      written += prev.filter((p, k) => p === null || (states[i + k]!.state === 2 && !String(p).startsWith("2:"))).length;
+    }
+    steps.push({ what: "token states", source: states.length, written, verified: 0 });
+  }
+
+  await verify(db, sql, redis, steps, states);
+  return { steps, ok: steps.every((s) => s.verified === s.source) };
+}
+
+/** Counts, per step, the source rows found in the target. */
+async function verify(db: Database, sql: SQL, redis: Redis | Cluster, steps: MigrateStep[], states: { token_hash: Uint8Array; user_id: string; platform_id: number; state: number }[]) {
+  const step = (what: string) => steps.find((s) => s.what === what)!;
+  // Messages: per conversation, the target's rows within the source's seq range (a target may have more after it).
+  const convs = db.query<{ conversation_id: string; lo: number; hi: number }, []>(
+    "SELECT conversation_id, min(seq) AS lo, max(seq) AS hi FROM messages GROUP BY conversation_id ORDER BY conversation_id").all();
+  for (let i = 0; i < convs.length; i += CHUNK) {
+    const c = convs.slice(i, i + CHUNK);
+    const [r] = await sql`SELECT count(*)::bigint AS n FROM messages m
+      JOIN unnest(${sql.array(c.map((x) => x.conversation_id), "text")}::text[], ${sql.array(c.map((x) => x.lo), "int8")}::bigint[],
+                  ${sql.array(c.map((x) => x.hi), "int8")}::bigint[]) AS v(id, lo, hi)
+        ON m.conversation_id = v.id AND m.seq BETWEEN v.lo AND v.hi`;
+    step("messages").verified += Number(r.n);
+  }
+  const rows = db.query<{ conversation_id: string; max_seq: number }, []>("SELECT conversation_id, max_seq FROM conversations ORDER BY conversation_id").all();
+  for (let i = 0; i < rows.length; i += CHUNK) {
+    const c = rows.slice(i, i + CHUNK);
+    const [r] = await sql`SELECT count(*)::bigint AS n FROM conversations t
+      JOIN unnest(${sql.array(c.map((x) => x.conversation_id), "text")}::text[], ${sql.array(c.map((x) => x.max_seq), "int8")}::bigint[]) AS v(id, max_seq)
+        ON t.conversation_id = v.id AND t.max_seq >= v.max_seq`;
+    step("conversations").verified += Number(r.n);
+  }
+  const members = db.query<{ user_id: string; conversation_id: string; has_read_seq: number }, []>(
+    "SELECT user_id, conversation_id, has_read_seq FROM user_conversations ORDER BY user_id, conversation_id").all();
+  for (let i = 0; i < members.length; i += CHUNK) {
+    const c = members.slice(i, i + CHUNK);
+    const [r] = await sql`SELECT count(*)::bigint AS n FROM user_conversations t
+      JOIN unnest(${sql.array(c.map((x) => x.user_id), "text")}::text[], ${sql.array(c.map((x) => x.conversation_id), "text")}::text[],
+                  ${sql.array(c.map((x) => x.has_read_seq), "int8")}::bigint[]) AS v(u, c, r)
+        ON t.user_id = v.u AND t.conversation_id = v.c AND t.has_read_seq >= v.r`;
+    step("memberships and read marks").verified += Number(r.n);
+  }
+  const groups = db.query<{ group_id: string; user_id: string }, []>("SELECT group_id, user_id FROM group_members ORDER BY group_id, user_id").all();
+  for (let i = 0; i < groups.length; i += CHUNK) {
+    const c = groups.slice(i, i + CHUNK);
+    const [r] = await sql`SELECT count(*)::bigint AS n FROM group_members t
+      JOIN unnest(${sql.array(c.map((x) => x.group_id), "text")}::text[], ${sql.array(c.map((x) => x.user_id), "text")}::text[]) AS v(g, u)
+        ON t.group_id = v.g AND t.user_id = v.u`;
+    step("group members").verified += Number(r.n);
+  }
+  for (let i = 0; i < states.length; i += 200) {
+    const got = await Promise.all(states.slice(i, i + 200).map((s) => redis.hget(tokenStateKey(s.user_id, s.platform_id), Buffer.from(s.token_hash).toString("hex"))));
+    // Present, and a kicked source state kicked in the target too (a normal one may have been kicked there since).
+    step("token states").verified += got.filter((v, k) => v !== null && (states[i + k]!.state !== 2 || v.startsWith("2:"))).length;
+  }
+}
