@@ -9,7 +9,7 @@ export interface PgMigration {
   sql: string;
 }
 
-// Plain tables, b-tree indexes, INSERT … ON CONFLICT, SELECT … FOR UPDATE and unnest() arrays: what the store uses
+// Plain tables, b-tree indexes, INSERT … ON CONFLICT … RETURNING in data-modifying CTEs, unnest() arrays: what the store uses
 // (docs/cluster.md lists it for PostgreSQL-compatible engines).
 export const PG_MIGRATIONS: PgMigration[] = [
   {
@@ -23,7 +23,8 @@ export const PG_MIGRATIONS: PgMigration[] = [
         max_seq_time bigint NOT NULL
       );
       -- The stored bytes are the MsgData replies carry as is (seq included). Idempotency looks up a 53-bit hash of
-      -- (sendID, clientMsgID), as the SQLite store does, and re-checks the two on the row.
+      -- (sendID, clientMsgID), as the SQLite store does, and re-checks the two on the row; the index is unique on all
+      -- three, so two nodes storing one resend at the same moment cannot both succeed.
       CREATE TABLE messages (
         conversation_id text NOT NULL,
         seq bigint NOT NULL,
@@ -34,7 +35,7 @@ export const PG_MIGRATIONS: PgMigration[] = [
         data bytea NOT NULL,
         PRIMARY KEY (conversation_id, seq)
       );
-      CREATE INDEX messages_client_key ON messages (client_key);
+      CREATE UNIQUE INDEX messages_client ON messages (client_key, send_id, client_msg_id);
       CREATE TABLE user_conversations (
         user_id text NOT NULL,
         conversation_id text NOT NULL,

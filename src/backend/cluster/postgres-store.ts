@@ -1,6 +1,6 @@
 // The cluster shape's conversation store in PostgreSQL (`postgres.url`): history that outlives Redis's memory, shared
-// by every node. Sends of one event-loop turn go in one transaction (group commit, as the SQLite store's ticks). Seqs
-// come from the conversation's row, locked with SELECT … FOR UPDATE in conversation-ID order: nodes sending to the same
+// by every node. Sends of one event-loop turn are stored by one statement (group commit, as the SQLite store's ticks).
+// Seqs come from the conversation's row, locked by an upsert in conversation-ID order: nodes sending to the same
 // conversation take turns, so seqs have no gaps and no duplicates, and no two batches wait on each other in a cycle.
 // The message, its seq and its memberships commit together: a send is either wholly stored or not at all (a resend
 // after a failure finds nothing half done). Reads see only what is committed.
@@ -34,8 +34,11 @@ interface Pending {
   reject: (e: unknown) => void;
 }
 
-/** SQLSTATEs worth one more try of the whole batch: deadlock detected, serialization failure. */
-const RETRIABLE = new Set(["40P01", "40001"]);
+/**
+ * SQLSTATEs worth another try of the whole batch: deadlock detected, serialization failure, and a unique violation
+ * (a resend stored by another node between this batch's lookup and its insert: the next try finds it).
+ */
+const RETRIABLE = new Set(["40P01", "40001", "23505"]);
 
 const num = (v: unknown) => (v === null || v === undefined ? 0 : Number(v));
 
@@ -76,7 +79,7 @@ export function createPostgresConversationStore(sql: SQL, opts: PostgresStoreOpt
   async function commit(pending: Pending[]): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const outcome = await sql.begin((tx) => writeBatch(tx, pending));
+        const outcome = await writeBatch(pending);
         for (const m of outcome.memberships) rememberMembership(knownMembership, m, opts.membershipCacheMax ?? MEMBERSHIP_CACHE_MAX);
         pending.forEach((p, i) => {
           const r = outcome.results[i]!;
@@ -94,63 +97,84 @@ export function createPostgresConversationStore(sql: SQL, opts: PostgresStoreOpt
     }
   }
 
-  /** One transaction: lock the conversations, skip what is already stored, allocate seqs, write it all. */
-  async function writeBatch(tx: SQL, pending: Pending[]): Promise<{ results: SendResult[]; memberships: string[] }> {
-    const ids = [...new Set(pending.map((p) => p.conversationID))].sort();
-    await tx`INSERT INTO conversations (conversation_id, max_seq, min_seq, max_seq_time)
-             SELECT id, 0, 1, 0 FROM unnest(${tx.array(ids, "text")}::text[]) AS id ORDER BY id ON CONFLICT DO NOTHING`;
-    const convs = new Map<string, { max: number; min: number }>();
-    for (const r of await tx`SELECT conversation_id, max_seq, min_seq FROM conversations
-                             WHERE conversation_id = ANY(${tx.array(ids, "text")}::text[]) ORDER BY conversation_id FOR UPDATE`)
-      convs.set(r.conversation_id, { max: num(r.max_seq), min: num(r.min_seq) });
-    // Under the locks: a resend sent to another node at the same moment is seen here once that one commits.
+  /**
+   * Two round trips, no lock held between them: (1) the clientMsgIDs already stored (resends) are answered as
+   * duplicates; (2) one statement, atomic on its own, does the rest: it allocates each conversation's seqs for the
+   * batch (the upsert locks its rows, in conversation-ID order), inserts the messages with their seq appended to
+   * the stored bytes, and inserts new memberships. Nodes writing to the same conversation hold its row only for
+   * that statement's execution, never across a round trip to a busy event loop. A resend racing its first attempt
+   * on another node hits the unique clientMsgID index: the statement fails whole and the batch is tried again,
+   * when step 1 finds the stored one.
+   */
+  async function writeBatch(pending: Pending[]): Promise<{ results: SendResult[]; memberships: string[] }> {
     const keys = [...new Set(pending.map((p) => clientKey(p.msg.sendID, p.msg.clientMsgID)))];
     const stored = new Map<string, { conversationID: string; data: Uint8Array }>();
-    for (const r of await tx`SELECT conversation_id, send_id, client_msg_id, data FROM messages
-                             WHERE client_key = ANY(${tx.array(keys, "int8")}::bigint[])`)
+    for (const r of await sql`SELECT conversation_id, send_id, client_msg_id, data FROM messages WHERE client_key = ANY(${sql.array(keys, "int8")}::bigint[])`)
       stored.set(`${r.send_id}\u0000${r.client_msg_id}`, { conversationID: r.conversation_id, data: r.data });
 
-    const rows: Record<string, unknown>[] = [];
-    const touched = new Map<string, number>();
+    const fresh = pending.filter((p) => !stored.has(p.idKey));
+    // Each fresh message's place among its conversation's messages in this batch (1, 2, …): its seq is the
+    // conversation's max seq before the batch plus that.
+    const place = new Map<string, number>();
+    const k = fresh.map((p) => {
+      const n = (place.get(p.conversationID) ?? 0) + 1;
+      place.set(p.conversationID, n);
+      return n;
+    });
     const members = new Set<string>();
+    for (const p of fresh)
+      for (const u of p.members) {
+        const key = `${u}\u0000${p.conversationID}`;
+        if (!knownMembership.has(key)) members.add(key);
+      }
+    // Memberships in one order everywhere (user, then conversation): two statements never wait on each other's rows.
+    const pairs = [...members].sort().map((m) => m.split("\u0000") as [string, string]);
+    const seqOf = new Map<string, number>();
+    if (fresh.length > 0) {
+      const inserted = await sql`
+        WITH v AS (
+          SELECT * FROM unnest(${sql.array(fresh.map((p) => p.conversationID), "text")}::text[], ${sql.array(k, "int8")}::bigint[],
+            ${sql.array(fresh.map((p) => p.msg.sendID), "text")}::text[], ${sql.array(fresh.map((p) => p.msg.clientMsgID), "text")}::text[],
+            ${sql.array(fresh.map((p) => clientKey(p.msg.sendID, p.msg.clientMsgID)), "int8")}::bigint[],
+            ${sql.array(fresh.map((p) => Number(p.msg.sendTime)), "int8")}::bigint[],
+            ${sql.array(fresh.map((p) => toBinary(MsgDataSchema, p.msg)), "bytea")}::bytea[]) AS v(c, k, s, m, key, t, d)
+        ), counts AS (
+          SELECT c, count(*) AS n, max(t) AS t FROM v GROUP BY c
+        ), alloc AS (
+          INSERT INTO conversations (conversation_id, max_seq, min_seq, max_seq_time) SELECT c, n, 1, t FROM counts ORDER BY c
+          ON CONFLICT (conversation_id) DO UPDATE SET max_seq = conversations.max_seq + EXCLUDED.max_seq, max_seq_time = EXCLUDED.max_seq_time
+          RETURNING conversation_id, max_seq
+        ), placed AS (
+          SELECT v.*, a.max_seq - counts.n + v.k AS seq FROM v JOIN counts ON counts.c = v.c JOIN alloc a ON a.conversation_id = v.c
+        ), ins AS (
+          -- The stored bytes are the MsgData with its seq: field 14 as a varint (0x70, then 7 bits a byte) after the rest.
+          INSERT INTO messages (conversation_id, seq, send_id, client_msg_id, client_key, send_time, data)
+          SELECT c, seq, s, m, key, t, d || '\\x70'::bytea || (SELECT string_agg(set_byte('\\x00'::bytea, 0,
+              (((seq >> (7 * i)) & 127) | CASE WHEN (seq >> (7 * (i + 1))) > 0 THEN 128 ELSE 0 END)::int), ''::bytea ORDER BY i)
+            FROM generate_series(0, 9) AS i WHERE i = 0 OR (seq >> (7 * i)) > 0)
+          FROM placed
+          RETURNING send_id, client_msg_id, seq
+        ), mem AS (
+          INSERT INTO user_conversations (user_id, conversation_id)
+          SELECT * FROM unnest(${sql.array(pairs.map((x) => x[0]), "text")}::text[], ${sql.array(pairs.map((x) => x[1]), "text")}::text[]) AS m(u, c)
+          ORDER BY u, c ON CONFLICT DO NOTHING
+        )
+        SELECT send_id, client_msg_id, seq FROM ins`;
+      for (const r of inserted) seqOf.set(`${r.send_id}\u0000${r.client_msg_id}`, num(r.seq));
+    }
+
     const results = pending.map((p): SendResult => {
       const known = stored.get(p.idKey);
       if (known) {
         const m = fromBinary(MsgDataSchema, known.data);
         return { serverMsgID: m.serverMsgID, clientMsgID: m.clientMsgID, sendTime: m.sendTime, seq: m.seq, conversationID: known.conversationID, msg: m, recipients: [], duplicate: true, operationID: p.operationID };
       }
-      const c = convs.get(p.conversationID)!;
-      c.max += 1;
-      p.msg.seq = BigInt(c.max);
-      const data = toBinary(MsgDataSchema, p.msg);
-      rows.push({
-        conversation_id: p.conversationID, seq: c.max, send_id: p.msg.sendID, client_msg_id: p.msg.clientMsgID,
-        client_key: clientKey(p.msg.sendID, p.msg.clientMsgID), send_time: Number(p.msg.sendTime), data,
-      });
-      touched.set(p.conversationID, Number(p.msg.sendTime));
-      for (const u of p.members) {
-        const key = `${u}\u0000${p.conversationID}`;
-        if (!knownMembership.has(key)) members.add(key);
-      }
+      p.msg.seq = BigInt(seqOf.get(p.idKey)!);
       return {
         serverMsgID: p.msg.serverMsgID, clientMsgID: p.msg.clientMsgID, sendTime: p.msg.sendTime, seq: p.msg.seq, conversationID: p.conversationID,
         msg: p.msg, recipients: p.members, duplicate: false, operationID: p.operationID,
       };
     });
-    if (rows.length > 0) {
-      await tx`INSERT INTO messages ${tx(rows)}`;
-      const tids = [...touched.keys()];
-      await tx`UPDATE conversations AS c SET max_seq = v.max_seq, max_seq_time = v.t
-               FROM unnest(${tx.array(tids, "text")}::text[], ${tx.array(tids.map((id) => convs.get(id)!.max), "int8")}::bigint[],
-                           ${tx.array(tids.map((id) => touched.get(id)!), "int8")}::bigint[]) AS v(id, max_seq, t)
-               WHERE c.conversation_id = v.id`;
-    }
-    // Memberships in one order everywhere (user, then conversation): two transactions never wait on each other's rows.
-    const pairs = [...members].sort().map((k) => k.split("\u0000") as [string, string]);
-    if (pairs.length > 0)
-      await tx`INSERT INTO user_conversations (user_id, conversation_id)
-               SELECT * FROM unnest(${tx.array(pairs.map((x) => x[0]), "text")}::text[], ${tx.array(pairs.map((x) => x[1]), "text")}::text[])
-               ON CONFLICT DO NOTHING`;
     return { results, memberships: [...members] };
   }
 
