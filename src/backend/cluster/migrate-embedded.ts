@@ -13,6 +13,13 @@ import { ensurePostgresSchema } from "./postgres-schema.js";
 
 const CHUNK = 2000;
 
+/** `f` over `rows` in chunks of `size`, one after another; the sum of what each returns. */
+async function chunked<T>(rows: T[], size: number, f: (chunk: T[]) => Promise<number>): Promise<number> {
+  let total = 0;
+  for (let i = 0; i < rows.length; i += size) total += await f(rows.slice(i, i + size));
+  return total;
+}
+
 export interface MigrateStep {
   what: string;
   /** Rows in the source. */
@@ -64,18 +71,13 @@ export async function migrateEmbedded(o: {
   {
     const rows = db.query<{ conversation_id: string; max_seq: number; min_seq: number; max_seq_time: number }, []>(
       "SELECT conversation_id, max_seq, min_seq, max_seq_time FROM conversations ORDER BY conversation_id").all();
-    let written = 0;
-    for (let i = 0; i < rows.length; i += CHUNK) {
-      const c = rows.slice(i, i + CHUNK);
-      const r = await sql`
+    const written = await chunked(rows, CHUNK, async (c) => (await sql`
         INSERT INTO conversations (conversation_id, max_seq, min_seq, max_seq_time)
         SELECT * FROM unnest(${sql.array(c.map((x) => x.conversation_id), "text")}::text[], ${sql.array(c.map((x) => x.max_seq), "int8")}::bigint[],
                              ${sql.array(c.map((x) => x.min_seq), "int8")}::bigint[], ${sql.array(c.map((x) => x.max_seq_time), "int8")}::bigint[])
         ON CONFLICT (conversation_id) DO UPDATE SET max_seq = GREATEST(conversations.max_seq, EXCLUDED.max_seq),
           min_seq = LEAST(conversations.min_seq, EXCLUDED.min_seq), max_seq_time = GREATEST(conversations.max_seq_time, EXCLUDED.max_seq_time)
-        WHERE conversations.max_seq < EXCLUDED.max_seq OR conversations.min_seq > EXCLUDED.min_seq`;
-      written += r.count;
-    }
+        WHERE conversations.max_seq < EXCLUDED.max_seq OR conversations.min_seq > EXCLUDED.min_seq`).count);
     steps.push({ what: "conversations", source: rows.length, written, verified: 0 });
   }
 
@@ -83,27 +85,17 @@ export async function migrateEmbedded(o: {
   {
     const rows = db.query<{ user_id: string; conversation_id: string; has_read_seq: number }, []>(
       "SELECT user_id, conversation_id, has_read_seq FROM user_conversations ORDER BY user_id, conversation_id").all();
-    let written = 0;
-    for (let i = 0; i < rows.length; i += CHUNK) {
-      const c = rows.slice(i, i + CHUNK);
-      const r = await sql`
+    const written = await chunked(rows, CHUNK, async (c) => (await sql`
         INSERT INTO user_conversations (user_id, conversation_id, has_read_seq)
         SELECT * FROM unnest(${sql.array(c.map((x) => x.user_id), "text")}::text[], ${sql.array(c.map((x) => x.conversation_id), "text")}::text[],
                              ${sql.array(c.map((x) => x.has_read_seq), "int8")}::bigint[])
         ON CONFLICT (user_id, conversation_id) DO UPDATE SET has_read_seq = EXCLUDED.has_read_seq
-        WHERE user_conversations.has_read_seq < EXCLUDED.has_read_seq`;
-      written += r.count;
-    }
+        WHERE user_conversations.has_read_seq < EXCLUDED.has_read_seq`).count);
     steps.push({ what: "memberships and read marks", source: rows.length, written, verified: 0 });
   }
   {
     const rows = db.query<{ group_id: string; user_id: string }, []>("SELECT group_id, user_id FROM group_members ORDER BY group_id, user_id").all();
-    let written = 0;
-    for (let i = 0; i < rows.length; i += CHUNK) {
-      const c = rows.slice(i, i + CHUNK);
-      const r = await sql`INSERT INTO group_members ${sql(c)} ON CONFLICT DO NOTHING`;
-      written += r.count;
-    }
+    const written = await chunked(rows, CHUNK, async (c) => (await sql`INSERT INTO group_members ${sql(c)} ON CONFLICT DO NOTHING`).count);
     steps.push({ what: "group members", source: rows.length, written, verified: 0 });
   }
 
@@ -112,13 +104,13 @@ export async function migrateEmbedded(o: {
   const states = db.query<{ token_hash: Uint8Array; user_id: string; platform_id: number; state: number; expires_at: number }, [number]>(
     "SELECT token_hash, user_id, platform_id, state, expires_at FROM token_state WHERE expires_at > ?").all(now);
   {
-    let written = 0;
-    for (let i = 0; i < states.length; i += 200) {
-      const prev = await Promise.all(states.slice(i, i + 200).map((s) => recordTokenState(redis, {
+    const written = await chunked(states, 200, async (c) => {
+      const prev = await Promise.all(c.map((s) => recordTokenState(redis, {
         userID: s.user_id, platformID: s.platform_id, hashHex: Buffer.from(s.token_hash).toString("hex"), kicked: s.state === 2, expiresAt: s.expires_at,
       })));
-      written += prev.filter((p, k) => p === null || (states[i + k]!.state === 2 && !String(p).startsWith("2:"))).length;
-    }
+      // Written: unknown before, or kicked now where it was not.
+      return prev.filter((p, k) => p === null || (c[k]!.state === 2 && !String(p).startsWith("2:"))).length;
+    });
     steps.push({ what: "token states", source: states.length, written, verified: 0 });
   }
 
@@ -132,43 +124,27 @@ async function verify(db: Database, sql: SQL, redis: Redis | Cluster, steps: Mig
   // Messages: per conversation, the target's rows within the source's seq range (a target may have more after it).
   const convs = db.query<{ conversation_id: string; lo: number; hi: number }, []>(
     "SELECT conversation_id, min(seq) AS lo, max(seq) AS hi FROM messages GROUP BY conversation_id ORDER BY conversation_id").all();
-  for (let i = 0; i < convs.length; i += CHUNK) {
-    const c = convs.slice(i, i + CHUNK);
-    const [r] = await sql`SELECT count(*)::bigint AS n FROM messages m
+  step("messages").verified += await chunked(convs, CHUNK, async (c) => Number((await sql`SELECT count(*)::bigint AS n FROM messages m
       JOIN unnest(${sql.array(c.map((x) => x.conversation_id), "text")}::text[], ${sql.array(c.map((x) => x.lo), "int8")}::bigint[],
                   ${sql.array(c.map((x) => x.hi), "int8")}::bigint[]) AS v(id, lo, hi)
-        ON m.conversation_id = v.id AND m.seq BETWEEN v.lo AND v.hi`;
-    step("messages").verified += Number(r.n);
-  }
+        ON m.conversation_id = v.id AND m.seq BETWEEN v.lo AND v.hi`)[0].n));
   const rows = db.query<{ conversation_id: string; max_seq: number }, []>("SELECT conversation_id, max_seq FROM conversations ORDER BY conversation_id").all();
-  for (let i = 0; i < rows.length; i += CHUNK) {
-    const c = rows.slice(i, i + CHUNK);
-    const [r] = await sql`SELECT count(*)::bigint AS n FROM conversations t
+  step("conversations").verified += await chunked(rows, CHUNK, async (c) => Number((await sql`SELECT count(*)::bigint AS n FROM conversations t
       JOIN unnest(${sql.array(c.map((x) => x.conversation_id), "text")}::text[], ${sql.array(c.map((x) => x.max_seq), "int8")}::bigint[]) AS v(id, max_seq)
-        ON t.conversation_id = v.id AND t.max_seq >= v.max_seq`;
-    step("conversations").verified += Number(r.n);
-  }
+        ON t.conversation_id = v.id AND t.max_seq >= v.max_seq`)[0].n));
   const members = db.query<{ user_id: string; conversation_id: string; has_read_seq: number }, []>(
     "SELECT user_id, conversation_id, has_read_seq FROM user_conversations ORDER BY user_id, conversation_id").all();
-  for (let i = 0; i < members.length; i += CHUNK) {
-    const c = members.slice(i, i + CHUNK);
-    const [r] = await sql`SELECT count(*)::bigint AS n FROM user_conversations t
+  step("memberships and read marks").verified += await chunked(members, CHUNK, async (c) => Number((await sql`SELECT count(*)::bigint AS n FROM user_conversations t
       JOIN unnest(${sql.array(c.map((x) => x.user_id), "text")}::text[], ${sql.array(c.map((x) => x.conversation_id), "text")}::text[],
                   ${sql.array(c.map((x) => x.has_read_seq), "int8")}::bigint[]) AS v(u, c, r)
-        ON t.user_id = v.u AND t.conversation_id = v.c AND t.has_read_seq >= v.r`;
-    step("memberships and read marks").verified += Number(r.n);
-  }
+        ON t.user_id = v.u AND t.conversation_id = v.c AND t.has_read_seq >= v.r`)[0].n));
   const groups = db.query<{ group_id: string; user_id: string }, []>("SELECT group_id, user_id FROM group_members ORDER BY group_id, user_id").all();
-  for (let i = 0; i < groups.length; i += CHUNK) {
-    const c = groups.slice(i, i + CHUNK);
-    const [r] = await sql`SELECT count(*)::bigint AS n FROM group_members t
+  step("group members").verified += await chunked(groups, CHUNK, async (c) => Number((await sql`SELECT count(*)::bigint AS n FROM group_members t
       JOIN unnest(${sql.array(c.map((x) => x.group_id), "text")}::text[], ${sql.array(c.map((x) => x.user_id), "text")}::text[]) AS v(g, u)
-        ON t.group_id = v.g AND t.user_id = v.u`;
-    step("group members").verified += Number(r.n);
-  }
-  for (let i = 0; i < states.length; i += 200) {
-    const got = await Promise.all(states.slice(i, i + 200).map((s) => redis.hget(tokenStateKey(s.user_id, s.platform_id), Buffer.from(s.token_hash).toString("hex"))));
+        ON t.group_id = v.g AND t.user_id = v.u`)[0].n));
+  step("token states").verified += await chunked(states, 200, async (c) => {
+    const got = await Promise.all(c.map((s) => redis.hget(tokenStateKey(s.user_id, s.platform_id), Buffer.from(s.token_hash).toString("hex"))));
     // Present, and a kicked source state kicked in the target too (a normal one may have been kicked there since).
-    step("token states").verified += got.filter((v, k) => v !== null && (states[i + k]!.state !== 2 || v.startsWith("2:"))).length;
-  }
+    return got.filter((v, k) => v !== null && (c[k]!.state !== 2 || v.startsWith("2:"))).length;
+  });
 }
