@@ -3,6 +3,7 @@
 // chat with both ends on one node next to chat across the nodes (latency at a fixed rate, then a closed loop for
 // messages/s), and a fan-out to users all on the called node next to users split over both. Redis CPU per message
 // is the CPU time of the redis-server processes over the cross-node closed loop, divided by its messages.
+import { readFileSync } from "node:fs";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { create } from "@bufbuild/protobuf";
@@ -18,7 +19,7 @@ const msgData = create(MsgDataSchema, { sendID: "system", groupID: "g", sessionT
 /** The size of imgate's push frame for msgData: Socket.IO broadcasts frames of this size. */
 const frameBytes = encodeResp("json", resp(2001, { operationID: "c0", data: pushMessagesPayload(msgData) })).length;
 
-interface TwoNodes {
+export interface TwoNodes {
   name: string;
   urls: [string, string];
   socketio: boolean;
@@ -27,7 +28,7 @@ interface TwoNodes {
   stop(): Promise<void>;
 }
 
-async function imgateNodes(redis: { args: string[]; env?: Record<string, string> }, name = "imgate"): Promise<TwoNodes> {
+export async function imgateNodes(redis: { args: string[]; env?: Record<string, string> }, name = "imgate"): Promise<TwoNodes> {
   const nodes = [await startImgate([...redis.args, "--node-id", "b1"], redis.env), await startImgate([...redis.args, "--node-id", "b2"], redis.env)];
   const hub = createClient(msgGateway, createGrpcTransport({ baseUrl: `http://127.0.0.1:${nodes[0]!.rpc}` }));
   return {
@@ -56,46 +57,64 @@ async function socketIONodes(redisURL: string): Promise<TwoNodes> {
   };
 }
 
+/** CPU time (ms) of processes so far, from /proc/<pid>/stat (utime + stime, in clock ticks of 10 ms). */
+export const cpuMs = (pids: number[]) => pids.reduce((a, pid) => {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  } catch {
+    return a; // gone meanwhile (a pooled connection closed)
+  }
+  const f = stat.split(") ")[1]!.split(" ");
+  return a + (Number(f[11]) + Number(f[12])) * 10;
+}, 0);
+
+/**
+ * 1:1 chat between `pairs` senders on node 1 and receivers on `receiverNode`: push latency at 1,000 msg/s for
+ * `stageMs`, then a closed loop for messages/s; `pids`' CPU per message over the closed loop (the shared state's).
+ */
+export async function twoNodeChat(
+  c: Pick<TwoNodes, "name" | "urls" | "socketio">, o: { pairs: number; stageMs: number; pids: () => number[] | Promise<number[]> }, name: string, receiverNode: 0 | 1,
+) {
+  const { pairs, stageMs, pids } = o;
+  const w = await startWorker();
+  const senders = users(`${name}s`, pairs), receivers = users(`${name}r`, pairs);
+  await w.call({ cmd: "connect", url: c.urls[0], users: senders, concurrency: 50, chat: true, socketio: c.socketio });
+  await w.call({ cmd: "connect", url: c.urls[receiverNode], users: receivers, concurrency: 50, chat: true, socketio: c.socketio });
+  await Bun.sleep(300); // routes are written within a tick
+  const list = senders.map((s, i) => [s.userID, receivers[i]!.userID] as [string, string]);
+  progress(`cluster/${c.name}/chat ${name}: warm-up`);
+  await w.call({ cmd: "chat", pairs: list, ratePerSec: 1000, durationMs: 2000 });
+  await w.call({ cmd: "count" });
+  progress(`cluster/${c.name}/chat ${name}: 1000 msg/s for ${stageMs} ms`);
+  await w.call({ cmd: "chat", pairs: list, ratePerSec: 1000, durationMs: stageMs });
+  const s = await w.call({ cmd: "count" });
+  progress(`cluster/${c.name}/chat ${name}: closed loop for ${stageMs} ms`);
+  // Read after the warm-up: pooled connections (PostgreSQL's backends) exist by now.
+  const measured = await pids();
+  const cpu0 = cpuMs(measured);
+  await w.call({ cmd: "chatClosed", pairs: list, window: 2, durationMs: stageMs });
+  const m = await w.call({ cmd: "count" });
+  const stateCpuMs = cpuMs(measured) - cpu0;
+  await w.call({ cmd: "close" });
+  const lat = s.latencies as number[];
+  return {
+    delivered: lat.length, sent: s.sent, errors: s.errors + m.errors,
+    pushLatencyMs: { p50: round(percentile(lat, 50)), p99: round(percentile(lat, 99)) },
+    series: latencySeries(s.latencySentAt, lat, 500),
+    maxMessagesPerSec: round((m.latencies as number[]).length / (stageMs / 1000), 0),
+    redisCpuUsPerMessage: measured.length ? round((stateCpuMs * 1000) / Math.max(1, (m.latencies as number[]).length), 1) : undefined,
+  };
+}
+
 export async function cluster(quick: boolean) {
   const pairs = quick ? 100 : 250;
   const stageMs = quick ? 3000 : 8000;
   const fanUsers = quick ? 2000 : 6000;
   const rounds = quick ? 5 : 10;
 
-  /** CPU time (ms) of processes so far, from /proc/<pid>/stat (utime + stime, in clock ticks of 10 ms). */
-  const cpuMs = (pids: number[]) => pids.reduce((a, pid) => {
-    const f = require("node:fs").readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-    return a + (Number(f[11]) + Number(f[12])) * 10;
-  }, 0);
   const run = async (c: TwoNodes, redisPids: number[] = []) => {
-    const chat = async (name: string, receiverNode: 0 | 1) => {
-      const w = await startWorker();
-      const senders = users(`${name}s`, pairs), receivers = users(`${name}r`, pairs);
-      await w.call({ cmd: "connect", url: c.urls[0], users: senders, concurrency: 50, chat: true, socketio: c.socketio });
-      await w.call({ cmd: "connect", url: c.urls[receiverNode], users: receivers, concurrency: 50, chat: true, socketio: c.socketio });
-      await Bun.sleep(300); // routes are written within a tick
-      const list = senders.map((s, i) => [s.userID, receivers[i]!.userID] as [string, string]);
-      progress(`cluster/${c.name}/chat ${name}: warm-up`);
-      await w.call({ cmd: "chat", pairs: list, ratePerSec: 1000, durationMs: 2000 });
-      await w.call({ cmd: "count" });
-      progress(`cluster/${c.name}/chat ${name}: 1000 msg/s for ${stageMs} ms`);
-      await w.call({ cmd: "chat", pairs: list, ratePerSec: 1000, durationMs: stageMs });
-      const s = await w.call({ cmd: "count" });
-      progress(`cluster/${c.name}/chat ${name}: closed loop for ${stageMs} ms`);
-      const cpu0 = cpuMs(redisPids);
-      await w.call({ cmd: "chatClosed", pairs: list, window: 2, durationMs: stageMs });
-      const m = await w.call({ cmd: "count" });
-      const redisCpuMs = cpuMs(redisPids) - cpu0;
-      await w.call({ cmd: "close" });
-      const lat = s.latencies as number[];
-      return {
-        delivered: lat.length, sent: s.sent, errors: s.errors + m.errors,
-        pushLatencyMs: { p50: round(percentile(lat, 50)), p99: round(percentile(lat, 99)) },
-        series: latencySeries(s.latencySentAt, lat, 500),
-        maxMessagesPerSec: round((m.latencies as number[]).length / (stageMs / 1000), 0),
-        redisCpuUsPerMessage: redisPids.length ? round((redisCpuMs * 1000) / Math.max(1, (m.latencies as number[]).length), 1) : undefined,
-      };
-    };
+    const chat = (name: string, receiverNode: 0 | 1) => twoNodeChat(c, { pairs, stageMs, pids: () => redisPids }, name, receiverNode);
     const fanout = async (name: string, split: boolean) => {
       const list = users(`${name}f`, fanUsers);
       const ws: Worker[] = [await startWorker(), await startWorker()];
