@@ -140,6 +140,9 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
     counters, registry, batcher: presence.batcher, webhooks, loopLag,
     redisUp: () => (redis ? (redis.client.status === "ready" ? 1 : 0) : undefined),
     etcdRegistered: () => engine.registered(),
+    storeQueue: () => backend.storeQueue?.(),
+    // Read at scrape time, after the start defined it below.
+    ready: () => ready().ready,
     draining: () => state.draining,
   });
   started.add("metrics", () => metrics.stop());

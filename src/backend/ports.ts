@@ -60,6 +60,8 @@ export interface Backend {
   tokens?: TokenIssuer;
   /** Where imgate stores messages itself: called with each newly stored message, after its reply went out. */
   onStored?(deliver: Deliver): void;
+  /** Store calls waiting and the bound past which new ones fail (the stores with a queue: SQLite, PostgreSQL). */
+  storeQueue?(): { depth: number; limit: number };
   /** True while the backend can serve requests (readiness). */
   ready(): boolean;
   /** Why it cannot, for /readyz. */

@@ -28,6 +28,10 @@ export interface MetricsSources {
   etcdRegistered?: () => number | undefined;
   draining: () => boolean;
   loopLag: LoopLag;
+  /** Store calls waiting and their bound; undefined where the store has no queue (Redis, OpenIM's services). */
+  storeQueue?: () => { depth: number; limit: number } | undefined;
+  /** What /readyz answers: true = 200. */
+  ready?: () => boolean;
 }
 
 /** Long because it declares every metric in one place (name, help, labels, how it is collected). */
@@ -65,6 +69,9 @@ export function createMetrics(src: MetricsSources) {
   }, ["platform", "codec"]);
   gauge("imgate_users", "Distinct users online on this node.", (g) => g.set(src.registry.userCount));
   gauge("imgate_draining", "1 while the node drains.", (g) => g.set(src.draining() ? 1 : 0));
+  gauge("imgate_ready", "1 while /readyz answers 200 (the node takes clients), 0 when not (draining, a store or Redis down, etcd registration lost).", (g) => {
+    if (src.ready) g.set(src.ready() ? 1 : 0);
+  });
   gauge("imgate_redis_up", "1 when the Redis connection is ready, 0 when not; absent without Redis.", (g) => {
     const v = src.redisUp();
     if (v !== undefined) g.set(v);
@@ -72,6 +79,14 @@ export function createMetrics(src: MetricsSources) {
   gauge("imgate_etcd_registered", "1 while this gateway's key is in etcd under a live lease, 0 when not; absent without etcd.", (g) => {
     const v = src.etcdRegistered?.();
     if (v !== undefined) g.set(v);
+  });
+  gauge("imgate_store_queue", "Store calls waiting (SQLite store thread, PostgreSQL batches); absent where the store has no queue.", (g) => {
+    const q = src.storeQueue?.();
+    if (q) g.set(q.depth);
+  });
+  gauge("imgate_store_queue_limit", "The bound of imgate_store_queue (messages.storeQueueSize): past it new calls fail with 500.", (g) => {
+    const q = src.storeQueue?.();
+    if (q) g.set(q.limit);
   });
   mirror("imgate_handshakes_total", "WebSocket handshakes by result (ok or OpenIM errCode).", (set) => {
     set({ result: "ok" }, c.handshakes);

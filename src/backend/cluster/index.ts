@@ -57,6 +57,7 @@ export function createClusterBackend(opts: {
     tokens: createRedisTokenIssuer(opts.redis, opts.secret),
     messages: createMessageService(store, opts.adminUserIDs, opts.beforeSend, opts.readLimits),
     pushTokens: { async delUserPushToken() {} },
+    storeQueue: pgStore ? () => ({ depth: pgStore.queued(), limit: opts.maxQueue ?? 10_000 }) : undefined,
     ready: () => notReady() === undefined,
     notReady,
     async close() {

@@ -65,6 +65,7 @@ async function afterStoreStarted(client: StoreClient, opts: Parameters<typeof cr
       // No offline push service in the embedded shape: nothing holds device push tokens.
       async delUserPushToken() {},
     },
+    storeQueue: () => ({ depth: client.stats().inFlight, limit: opts.maxQueue ?? 10_000 }),
     ready: () => client.notReady() === undefined,
     notReady: () => client.notReady(),
     async close() {
