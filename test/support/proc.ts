@@ -16,9 +16,15 @@ const bindable = (port: number) =>
  * A port free now, from below the kernel's ephemeral range (32768+): a port the kernel handed out for listen(0) can be
  * taken by the next outgoing connection (a Redis client, a fetch) before the server under test binds it.
  */
+const handedOut = new Set<number>();
+
 export async function freePort(): Promise<number> {
   for (let attempt = 0; attempt < 200; attempt++) {
     const port = 20_000 + Math.floor(Math.random() * 12_000);
+    // Never the same port twice in one test process: servers started in parallel (Promise.all) each check a port
+    // before any of them binds, so two could pick the same free one (seen: "address in use" in the Sentinel suite).
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
     if (await bindable(port)) return port;
   }
   throw new Error("no free port in 20000-31999");
@@ -29,8 +35,11 @@ export async function freePortRun(n: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const first = await freePort();
     let ok = true;
-    for (let i = 1; i < n && ok; i++) ok = await bindable(first + i);
-    if (ok) return first;
+    for (let i = 1; i < n && ok; i++) ok = !handedOut.has(first + i) && (await bindable(first + i));
+    if (ok) {
+      for (let i = 1; i < n; i++) handedOut.add(first + i);
+      return first;
+    }
   }
   throw new Error(`no run of ${n} free ports found`);
 }
