@@ -2,11 +2,11 @@
 // imgate's command line. Thin: each command parses flags and calls one function.
 import { Command, CommanderError, Option } from "commander";
 import { CliError } from "./cli/exit.js";
-import { VERSION } from "./version.js";
+import { BUILD, VERSION_LINE } from "./version.js";
 
 const program = new Command("imgate")
   .description("A real-time message gateway speaking OpenIM's client protocol")
-  .version(VERSION, "-v, --version")
+  .version(VERSION_LINE, "-v, --version")
   .exitOverride()
   .showHelpAfterError()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
@@ -117,6 +117,12 @@ program
   .addOption(dataDirOpt())
   .addOption(configOpt())
   .action(async (opts) => (await import("./cli/migrate.js")).migrate(opts));
+
+program
+  .command("version")
+  .description("print the version, the git commit and the build date")
+  .option("--json", "machine-readable JSON output")
+  .action((opts) => void process.stdout.write(opts.json ? JSON.stringify(BUILD) + "\n" : VERSION_LINE + "\n"));
 
 const config = program.command("config").description("check or print configuration");
 config

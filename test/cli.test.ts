@@ -12,10 +12,14 @@ const dir = mkdtempSync(join(tmpdir(), "imgate-cli-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("exit codes", () => {
-  test("--version", () => {
+  test("--version and version --json name the version, the commit and the build date", () => {
     const r = runCli(["--version"]);
     expect(r.code).toBe(0);
-    expect(r.stdout.trim()).toBe(VERSION);
+    // From source: no commit or date baked in (test/release.test.ts checks a built binary's).
+    expect(r.stdout.trim()).toStartWith(`${VERSION} (commit source, bun `);
+    const j = runCli(["version", "--json"]);
+    expect(j.code).toBe(0);
+    expect(JSON.parse(j.stdout)).toMatchObject({ version: VERSION, commit: "source", buildDate: "", platform: `${process.platform}-${process.arch}` });
   });
 
   test("--help everywhere", () => {
