@@ -8,8 +8,9 @@ export {};
 import { readdirSync } from "node:fs";
 
 // Browser: *.browser. Kill or supervise processes: crash, workers, rolling, redis-failover, the cluster suites (their
-// Redis Cluster and Sentinel topologies). Build the binary: binary. Load: soak, robustness, drain, hostile.
-const SLOW = /(\.browser\.test\.ts|\/(crash|soak|robustness|cluster(-\w+)?|openim-dropin|binary|workers|rolling|redis-failover|drain|hostile)\.test\.ts)$/;
+// Redis Cluster and Sentinel topologies). Build binaries or images: binary, release, image. Load: soak, robustness,
+// drain, hostile.
+const SLOW = /(\.browser\.test\.ts|\/(crash|soak|robustness|cluster(-\w+)?|openim-dropin|binary|release|image|workers|rolling|redis-failover|drain|hostile)\.test\.ts)$/;
 const args = process.argv.slice(2).filter((a) => a !== "--fast");
 if (process.argv.includes("--fast")) {
   const files = readdirSync("test").filter((f) => f.endsWith(".test.ts")).map((f) => `test/${f}`).filter((f) => !SLOW.test(f));
