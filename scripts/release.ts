@@ -3,7 +3,7 @@
 // sha256sum's format (`sha256sum -c SHA256SUMS` verifies them). Bun fetches each target's runtime through the npm
 // registry the first time.
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { compile, gitCommit } from "../build.js";
 import { VERSION } from "../src/version.js";
@@ -26,9 +26,10 @@ export function release(o: { targets?: readonly string[]; out?: string } = {}): 
     const file = join(out, releaseName(t));
     console.log(`[release] ${basename(file)}`);
     compile({ outfile: file, target: `bun-${t}` }, info);
-    rmSync(`${file}.map`, { force: true });
     return file;
   });
+  // The source maps bun writes beside the binaries are not part of the set (the binaries carry their own).
+  for (const f of readdirSync(out)) if (f.endsWith(".map")) rmSync(join(out, f));
   const sums = files.map((f) => `${createHash("sha256").update(readFileSync(f)).digest("hex")}  ${basename(f)}`).join("\n") + "\n";
   writeFileSync(join(out, "SHA256SUMS"), sums);
   return { files, sums };

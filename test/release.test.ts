@@ -3,7 +3,7 @@
 // the musl binary runs under Debian's musl loader; SHA256SUMS verifies with sha256sum; each binary names the version,
 // the commit and the build date. What is not installed is skipped with a message (CI installs it).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { release, releaseName } from "../scripts/release.js";
@@ -28,6 +28,7 @@ afterAll(() => rmSync(out, { recursive: true, force: true }));
 describe("npm run release", () => {
   test("one binary per target, named by version and target, and SHA256SUMS that sha256sum verifies", () => {
     expect(built.files.map((f) => f.slice(out.length + 1))).toEqual([releaseName("linux-arm64"), releaseName("linux-x64-musl")]);
+    expect(readdirSync(out).sort()).toEqual(["SHA256SUMS", releaseName("linux-arm64"), releaseName("linux-x64-musl")].sort());
     expect(releaseName("linux-arm64")).toBe(`imgate-${VERSION}-linux-arm64`);
     const check = Bun.spawnSync(["sha256sum", "-c", "SHA256SUMS"], { cwd: out });
     expect(check.exitCode).toBe(0);
