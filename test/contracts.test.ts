@@ -5,6 +5,7 @@
 // a real redis-server, a database of its own on the machine's PostgreSQL; OpenIM's services are stand-ins built from our proto/ (they cannot run here).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { create } from "@bufbuild/protobuf";
+import { BinaryReader } from "@bufbuild/protobuf/wire";
 import Redis, { Cluster } from "ioredis";
 import { createPubSub } from "../src/cluster/pubsub.js";
 import { type TestRedisCluster, startRedisCluster } from "./support/redis-cluster.js";
@@ -164,6 +165,23 @@ for (const [name, make] of conversationStores) {
       expect((await storedMsgs(s, "si_a_b", [3, 1, 9])).map(text)).toEqual(["m3", "m1"]);
       expect(text((await s.last("si_a_b"))!)).toBe("m3");
       expect(await s.last("si_nobody_here")).toBeUndefined();
+    });
+
+    test("a seq the client put in is replaced: the reply and the stored bytes carry the allocated one, once", async () => {
+      const s = await make();
+      const input = msg("a", "b", "with a seq");
+      input.seq = 99n;
+      expect((await s.send(input, "a", "op")).seq).toBe(1n);
+      const raw = (await s.readRaw("si_a_b", [1]))[0]!;
+      // Field 14 (seq) appears once in the stored bytes, with the allocated value.
+      const seqs: bigint[] = [];
+      const r = new BinaryReader(raw);
+      while (r.pos < r.len) {
+        const [field, wire] = r.tag();
+        if (field === 14) seqs.push(BigInt(r.int64()));
+        else r.skip(wire);
+      }
+      expect(seqs).toEqual([1n]);
     });
 
     test("a resent clientMsgID is answered with the stored message, marked duplicate, and not stored twice", async () => {

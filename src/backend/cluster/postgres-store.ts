@@ -206,6 +206,8 @@ export function createPostgresConversationStore(sql: SQL, opts: PostgresStoreOpt
       if (batch.length >= maxQueue) throw codeError(ErrCode.ServerInternal, `store: ${maxQueue} sends already wait for PostgreSQL`);
       const members = recipientsOf(msg, isGroupMessage(msg) ? await groupMembers(msg.groupID) : undefined);
       stampMessage(msg, clock());
+      // The statement appends the seq it allocates to the stored bytes: a seq the client put in goes.
+      msg.seq = 0n;
       const p = new Promise<SendResult>((resolve, reject) => {
         batch.push({ msg, conversationID: conversationIDOf(msg), members, idKey, operationID, resolve, reject });
       });
@@ -276,9 +278,10 @@ export function createPostgresConversationStore(sql: SQL, opts: PostgresStoreOpt
         if (members.length === 0) return;
         await tx`INSERT INTO group_members (group_id, user_id) SELECT ${groupID}, u FROM unnest(${tx.array(members, "text")}::text[]) AS u`;
         const pairs = members.flatMap((u) => convs.map((c) => [u, c] as const));
+        // In the order the send statement inserts memberships (user, then conversation): no cycle of waits.
         await tx`INSERT INTO user_conversations (user_id, conversation_id)
-                 SELECT * FROM unnest(${tx.array(pairs.map((x) => x[0]), "text")}::text[], ${tx.array(pairs.map((x) => x[1]), "text")}::text[])
-                 ON CONFLICT DO NOTHING`;
+                 SELECT * FROM unnest(${tx.array(pairs.map((x) => x[0]), "text")}::text[], ${tx.array(pairs.map((x) => x[1]), "text")}::text[]) AS m(u, c)
+                 ORDER BY u, c ON CONFLICT DO NOTHING`;
       });
     },
 
