@@ -3,7 +3,7 @@
 // `VACUUM INTO`: one read transaction, so it is a snapshot of one instant and writers (WAL) go on meanwhile. The
 // backup is itself a SQLite file (inspect it with sqlite3), written under another name and renamed into place.
 import { Database } from "bun:sqlite";
-import { chmodSync, closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, copyFileSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { ADMIN_TOKEN_FILE, SECRET_FILE } from "../../config/secret.js";
 import { VERSION } from "../../version.js";
@@ -175,7 +175,7 @@ export function restoreDataDir(file: string, dataDir: string): RestoreSummary {
   secureDataDir(dataDir);
   const tmp = join(dataDir, `.${DB_FILE}.restore-${process.pid}.tmp`);
   try {
-    writeFileSync(tmp, readFileSync(file), { mode: 0o600 });
+    copyFileSync(file, tmp);
     chmodSync(tmp, 0o600);
     const db = new Database(tmp, { strict: true });
     let n: { messages: number; conversations: number };
