@@ -182,8 +182,10 @@ ${im.ramp ? `### Open loop: the ramp, and the server's CPU per message
 Messages leave on a fixed schedule whatever the replies do (an open loop: a slow server is not given time to catch
 up, so tails show as they would to users), the rate ×1.5 a step of ${chat.quick ? 2 : 5} s from 2,000/s; the ceiling is the highest
 rate with p99 under 50 ms and (nearly) everything delivered. CPU is the server process's, all threads, per delivered
-message, read from /proc at 2,000 msg/s; per thread below (imgate: the event loop "bun", the store thread, the
-checkpointer, Bun's own helpers).
+message, read from /proc at 2,000 msg/s; per thread below, by the names Linux shows (imgate: "bun.exe" is the event
+loop, "Worker" the store thread and the checkpointer, the rest Bun's and JavaScriptCore's helpers). The load generator
+(two processes) shares this machine's ${m.cpus ?? "?"} cores with the server, so every ceiling here is lower than with the load
+elsewhere; the ratios between servers are what this table is for.
 
 | server | 2,000 msg/s p99 | CPU per message | open-loop ceiling (p99 < 50 ms) | steps (rate: p99) |
 |---|---|---|---|---|
