@@ -10,11 +10,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { GetConversationsHasReadAndMaxSeqReqSchema, GetConversationsHasReadAndMaxSeqRespSchema } from "../src/gen/openim/msg/msg_pb.js";
 import { GetMaxSeqReqSchema, GetMaxSeqRespSchema, MsgDataSchema, PullMessageBySeqsReqSchema, PullMessageBySeqsRespSchema } from "../src/gen/openim/sdkws/sdkws_pb.js";
-import { type TestClient, connect } from "./support/client.js";
+import { type TestClient, connect, until } from "./support/client.js";
 import { pushedMsg, text, textMsg } from "./support/pb.js";
 import { createTestDatabase, type TestDatabase } from "./support/postgres.js";
 import { runCliAsync, serveProcess, type Served } from "./support/proc.js";
-import { startRedis, type TestRedis } from "./support/redis.js";
+import { redisCli, startRedis, type TestRedis } from "./support/redis.js";
 import { ensurePostgresSchema } from "../src/backend/cluster/postgres-schema.js";
 
 const FIXTURE = new URL("./fixtures/data-0.1.0/", import.meta.url).pathname;
@@ -118,6 +118,8 @@ describe("imgate migrate: an embedded data dir into two cluster nodes", () => {
       // New messages at max seq + 1, from a user on one node to a user on the other.
       const alice: TestClient = await connect({ port: nodes[0]!.ws, userID: "alice", platformID: 5, token: expected.tokens.aliceWeb!, sdkType: "js" });
       const bob: TestClient = await connect({ port: nodes[1]!.ws, userID: "bob", platformID: 1, token: expected.tokens.bobIOS!, sdkType: "js" });
+      // A push finds bob on node 2 once his route is written (a client connecting elsewhere pulls what it missed).
+      await until(() => redisCli(redis!.port, "HEXISTS", "imgate:route:{bob}", "m2") === "1", 10_000, "bob's route");
       expect((await alice.request(1003, textMsg("alice", "bob", "after the move", { clientMsgID: "after-move" }))).errCode).toBe(0);
       const pushed = pushedMsg((await bob.nextPush(2001, 10_000)).data).msg;
       expect(text(pushed)).toBe("after the move");

@@ -11,11 +11,11 @@ import { GetMaxSeqReqSchema, GetMaxSeqRespSchema, MsgDataSchema, PullMessageBySe
 import { PG_SCHEMA_VERSION, ensurePostgresSchema, pgSchemaVersion } from "../src/backend/cluster/postgres-schema.js";
 import { createPostgresConversationStore } from "../src/backend/cluster/postgres-store.js";
 import { signToken } from "../src/backend/embedded/jwt.js";
-import { connect } from "./support/client.js";
+import { connect, until } from "./support/client.js";
 import { pushedMsg, seqRange, storedMsgs, text, textMsg } from "./support/pb.js";
 import { type TestDatabase, createTestDatabase } from "./support/postgres.js";
 import { serveProcess } from "./support/proc.js";
-import { startRedis } from "./support/redis.js";
+import { redisCli, startRedis } from "./support/redis.js";
 
 const databases: TestDatabase[] = [];
 const pools: SQL[] = [];
@@ -160,6 +160,9 @@ describe("two cluster nodes on Redis + PostgreSQL", () => {
     try {
       const alice = await login(nodes[0]!.ws, "pa");
       const bob = await login(nodes[1]!.ws, "pb");
+      // A push finds pb on node 2 once its route is written (a client connecting elsewhere pulls what it missed).
+      const routed = () => until(() => redisCli(redis.port, "HEXISTS", "imgate:route:{pb}", "p2") === "1", 10_000, "pb's route");
+      await routed();
       for (let i = 1; i <= 3; i++) {
         expect((await alice.request(1003, textMsg("pa", "pb", `hello ${i}`, { clientMsgID: `pg-${i}` }))).errCode).toBe(0);
         const pushed = pushedMsg((await bob.nextPush(2001, 10_000)).data).msg;
@@ -180,6 +183,7 @@ describe("two cluster nodes on Redis + PostgreSQL", () => {
       })))).data!);
       expect(pulled.msgs["si_pa_pb"]!.Msgs.map(text)).toEqual(["hello 1", "hello 2", "hello 3"]);
       const a2 = await login(nodes[0]!.ws, "pa");
+      await routed();
       expect((await a2.request(1003, textMsg("pa", "pb", "after", { clientMsgID: "pg-after" }))).errCode).toBe(0);
       expect(pushedMsg((await again.nextPush(2001, 10_000)).data).msg.seq).toBe(4n);
       a2.close();
