@@ -18,7 +18,7 @@ const SECRET = "cluster-secret";
 
 export function clusterSuite(kind: Topology["name"]) {
 let topo: Topology;
-let nodes: Served[];
+const nodes: Served[] = [];
 const dir = mkdtempSync(join(tmpdir(), `imgate-cluster-${kind}-`));
 const redisCli = (...args: string[]) => topo.cli(...args);
 
@@ -29,14 +29,16 @@ async function startNodeProc(i: number): Promise<Served> {
 
 beforeAll(async () => {
   topo = await startTopology(kind);
-  nodes = await Promise.all([1, 2, 3].map(startNodeProc));
+  // Each node is kept as soon as it is up: when another one fails to start, afterAll still stops those that did
+  // (they outlived a failed run once, holding ports and Redis connections).
+  await Promise.all([1, 2, 3].map(async (i) => void (nodes[i - 1] = await startNodeProc(i))));
 }, 60_000);
 afterAll(async () => {
-  for (const n of nodes) {
+  for (const n of nodes.filter(Boolean)) {
     n.proc.kill("SIGTERM");
     await n.proc.exited;
   }
-  await topo.stop();
+  await topo?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
