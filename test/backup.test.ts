@@ -205,6 +205,19 @@ describe("backup and restore of a 0.1.0 data dir, and what each refuses", () => 
       expect(existsSync(join(dst, "imgate.db"))).toBe(false);
     }
 
+    // A crafted backup that would write outside the data dir.
+    const crafted = join(out, "crafted.backup");
+    writeFileSync(crafted, first);
+    const cdb = new Database(crafted);
+    cdb.query("INSERT INTO imgate_backup (key, value) VALUES ('file:../escaped', 'x')").run();
+    cdb.close();
+    const target = join(tempDir("dst"), "data");
+    const escaped = await runCliAsync(["restore", crafted, "--data-dir", target]);
+    expect(escaped.code).toBe(1);
+    expect(escaped.stderr).toContain('names a file "../escaped"');
+    expect(existsSync(join(target, "..", "escaped"))).toBe(false);
+    expect(existsSync(join(target, "imgate.db"))).toBe(false);
+
     // A backup from a newer imgate (its schema version above this one's).
     const newer = join(out, "newer.backup");
     writeFileSync(newer, first);

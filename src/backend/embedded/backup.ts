@@ -139,8 +139,14 @@ function readBackup(file: string): { meta: Map<string, string>; files: Map<strin
     quickCheck(db, file);
     const meta = new Map<string, string>(), files = new Map<string, Uint8Array>();
     for (const r of rows) {
-      if (r.key.startsWith("file:")) files.set(r.key.slice(5), typeof r.value === "string" ? new TextEncoder().encode(r.value) : r.value);
-      else meta.set(r.key, String(r.value));
+      if (!r.key.startsWith("file:")) {
+        meta.set(r.key, String(r.value));
+        continue;
+      }
+      // Only the files a backup carries, by their plain names: a crafted backup must not write anywhere else.
+      const name = r.key.slice(5);
+      if (!KEPT_FILES.includes(name)) throw new BackupError(`${file} names a file "${name}" no imgate backup carries; nothing was changed`);
+      files.set(name, typeof r.value === "string" ? new TextEncoder().encode(r.value) : r.value);
     }
     const format = Number(meta.get("format"));
     if (format !== BACKUP_FORMAT)
