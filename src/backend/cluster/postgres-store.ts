@@ -50,6 +50,10 @@ export type PostgresConversationStore = ConversationStore & {
   queued(): number;
 };
 
+/**
+ * Long because it is the whole store, as createRedisConversationStore is: the send queue, the batch statement and the
+ * reads share the pool, the in-flight resends and the membership cache; each method on its own is short.
+ */
 export function createPostgresConversationStore(sql: SQL, opts: PostgresStoreOptions = {}): PostgresConversationStore {
   const maxQueue = opts.maxQueue ?? 10_000;
   const maxBatches = opts.maxConcurrentBatches ?? 4;
