@@ -175,7 +175,11 @@ describe.skipIf(!chromiumAvailable)("OpenIM's real SDKs", () => {
       // Each SDK pulls the gap with 1001/1002 on its reconnect and announces the newest of it as new (the Go core
       // asks num 1 per conversation, the JS SDK num 10). With the oldest `num` of a range it would announce the oldest.
       await k.waitForMessages([ids.at(-1)!], 40_000).catch(async (e) => {
-        throw new Error(`${k.userID} did not announce the newest message: ${(await k.received()).map((m) => m.clientMsgID).join(" ")}: ${e}`);
+        // What the gateway saw, for whoever meets this (seen once under stress-ng, for the Go core in a page): is the
+        // SDK connected, and did anyone ask for seqs (1001) or pull (1002) since the restart?
+        const asked = (req: number) => [...n.node.counters.requests].filter(([key]) => key.startsWith(`${req}:`)).reduce((a, [, v]) => a + v, 0);
+        throw new Error(`${k.userID} did not announce the newest message: ${(await k.received()).map((m) => m.clientMsgID).join(" ")}; ` +
+          `connections now ${n.node.registry.userConns(k.userID)?.length ?? 0}, 1001s ${asked(1001)}, 1002s ${asked(1002)} since the restart: ${e}`);
       });
       await Bun.sleep(500); // anything announced twice would show by now
       const announced = (await k.received()).filter((m) => !seen.get(k)!.has(m.clientMsgID)).map((m) => m.clientMsgID);

@@ -77,27 +77,30 @@ export interface Served {
   output(): string;
 }
 
-/** Starts `imgate serve` in a child process on free ports and waits for /healthz. */
+/**
+ * Starts `imgate serve` in a child process on free ports and waits for /healthz. A port checked free can still be taken
+ * by another process before the server binds it: a start that exits with "address in use" is tried again on other ports.
+ */
 export async function serveProcess(dataDir: string, extra: string[] = [], cmd: string[] = [BUN, CLI], cwd = dataDir, env: Record<string, string> = {}): Promise<Served> {
   mkdirSync(dataDir, { recursive: true });
-  const [ws, rpc, admin] = [await freePort(), await freePort(), await freePort()];
-  const proc = Bun.spawn([...cmd, "serve", "--host", "127.0.0.1", "--ws-port", String(ws), "--rpc-port", String(rpc),
-    "--admin-port", String(admin), "--data-dir", dataDir, "--log-format", "json", ...extra], {
-    cwd, env: { ...process.env, IMGATE_CONFIG: "", ...env }, stdout: "pipe", stderr: "pipe",
-  });
-  let out = "";
-  const pump = async (s: ReadableStream<Uint8Array>) => {
-    for await (const c of s) out += new TextDecoder().decode(c);
-  };
-  void pump(proc.stdout as ReadableStream<Uint8Array>);
-  void pump(proc.stderr as ReadableStream<Uint8Array>);
-  try {
-    await waitHttp(`http://127.0.0.1:${admin}/healthz`);
-  } catch (e) {
+  for (let attempt = 1; ; attempt++) {
+    const [ws, rpc, admin] = [await freePort(), await freePort(), await freePort()];
+    const proc = Bun.spawn([...cmd, "serve", "--host", "127.0.0.1", "--ws-port", String(ws), "--rpc-port", String(rpc),
+      "--admin-port", String(admin), "--data-dir", dataDir, "--log-format", "json", ...extra], {
+      cwd, env: { ...process.env, IMGATE_CONFIG: "", ...env }, stdout: "pipe", stderr: "pipe",
+    });
+    let out = "";
+    const pump = async (s: ReadableStream<Uint8Array>) => {
+      for await (const c of s) out += new TextDecoder().decode(c);
+    };
+    const pumped = Promise.all([pump(proc.stdout as ReadableStream<Uint8Array>), pump(proc.stderr as ReadableStream<Uint8Array>)]);
+    const up = await Promise.race([waitHttp(`http://127.0.0.1:${admin}/healthz`).then(() => true, (e: Error) => e), proc.exited.then(() => false)]);
+    if (up === true) return { proc, ws, rpc, admin, output: () => out };
     proc.kill();
-    throw new Error(`${(e as Error).message}; output:\n${out}`);
+    await Promise.race([pumped, Bun.sleep(1000)]);
+    if (up === false && out.includes("address in use") && attempt < 3) continue;
+    throw new Error(`${up === false ? `imgate exited (${proc.exitCode}) before /healthz` : up.message}; output:\n${out}`);
   }
-  return { proc, ws, rpc, admin, output: () => out };
 }
 
 export interface Spawned {
