@@ -30,6 +30,17 @@ export function rememberMembership(cache: Set<string>, key: string, max = MEMBER
   cache.add(key);
 }
 
+/**
+ * A send's result from its stored message: what every store answers, for a new message (its recipients get the
+ * push) and for a resend of a stored one (duplicate, nothing to deliver). `seq` defaults to the message's.
+ */
+export function sendResult(msg: MsgData, conversationID: string, operationID: string, o: { recipients: string[]; duplicate: boolean; seq?: bigint }): SendResult {
+  return {
+    serverMsgID: msg.serverMsgID, clientMsgID: msg.clientMsgID, sendTime: msg.sendTime, seq: o.seq ?? msg.seq, conversationID, msg,
+    recipients: o.recipients, duplicate: o.duplicate, operationID,
+  };
+}
+
 /** A 53-bit hash of (sendID, clientMsgID): the stores' idempotency index key (exact match is re-checked on lookup). */
 export function clientKey(sendID: string, clientMsgID: string): number {
   return Number(Bun.hash(`${sendID}\u0000${clientMsgID}`) >> 11n);

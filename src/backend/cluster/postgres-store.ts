@@ -10,7 +10,7 @@ import { type MsgData, MsgDataSchema } from "../../gen/openim/sdkws/sdkws_pb.js"
 import { conversationIDOf } from "../../protocol/conversation.js";
 import { ErrCode, codeError } from "../../protocol/errors.js";
 import {
-  type ConversationStore, MEMBERSHIP_CACHE_MAX, type SendResult, clientKey, groupConversationIDs, isGroupMessage, prepareSend,
+  type ConversationStore, MEMBERSHIP_CACHE_MAX, type SendResult, clientKey, sendResult, groupConversationIDs, isGroupMessage, prepareSend,
   recipientsOf, rememberMembership, stampMessage,
 } from "../conversations.js";
 
@@ -169,15 +169,9 @@ export function createPostgresConversationStore(sql: SQL, opts: PostgresStoreOpt
 
     const results = pending.map((p): SendResult => {
       const known = stored.get(p.idKey);
-      if (known) {
-        const m = fromBinary(MsgDataSchema, known.data);
-        return { serverMsgID: m.serverMsgID, clientMsgID: m.clientMsgID, sendTime: m.sendTime, seq: m.seq, conversationID: known.conversationID, msg: m, recipients: [], duplicate: true, operationID: p.operationID };
-      }
+      if (known) return sendResult(fromBinary(MsgDataSchema, known.data), known.conversationID, p.operationID, { recipients: [], duplicate: true });
       p.msg.seq = BigInt(seqOf.get(p.idKey)!);
-      return {
-        serverMsgID: p.msg.serverMsgID, clientMsgID: p.msg.clientMsgID, sendTime: p.msg.sendTime, seq: p.msg.seq, conversationID: p.conversationID,
-        msg: p.msg, recipients: p.members, duplicate: false, operationID: p.operationID,
-      };
+      return sendResult(p.msg, p.conversationID, p.operationID, { recipients: p.members, duplicate: false });
     });
     return { results, memberships: [...members] };
   }

@@ -17,7 +17,7 @@ import { type MsgData, MsgDataSchema } from "../../gen/openim/sdkws/sdkws_pb.js"
 import { conversationIDOf } from "../../protocol/conversation.js";
 import { ErrCode, codeError } from "../../protocol/errors.js";
 import {
-  type ConversationStore, type SendResult, groupConversationIDs, isGroupMessage, recipientsOf, prepareSend, rememberMembership,
+  type ConversationStore, type SendResult, sendResult, groupConversationIDs, isGroupMessage, recipientsOf, prepareSend, rememberMembership,
   stampMessage,
 } from "../conversations.js";
 
@@ -132,17 +132,14 @@ export function createRedisConversationStore(redis: Redis | Cluster, opts: Redis
       const r = (await (waited ? waited.write(k, args) : (redis as any).imgateSendBuffer(...args))) as [number, number, Buffer?];
       if (r[0] === 0) {
         const m = decode(r[2] ?? null) ?? msg;
-        return { serverMsgID: m.serverMsgID, clientMsgID: m.clientMsgID, sendTime: m.sendTime, seq: BigInt(r[1]), conversationID, msg: m, recipients: [], duplicate: true, operationID };
+        return sendResult(m, conversationID, operationID, { recipients: [], duplicate: true, seq: BigInt(r[1]) });
       }
       // New, or stored by an attempt that failed after the script (memberships, WAIT): finished here, then delivered.
       const stored = r[0] === 2 ? (decode(r[2] ?? null) ?? msg) : msg;
       stored.seq = BigInt(r[1]);
       await addMembers(members, conversationID);
       await redis.set(idKey, String(r[1]), "KEEPTTL", "XX");
-      const result: SendResult = {
-        serverMsgID: stored.serverMsgID, clientMsgID: stored.clientMsgID, sendTime: stored.sendTime, seq: stored.seq, conversationID, msg: stored,
-        recipients: members, duplicate: false, operationID,
-      };
+      const result = sendResult(stored, conversationID, operationID, { recipients: members, duplicate: false });
       // Delivered after the reply (storedDeliveries): the sender's echo must come after its 1003 reply.
       store.onSent(result);
       return result;

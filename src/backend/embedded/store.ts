@@ -8,7 +8,7 @@ import { type MsgData, MsgDataSchema } from "../../gen/openim/sdkws/sdkws_pb.js"
 import { conversationIDOf } from "../../protocol/conversation.js";
 import { ErrCode, codeError } from "../../protocol/errors.js";
 import {
-  type ConversationStore, MEMBERSHIP_CACHE_MAX, type SendResult, clientKey, groupConversationIDs, isGroupMessage, recipientsOf,
+  type ConversationStore, MEMBERSHIP_CACHE_MAX, type SendResult, clientKey, sendResult, groupConversationIDs, isGroupMessage, recipientsOf,
   prepareSend, rememberMembership, stampMessage,
 } from "../conversations.js";
 
@@ -188,10 +188,7 @@ export class MessageStore implements ConversationStore {
     if (stored) {
       const m = fromBinary(MsgDataSchema, stored.data);
       const recipients = this.undeliveredBefore(idKey, m);
-      return Promise.resolve({
-        serverMsgID: m.serverMsgID, clientMsgID: m.clientMsgID, sendTime: m.sendTime, seq: m.seq,
-        conversationID: stored.conversation_id, msg: m, recipients: recipients ?? [], duplicate: recipients === undefined, operationID,
-      });
+      return Promise.resolve(sendResult(m, stored.conversation_id, operationID, { recipients: recipients ?? [], duplicate: recipients === undefined }));
     }
     const members = recipientsOf(msg, isGroupMessage(msg) ? this.groupMembers(msg.groupID) : undefined);
     const conversationID = conversationIDOf(msg);
@@ -203,10 +200,7 @@ export class MessageStore implements ConversationStore {
     conv.maxSeqTime = now;
     msg.seq = BigInt(conv.maxSeq);
     stampMessage(msg, now);
-    const result: SendResult = {
-      serverMsgID: msg.serverMsgID, clientMsgID: msg.clientMsgID, sendTime: msg.sendTime, seq: msg.seq,
-      conversationID, msg, recipients: members, duplicate: false, operationID,
-    };
+    const result = sendResult(msg, conversationID, operationID, { recipients: members, duplicate: false });
     const p = new Promise<SendResult>((resolve, reject) => {
       this.batch.push({ result, data: toBinary(MsgDataSchema, msg), members, resolve, reject });
     });
