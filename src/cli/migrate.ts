@@ -6,7 +6,7 @@ import { SQL } from "bun";
 import { openDatabase, DB_FILE } from "../backend/embedded/db.js";
 import { migrateEmbedded } from "../backend/cluster/migrate-embedded.js";
 import { createRedis, waitReady } from "../cluster/redis.js";
-import { redactedUrl } from "../cluster/postgres.js";
+import { redactedUrl } from "../config/url.js";
 import { redisConfigured } from "../config/redis.js";
 import { configFrom } from "./common.js";
 import { CliError } from "./exit.js";

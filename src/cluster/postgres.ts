@@ -3,6 +3,7 @@
 import { SQL } from "bun";
 import { ensurePostgresSchema } from "../backend/cluster/postgres-schema.js";
 import type { Config } from "../config/schema.js";
+import { redactedUrl } from "../config/url.js";
 
 export interface Postgres {
   sql: SQL;
@@ -13,8 +14,6 @@ export interface Postgres {
   close(): Promise<void>;
 }
 
-/** URL without its password, for logs and errors. */
-export const redactedUrl = (url: string) => url.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1:***@");
 
 export async function openPostgres(cfg: Config, probeEveryMs = 2000): Promise<Postgres> {
   const sql = new SQL({ url: cfg.postgres.url, max: cfg.postgres.maxConnections, connectionTimeout: 5, idleTimeout: 60 });

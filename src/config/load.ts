@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
+import { redactedUrl } from "./url.js";
 import { type Config, type KeySpec, defaultConfig, keys, openimKeys, secretPaths } from "./schema.js";
 import { ConfigError } from "./errors.js";
 import { readOpenIMFolder } from "./openim.js";
@@ -192,7 +193,7 @@ export function maskedConfig(cfg: Config): Config {
   const copy = structuredClone(cfg);
   for (const path of secretPaths) {
     const v = getPath(copy, path);
-    if (v) setPath(copy, path, path === "redis.url" ? String(v).replace(/\/\/([^@/]*)@/, "//***@") : "***");
+    if (v) setPath(copy, path, path === "redis.url" || path === "postgres.url" ? redactedUrl(String(v)) : "***");
   }
   return copy;
 }

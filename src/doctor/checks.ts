@@ -15,7 +15,7 @@ import { PushMsgService } from "../gen/openim/push/push_pb.js";
 import { user } from "../gen/openim/user/user_pb.js";
 import { canBind, clusterState, grpcProbe, postgresSchema, redisPing, sentinelMaster, tcpReach } from "./probes.js";
 import { PG_SCHEMA_VERSION } from "../backend/cluster/postgres-schema.js";
-import { redactedUrl } from "../cluster/postgres.js";
+import { redactedUrl } from "../config/url.js";
 import { LOOPBACK_CIDRS, PRIVATE_CIDRS, cidrMatcher } from "../config/cidr.js";
 import { Database } from "bun:sqlite";
 import { DB_FILE } from "../backend/embedded/db.js";
@@ -243,7 +243,7 @@ async function redis(config: Config, out: Finding[], timeoutMs: number) {
         text: `${label}: ${p.error}`, fix: /WRONGPASS|NOAUTH|password/i.test(p.error) ? "check redis.yml username/password" : "start Redis, or correct redis.yml address",
       });
   };
-  if (r.url) return ping("redis", r.url, r.url.replace(/\/\/([^@/]*)@/, "//***@"));
+  if (r.url) return ping("redis", r.url, redactedUrl(r.url));
   if (r.redisMode === "sentinel") {
     const { masterName, sentinelsAddrs, routeByLatency, routeRandomly } = r.sentinelMode;
     let master: string | undefined;
