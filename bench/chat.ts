@@ -3,8 +3,8 @@
 // clients can (closed loop) and reports sustained messages/s; stage 3 ramps an open loop (fixed schedule, ×1.5 a
 // step) to the highest rate with p99 under 50 ms. The same clients and frames run against imgate (stored in SQLite) and, in the same
 // run, against the peers relaying from memory: bare Bun.serve (the floor under imgate), node + ws, Socket.IO.
-import { readFileSync, readdirSync } from "node:fs";
-import { latencySeries, percentile, progress, round, startImgate, startWorker, users, workerPairs, writeResult, type Worker } from "./lib/harness.js";
+import { readdirSync } from "node:fs";
+import { latencySeries, percentile, procCpu, progress, round, startImgate, startWorker, users, workerPairs, writeResult, type Worker } from "./lib/harness.js";
 import { startNodeWs, startRawBun, startSocketIO, type PeerServer } from "./lib/peers.js";
 
 interface Target {
@@ -26,14 +26,8 @@ function threadCpuMs(pid: number): Map<string, number> {
     return out;
   }
   for (const tid of tids) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
-      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      out.set(comm, (out.get(comm) ?? 0) + (Number(f[11]) + Number(f[12])) * 10);
-    } catch {
-      // the thread ended meanwhile
-    }
+    const t = procCpu(`/proc/${pid}/task/${tid}/stat`); // undefined: the thread ended meanwhile
+    if (t) out.set(t.comm, (out.get(t.comm) ?? 0) + t.ms);
   }
   return out;
 }

@@ -3,13 +3,12 @@
 // chat with both ends on one node next to chat across the nodes (latency at a fixed rate, then a closed loop for
 // messages/s), and a fan-out to users all on the called node next to users split over both. Redis CPU per message
 // is the CPU time of the redis-server processes over the cross-node closed loop, divided by its messages.
-import { readFileSync } from "node:fs";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { create } from "@bufbuild/protobuf";
 import { msgGateway } from "../src/gen/openim/msggateway/msggateway_pb.js";
 import { MsgDataSchema } from "../src/gen/openim/sdkws/sdkws_pb.js";
-import { latencySeries, percentile, startRedis, progress, round, startImgate, startWorker, users, writeResult, type Worker } from "./lib/harness.js";
+import { latencySeries, percentile, procCpu, startRedis, progress, round, startImgate, startWorker, users, writeResult, type Worker } from "./lib/harness.js";
 import { startSocketIO } from "./lib/peers.js";
 import { startRedisCluster } from "../test/support/redis-cluster.js";
 import { encodeResp, resp } from "../src/gateway/codec/envelope.js";
@@ -58,16 +57,8 @@ async function socketIONodes(redisURL: string): Promise<TwoNodes> {
 }
 
 /** CPU time (ms) of processes so far, from /proc/<pid>/stat (utime + stime, in clock ticks of 10 ms). */
-export const cpuMs = (pids: number[]) => pids.reduce((a, pid) => {
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  } catch {
-    return a; // gone meanwhile (a pooled connection closed)
-  }
-  const f = stat.split(") ")[1]!.split(" ");
-  return a + (Number(f[11]) + Number(f[12])) * 10;
-}, 0);
+// A process gone meanwhile (a pooled connection closed) counts nothing.
+export const cpuMs = (pids: number[]) => pids.reduce((a, pid) => a + (procCpu(`/proc/${pid}/stat`)?.ms ?? 0), 0);
 
 /**
  * 1:1 chat between `pairs` senders on node 1 and receivers on `receiverNode`: push latency at 1,000 msg/s for

@@ -150,6 +150,22 @@ export function latencySeries(sentAt: number[], latency: number[], bucketMs: num
     .map(([b, xs]) => [round((b * bucketMs) / 1000, 2), round(percentile(xs, 50)), round(percentile(xs, 99)), xs.length]);
 }
 
+/**
+ * A process's or thread's name and CPU time so far (utime + stime, in ms: clock ticks of 10 ms) from its /proc stat
+ * file (/proc/<pid>/stat, /proc/<pid>/task/<tid>/stat); undefined when it is gone.
+ */
+export function procCpu(statFile: string): { comm: string; ms: number } | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(statFile, "utf8");
+  } catch {
+    return undefined;
+  }
+  // The name is in parentheses and may hold spaces or ")": the fields start after the last ")".
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return { comm: stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")), ms: (Number(f[11]) + Number(f[12])) * 10 };
+}
+
 export const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
 
 /** Versions of what the peers run on: Node.js, ws, Socket.IO, nginx (absent when not installed). */
