@@ -46,6 +46,8 @@ export async function migrateEmbedded(o: {
   await ensureRedisLayout(redis);
   const count = (q: string) => db.query<{ n: number }, []>(q).get()!.n;
   const steps: MigrateStep[] = [];
+  // The rows other than messages are read once: written from these, and verified against them.
+  const src = sourceRows(db);
 
   // Messages, in (conversation, seq) order by keyset pages: resumable, and no read held open across the writes.
   {
@@ -69,8 +71,7 @@ export async function migrateEmbedded(o: {
 
   // Conversations: max/min seq and time; a target that went further (sends after a first run) keeps its own.
   {
-    const rows = db.query<{ conversation_id: string; max_seq: number; min_seq: number; max_seq_time: number }, []>(
-      "SELECT conversation_id, max_seq, min_seq, max_seq_time FROM conversations ORDER BY conversation_id").all();
+    const rows = src.conversations;
     const written = await chunked(rows, CHUNK, async (c) => (await sql`
         INSERT INTO conversations (conversation_id, max_seq, min_seq, max_seq_time)
         SELECT * FROM unnest(${sql.array(c.map((x) => x.conversation_id), "text")}::text[], ${sql.array(c.map((x) => x.max_seq), "int8")}::bigint[],
@@ -83,8 +84,7 @@ export async function migrateEmbedded(o: {
 
   // Memberships with read marks (the higher mark wins), then group members.
   {
-    const rows = db.query<{ user_id: string; conversation_id: string; has_read_seq: number }, []>(
-      "SELECT user_id, conversation_id, has_read_seq FROM user_conversations ORDER BY user_id, conversation_id").all();
+    const rows = src.memberships;
     const written = await chunked(rows, CHUNK, async (c) => (await sql`
         INSERT INTO user_conversations (user_id, conversation_id, has_read_seq)
         SELECT * FROM unnest(${sql.array(c.map((x) => x.user_id), "text")}::text[], ${sql.array(c.map((x) => x.conversation_id), "text")}::text[],
@@ -94,15 +94,12 @@ export async function migrateEmbedded(o: {
     steps.push({ what: "memberships and read marks", source: rows.length, written, verified: 0 });
   }
   {
-    const rows = db.query<{ group_id: string; user_id: string }, []>("SELECT group_id, user_id FROM group_members ORDER BY group_id, user_id").all();
+    const rows = src.groups;
     const written = await chunked(rows, CHUNK, async (c) => (await sql`INSERT INTO group_members ${sql(c)} ON CONFLICT DO NOTHING`).count);
     steps.push({ what: "group members", source: rows.length, written, verified: 0 });
   }
 
-  // Token states of unexpired tokens (the expired ones would be swept at once).
-  const now = Math.floor(Date.now() / 1000);
-  const states = db.query<{ token_hash: Uint8Array; user_id: string; platform_id: number; state: number; expires_at: number }, [number]>(
-    "SELECT token_hash, user_id, platform_id, state, expires_at FROM token_state WHERE expires_at > ?").all(now);
+  const states = src.states;
   {
     const written = await chunked(states, 200, async (c) => {
       const prev = await Promise.all(c.map((s) => recordTokenState(redis, {
@@ -114,12 +111,26 @@ export async function migrateEmbedded(o: {
     steps.push({ what: "token states", source: states.length, written, verified: 0 });
   }
 
-  await verify(db, sql, redis, steps, states);
+  await verify(db, sql, redis, steps, src);
   return { steps, ok: steps.every((s) => s.verified === s.source) };
 }
 
+/** What the data dir holds besides its messages: conversations, memberships, group members, unexpired token states. */
+function sourceRows(db: Database) {
+  return {
+    conversations: db.query<{ conversation_id: string; max_seq: number; min_seq: number; max_seq_time: number }, []>(
+      "SELECT conversation_id, max_seq, min_seq, max_seq_time FROM conversations ORDER BY conversation_id").all(),
+    memberships: db.query<{ user_id: string; conversation_id: string; has_read_seq: number }, []>(
+      "SELECT user_id, conversation_id, has_read_seq FROM user_conversations ORDER BY user_id, conversation_id").all(),
+    groups: db.query<{ group_id: string; user_id: string }, []>("SELECT group_id, user_id FROM group_members ORDER BY group_id, user_id").all(),
+    // Token states of unexpired tokens (the expired ones would be swept at once).
+    states: db.query<{ token_hash: Uint8Array; user_id: string; platform_id: number; state: number; expires_at: number }, [number]>(
+      "SELECT token_hash, user_id, platform_id, state, expires_at FROM token_state WHERE expires_at > ?").all(Math.floor(Date.now() / 1000)),
+  };
+}
+
 /** Counts, per step, the source rows found in the target. */
-async function verify(db: Database, sql: SQL, redis: Redis | Cluster, steps: MigrateStep[], states: { token_hash: Uint8Array; user_id: string; platform_id: number; state: number }[]) {
+async function verify(db: Database, sql: SQL, redis: Redis | Cluster, steps: MigrateStep[], src: ReturnType<typeof sourceRows>) {
   const step = (what: string) => steps.find((s) => s.what === what)!;
   // Messages: per conversation, the target's rows within the source's seq range (a target may have more after it).
   const convs = db.query<{ conversation_id: string; lo: number; hi: number }, []>(
@@ -128,21 +139,20 @@ async function verify(db: Database, sql: SQL, redis: Redis | Cluster, steps: Mig
       JOIN unnest(${sql.array(c.map((x) => x.conversation_id), "text")}::text[], ${sql.array(c.map((x) => x.lo), "int8")}::bigint[],
                   ${sql.array(c.map((x) => x.hi), "int8")}::bigint[]) AS v(id, lo, hi)
         ON m.conversation_id = v.id AND m.seq BETWEEN v.lo AND v.hi`)[0].n));
-  const rows = db.query<{ conversation_id: string; max_seq: number }, []>("SELECT conversation_id, max_seq FROM conversations ORDER BY conversation_id").all();
+  const rows = src.conversations;
   step("conversations").verified += await chunked(rows, CHUNK, async (c) => Number((await sql`SELECT count(*)::bigint AS n FROM conversations t
       JOIN unnest(${sql.array(c.map((x) => x.conversation_id), "text")}::text[], ${sql.array(c.map((x) => x.max_seq), "int8")}::bigint[]) AS v(id, max_seq)
         ON t.conversation_id = v.id AND t.max_seq >= v.max_seq`)[0].n));
-  const members = db.query<{ user_id: string; conversation_id: string; has_read_seq: number }, []>(
-    "SELECT user_id, conversation_id, has_read_seq FROM user_conversations ORDER BY user_id, conversation_id").all();
+  const members = src.memberships;
   step("memberships and read marks").verified += await chunked(members, CHUNK, async (c) => Number((await sql`SELECT count(*)::bigint AS n FROM user_conversations t
       JOIN unnest(${sql.array(c.map((x) => x.user_id), "text")}::text[], ${sql.array(c.map((x) => x.conversation_id), "text")}::text[],
                   ${sql.array(c.map((x) => x.has_read_seq), "int8")}::bigint[]) AS v(u, c, r)
         ON t.user_id = v.u AND t.conversation_id = v.c AND t.has_read_seq >= v.r`)[0].n));
-  const groups = db.query<{ group_id: string; user_id: string }, []>("SELECT group_id, user_id FROM group_members ORDER BY group_id, user_id").all();
+  const groups = src.groups;
   step("group members").verified += await chunked(groups, CHUNK, async (c) => Number((await sql`SELECT count(*)::bigint AS n FROM group_members t
       JOIN unnest(${sql.array(c.map((x) => x.group_id), "text")}::text[], ${sql.array(c.map((x) => x.user_id), "text")}::text[]) AS v(g, u)
         ON t.group_id = v.g AND t.user_id = v.u`)[0].n));
-  step("token states").verified += await chunked(states, 200, async (c) => {
+  step("token states").verified += await chunked(src.states, 200, async (c) => {
     const got = await Promise.all(c.map((s) => redis.hget(tokenStateKey(s.user_id, s.platform_id), Buffer.from(s.token_hash).toString("hex"))));
     // Present, and a kicked source state kicked in the target too (a normal one may have been kicked there since).
     return got.filter((v, k) => v !== null && (c[k]!.state !== 2 || v.startsWith("2:"))).length;
