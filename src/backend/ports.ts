@@ -5,6 +5,7 @@ import type {
   GetConversationsHasReadAndMaxSeqReq, GetConversationsHasReadAndMaxSeqResp, GetLastMessageReq, GetLastMessageResp,
   GetSeqMessageReq, GetSeqMessageResp, SendMsgReq, SendMsgResp,
 } from "../gen/openim/msg/msg_pb.js";
+import type { Awaitable, Directory } from "./directory.js";
 import type { DelUserPushTokenReq } from "../gen/openim/push/push_pb.js";
 import type {
   GetMaxSeqReq, GetMaxSeqResp, MsgData, PullMessageBySeqsReq, PullMessageBySeqsResp,
@@ -54,6 +55,8 @@ export interface Backend {
   auth: AuthPort;
   /** The conversation store (groups, has-read seqs) where this backend owns one (embedded, cluster). */
   store?: ConversationStore;
+  /** Users, groups and conversation settings for OpenIM's SDK API, where imgate keeps them (embedded). */
+  directory?: Directory;
   messages: MessagePort;
   pushTokens: PushTokenPort;
   /** Where this backend issues tokens (embedded, cluster); the openim shape leaves that to OpenIM's auth service. */
@@ -69,7 +72,7 @@ export interface Backend {
   close(): Promise<void>;
 }
 
-export type Awaitable<T> = T | Promise<T>;
+export type { Awaitable };
 
 export interface SendResult {
   serverMsgID: string;

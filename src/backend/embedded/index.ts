@@ -7,7 +7,7 @@ import type { Backend } from "../ports.js";
 import type { Logger } from "../../observe/log.js";
 import { createEmbeddedAuth, tokenIssuer } from "./auth.js";
 import { startCheckpointer } from "./checkpointer.js";
-import { RemoteStore, remoteTokenStates } from "./remote-store.js";
+import { RemoteStore, remoteDirectory, remoteTokenStates } from "./remote-store.js";
 import { type StoreClient, startStoreClient } from "./store-client.js";
 import { storedDeliveries } from "../deliveries.js";
 
@@ -56,6 +56,7 @@ async function afterStoreStarted(client: StoreClient, opts: Parameters<typeof cr
 
   return {
     store,
+    directory: remoteDirectory(client),
     storeClient: client,
     onStored: deliveries.onStored,
     auth: createEmbeddedAuth(tokenStates, opts.secret),

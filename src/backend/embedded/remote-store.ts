@@ -6,6 +6,9 @@ import type { ConversationStore, SendResult } from "../conversations.js";
 import type { StoreCtx } from "../ports.js";
 import type { TokenStates } from "./auth.js";
 import type { StoreClient } from "./store-client.js";
+import type { DirectoryMethod } from "./store-protocol.js";
+import type { Directory } from "../directory.js";
+import { apiCaller } from "../lane.js";
 
 const decode = (d: Uint8Array) => fromBinary(MsgDataSchema, d);
 
@@ -86,4 +89,15 @@ export function remoteTokenStates(client: StoreClient): TokenStates {
     kick: async (tokens) => void (await client.call("kickTokens", { tokens })),
     kickAll: async (userID, platformID) => void (await client.call("kickAllTokens", { userID, platformID })),
   };
+}
+
+const DIRECTORY_METHODS = [
+  "syncVersion", "syncChanges", "users", "setUser", "groups", "joinedGroupIDs", "members", "createGroup", "setGroup", "addMembers", "removeMembers", "dismissGroup",
+  "conversations", "setConversation",
+] as const satisfies readonly DirectoryMethod[];
+
+/** The directory on the store thread: each method one call, in the API caller's lane (one user cannot hold the thread). */
+export function remoteDirectory(client: StoreClient): Directory {
+  return Object.fromEntries(DIRECTORY_METHODS.map((method) => [method,
+    (...args: unknown[]) => client.call("directory", { method, args }, { lane: apiCaller.getStore() ?? "" })])) as unknown as Directory;
 }

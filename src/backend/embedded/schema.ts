@@ -88,6 +88,60 @@ export const MIGRATIONS: Migration[] = [
       `);
     },
   },
+  {
+    version: 3,
+    what: "what OpenIM's SDKs read and set through the API: user profiles, group records and member roles, per-user conversation settings",
+    up(db) {
+      // Users without a row are users all the same (any signed token names one): a row holds only what they set.
+      // Group membership stays in group_members (what sends and the CLI use); these rows describe it.
+      db.exec(`
+        CREATE TABLE users (
+          user_id TEXT PRIMARY KEY,
+          nickname TEXT NOT NULL DEFAULT '',
+          face_url TEXT NOT NULL DEFAULT '',
+          ex TEXT NOT NULL DEFAULT '',
+          global_recv_msg_opt INTEGER NOT NULL DEFAULT 0,
+          create_time INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE groups (
+          group_id TEXT PRIMARY KEY,
+          info TEXT NOT NULL,
+          owner_user_id TEXT NOT NULL,
+          create_time INTEGER NOT NULL,
+          status INTEGER NOT NULL DEFAULT 0
+        ) WITHOUT ROWID;
+        CREATE TABLE group_member_info (
+          group_id TEXT NOT NULL,
+          user_id TEXT NOT NULL,
+          role_level INTEGER NOT NULL,
+          join_time INTEGER NOT NULL,
+          inviter_user_id TEXT NOT NULL DEFAULT '',
+          PRIMARY KEY (group_id, user_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX group_members_user ON group_members (user_id);
+        -- Incremental sync (OpenIM's version logs): per list (a user's joined groups, a group's members, a user's
+        -- conversations) a version, and per item the version that last changed it and how (OpenIM's states: 1 inserted,
+        -- 2 deleted, 3 updated; deleted items stay as tombstones).
+        CREATE TABLE sync_versions (
+          kind TEXT NOT NULL,
+          owner TEXT NOT NULL,
+          version INTEGER NOT NULL,
+          min_version INTEGER NOT NULL,
+          version_id TEXT NOT NULL,
+          PRIMARY KEY (kind, owner)
+        ) WITHOUT ROWID;
+        CREATE TABLE sync_log (
+          kind TEXT NOT NULL,
+          owner TEXT NOT NULL,
+          item TEXT NOT NULL,
+          version INTEGER NOT NULL,
+          state INTEGER NOT NULL,
+          PRIMARY KEY (kind, owner, item)
+        ) WITHOUT ROWID;
+        ALTER TABLE user_conversations ADD COLUMN settings TEXT NOT NULL DEFAULT '';
+      `);
+    },
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -1,3 +1,5 @@
+import type { Directory } from "../directory.js";
+
 // What the event loop and the store worker say to each other: one typed request per store operation, answered
 // by id. Both sides batch what one turn produces into one postMessage ({requests} / {replies}). Only plain data
 // crosses (strings, numbers, Uint8Array): messages travel as their stored protobuf bytes.
@@ -39,7 +41,11 @@ export interface StoreOps {
   sweepTokens: [{}, number];
   /** What the store thread keeps in memory (bounded caches): read by the hostile-client tests to prove the bounds hold. */
   cacheStats: [{}, { conversations: number; memberships: number }];
+  /** One call of the directory (users, groups, conversation settings) by method name: its arguments and result are plain data. */
+  directory: [{ method: DirectoryMethod; args: unknown[] }, unknown];
 }
+
+export type DirectoryMethod = keyof Directory;
 
 export type StoreOp = keyof StoreOps;
 export type Args<K extends StoreOp> = StoreOps[K][0];

@@ -9,13 +9,14 @@ import { CodeError } from "../../protocol/errors.js";
 import { tokenStatesOn } from "./auth.js";
 import { openDatabase } from "./db.js";
 import { MessageStore } from "./store.js";
+import { type SqliteDirectory, createSqliteDirectory } from "./directory.js";
 import type { Args, FromWorker, Result, StoreOp, StoreReply, StoreRequest, ToWorker } from "./store-protocol.js";
 
 declare const self: Worker;
 
 type Handlers = { [K in StoreOp]: (a: Args<K>) => Result<K> | Promise<Result<K>> };
 
-function handlersFor(store: MessageStore, tokens: ReturnType<typeof tokenStatesOn>): Handlers {
+function handlersFor(store: MessageStore, tokens: ReturnType<typeof tokenStatesOn>, directory: SqliteDirectory): Handlers {
   return {
     async send({ data, opUserID, operationID }) {
       const r = await store.send(fromBinary(MsgDataSchema, data), opUserID, operationID);
@@ -38,7 +39,8 @@ function handlersFor(store: MessageStore, tokens: ReturnType<typeof tokenStatesO
     memberConversations: ({ userID, conversationIDs }) => store.memberConversations(userID, conversationIDs),
     setHasReadSeq: ({ userID, conversationID, seq }) => (store.setHasReadSeq(userID, conversationID, seq), null),
     groupMembers: ({ groupID }) => store.groupMembers(groupID),
-    setGroup: ({ groupID, userIDs }) => (store.setGroup(groupID, userIDs), null),
+    // Through the directory, so the SDKs' incremental sync sees what the CLI and the hub change.
+    setGroup: ({ groupID, userIDs }) => (directory.replaceMembers(groupID, userIDs), null),
     listGroups: () => store.listGroups(),
     prune: ({ maxAgeMs, maxPerConversation }) => store.prune(maxAgeMs, maxPerConversation),
     checkInToken: ({ token, userID, platformID }) => tokens.checkIn(token, userID, platformID) ?? null,
@@ -47,6 +49,10 @@ function handlersFor(store: MessageStore, tokens: ReturnType<typeof tokenStatesO
     kickAllTokens: ({ userID, platformID }) => (tokens.kickAll(userID, platformID), null),
     sweepTokens: () => tokens.sweepExpired(),
     cacheStats: () => ({ conversations: store.cachedConversations, memberships: store.cachedMemberships }),
+    directory: ({ method, args }) => {
+      if (!Object.hasOwn(directory, method) || method === ("replaceMembers" as string)) throw new Error(`no directory method ${method}`);
+      return (directory[method] as (...a: unknown[]) => unknown)(...args);
+    },
   };
 }
 
@@ -133,7 +139,8 @@ self.onmessage = (e: MessageEvent<ToWorker>) => {
     try {
       db = openDatabase(m.open.dataDir);
       store = new MessageStore(db);
-      handlers = handlersFor(store, tokenStatesOn(db));
+      const s = store;
+      handlers = handlersFor(s, tokenStatesOn(db), createSqliteDirectory(db, (groupID, userIDs) => s.setGroup(groupID, userIDs)));
       post({ opened: true });
     } catch (err) {
       post({ fatal: (err as Error)?.message ?? String(err) });
