@@ -206,6 +206,18 @@ for (const [name, make] of conversationStores) {
       expect(await s.seqInfo("b", "si_a_b")).toMatchObject({ maxSeq: 1, hasReadSeq: 1 });
     });
 
+    test("a sender has read what they send (OpenIM's msgtransfer): their read mark moves to it, nobody else's", async () => {
+      const s = await make();
+      await s.setGroup("gr", ["a", "b"]);
+      for (let i = 0; i < 3; i++) await s.send(group("b", "gr", `b${i}`), "b", "op");
+      await s.send(group("a", "gr", "a1"), "a", "op");
+      expect(await s.seqInfo("a", "sg_gr")).toMatchObject({ maxSeq: 4, hasReadSeq: 4 });
+      expect(await s.seqInfo("b", "sg_gr")).toMatchObject({ maxSeq: 4, hasReadSeq: 3 });
+      await s.send(msg("a", "b", "x"), "a", "op");
+      expect((await s.seqInfo("a", "si_a_b")).hasReadSeq).toBe(1);
+      expect((await s.seqInfo("b", "si_a_b")).hasReadSeq).toBe(0);
+    });
+
     test("groups: members set and listed; a group message reaches the members, from a member only", async () => {
       const s = await make();
       await s.setGroup("g1", ["a", "b", "c"]);

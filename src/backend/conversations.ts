@@ -292,7 +292,9 @@ export function createMessageService(
       // a stranger who talks to whom, how much and when (docs/compatibility.md).
       const ids = req.conversationIDs.length > 0
         ? await store.memberConversations(req.userID, [...new Set(req.conversationIDs)], ctxOf(meta))
-        : await store.userConversationIDs(req.userID, ctxOf(meta));
+        // Without IDs, OpenIM answers for the user's conversation records: not the n_ conversations notifications
+        // live in (the JS SDK lists whatever this names as a conversation).
+        : (await store.userConversationIDs(req.userID, ctxOf(meta))).filter((id) => !isNotificationConversation(id));
       const resp = create(GetConversationsHasReadAndMaxSeqRespSchema);
       for (const id of ids) {
         alive(meta);

@@ -126,11 +126,14 @@ export function createPostgresConversationStore(sql: SQL, opts: PostgresStoreOpt
       return n;
     });
     const members = new Set<string>();
-    for (const p of fresh)
+    for (const p of fresh) {
       for (const u of p.members) {
         const key = `${u}\u0000${p.conversationID}`;
         if (!knownMembership.has(key)) members.add(key);
       }
+      // Always the sender's: the statement moves their read mark to what they send.
+      members.add(`${p.msg.sendID}\u0000${p.conversationID}`);
+    }
     // Memberships in one order everywhere (user, then conversation): two statements never wait on each other's rows.
     const pairs = [...members].sort().map((m) => m.split("\u0000") as [string, string]);
     const seqOf = new Map<string, number>();
@@ -159,9 +162,14 @@ export function createPostgresConversationStore(sql: SQL, opts: PostgresStoreOpt
           FROM placed
           RETURNING send_id, client_msg_id, seq
         ), mem AS (
-          INSERT INTO user_conversations (user_id, conversation_id)
-          SELECT * FROM unnest(${sql.array(pairs.map((x) => x[0]), "text")}::text[], ${sql.array(pairs.map((x) => x[1]), "text")}::text[]) AS m(u, c)
-          ORDER BY u, c ON CONFLICT DO NOTHING
+          -- New memberships, and the sender's read mark moved up to what they send (OpenIM's msgtransfer sets it);
+          -- other members' rows are not written (the WHERE), each pair is in the list once.
+          INSERT INTO user_conversations (user_id, conversation_id, has_read_seq)
+          SELECT m.u, m.c, COALESCE((SELECT max(p.seq) FROM placed p WHERE p.s = m.u AND p.c = m.c), 0)
+          FROM unnest(${sql.array(pairs.map((x) => x[0]), "text")}::text[], ${sql.array(pairs.map((x) => x[1]), "text")}::text[]) AS m(u, c)
+          ORDER BY m.u, m.c
+          ON CONFLICT (user_id, conversation_id) DO UPDATE SET has_read_seq = EXCLUDED.has_read_seq
+            WHERE EXCLUDED.has_read_seq > user_conversations.has_read_seq
         )
         SELECT send_id, client_msg_id, seq FROM ins`;
       for (const r of inserted) seqOf.set(`${r.send_id}\u0000${r.client_msg_id}`, num(r.seq));

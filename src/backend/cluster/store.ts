@@ -79,6 +79,12 @@ redis.call("HSET", KEYS[2], "min", newMin)
 return newMin - min
 `;
 
+// A read mark that only moves up. KEYS: the user's read hash. ARGV: conversation, seq.
+const READ_UP = `
+if tonumber(redis.call("HGET", KEYS[1], ARGV[1]) or "0") < tonumber(ARGV[2]) then redis.call("HSET", KEYS[1], ARGV[1], ARGV[2]) end
+return 0
+`;
+
 export interface RedisStoreOptions {
   maxPerConversation: number;
   idempotencyTtlSeconds: number;
@@ -101,6 +107,7 @@ export function createRedisConversationStore(redis: Redis | Cluster, opts: Redis
 } {
   redis.defineCommand("imgateSend", { numberOfKeys: 5, lua: SEND });
   redis.defineCommand("imgateTrim", { numberOfKeys: 3, lua: TRIM });
+  redis.defineCommand("imgateReadUp", { numberOfKeys: 1, lua: READ_UP });
   const maxAgeMs = opts.maxAgeMs ?? 0;
   const clock = opts.now ?? Date.now;
   const waited = opts.waitReplicas ? createWaitedWriter(redis, opts.waitReplicas, opts.waitTimeoutMs ?? 1000) : undefined;
@@ -138,7 +145,8 @@ export function createRedisConversationStore(redis: Redis | Cluster, opts: Redis
       const stored = r[0] === 2 ? (decode(r[2] ?? null) ?? msg) : msg;
       stored.seq = BigInt(r[1]);
       await addMembers(members, conversationID);
-      await redis.set(idKey, String(r[1]), "KEEPTTL", "XX");
+      // The sender has read what they send (OpenIM's msgtransfer sets it), so it is not unread on their devices.
+      await Promise.all([redis.set(idKey, String(r[1]), "KEEPTTL", "XX"), (redis as any).imgateReadUp(`${user(msg.sendID)}:read`, conversationID, r[1])]);
       const result = sendResult(stored, conversationID, operationID, { recipients: members, duplicate: false });
       // Delivered after the reply (storedDeliveries): the sender's echo must come after its 1003 reply.
       store.onSent(result);

@@ -85,6 +85,10 @@ export class MessageStore implements ConversationStore {
          FROM user_conversations uc JOIN conversations c ON c.conversation_id = uc.conversation_id WHERE uc.user_id = ?`),
       hasRead: db.query<{ has_read_seq: number }, [string, string]>(
         "SELECT has_read_seq FROM user_conversations WHERE user_id = ? AND conversation_id = ?"),
+      // The sender has read what they send (OpenIM's msgtransfer sets it): their unread count leaves it out.
+      senderRead: db.query(
+        `INSERT INTO user_conversations (user_id, conversation_id, has_read_seq) VALUES (?1, ?2, ?3)
+         ON CONFLICT(user_id, conversation_id) DO UPDATE SET has_read_seq = ?3 WHERE has_read_seq < ?3`),
       setHasRead: db.query(
         `INSERT INTO user_conversations (user_id, conversation_id, has_read_seq) VALUES (?1, ?2, ?3)
          ON CONFLICT(user_id, conversation_id) DO UPDATE SET has_read_seq = ?3`),
@@ -241,12 +245,15 @@ export class MessageStore implements ConversationStore {
     const touched = new Set<string>();
     try {
       this.db.transaction(() => {
+        const senderRead = new Map<string, [string, string, number]>();
         for (const p of batch) {
           const r = p.result;
           this.q.insertMsg.run(r.conversationID, Number(r.seq), r.msg.sendID, r.clientMsgID, clientKey(r.msg.sendID, r.clientMsgID), Number(r.sendTime), p.data);
           for (const u of p.members) this.addMember(u, r.conversationID);
           touched.add(r.conversationID);
+          senderRead.set(`${r.msg.sendID}\u0000${r.conversationID}`, [r.msg.sendID, r.conversationID, Number(r.seq)]);
         }
+        for (const [u, c, seq] of senderRead.values()) this.q.senderRead.run(u, c, seq);
         for (const id of touched) {
           const s = this.convs.get(id)!;
           this.q.upsertConv.run(id, s.maxSeq, s.minSeq, s.maxSeqTime);
