@@ -37,7 +37,13 @@ export class BoundedMap<K, V> {
 /** A body (request or response) as text; undefined once it passes `limit` bytes (reading stops there, and a
  *  body without a Content-Length is bounded the same way). */
 export async function readBounded(r: { body: ReadableStream<Uint8Array> | null }, limit: number): Promise<string | undefined> {
-  if (!r.body) return "";
+  const bytes = await readBoundedBytes(r, limit);
+  return bytes === undefined ? undefined : new TextDecoder().decode(bytes);
+}
+
+/** The body's bytes, or undefined once it is larger than `limit` (the rest is not read). */
+export async function readBoundedBytes(r: { body: ReadableStream<Uint8Array> | null }, limit: number): Promise<Uint8Array | undefined> {
+  if (!r.body) return new Uint8Array(0);
   const chunks: Uint8Array[] = [];
   let size = 0;
   for await (const chunk of r.body as unknown as AsyncIterable<Uint8Array>) {
@@ -48,5 +54,5 @@ export async function readBounded(r: { body: ReadableStream<Uint8Array> | null }
     }
     chunks.push(chunk);
   }
-  return new TextDecoder().decode(Buffer.concat(chunks));
+  return Buffer.concat(chunks);
 }

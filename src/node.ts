@@ -262,7 +262,7 @@ function startHttp(p: {
 }) {
   const { config, backend, metrics } = p;
   const apiFetch = !config.api.enable ? apiUnavailable("the app-server API is off (api.enable: false)")
-    : !backend.tokens ? apiUnavailable("in the openim shape OpenIM's own api service answers /auth, /msg and /user")
+    : !backend.tokens ? apiUnavailable("in the openim shape OpenIM's own api service answers /auth, /msg, /user and the SDKs' routes")
     : createAppServerApi({ config, secret: p.secret, backend, dispatch: p.dispatch, log: p.log, count: (path, status, code) => metrics.countApi(path, status, code) });
   const apiServer = config.api.listen ? startApiListener(config.api.listen, apiFetch) : undefined;
   if (apiServer) p.started.add("api http", () => apiServer.stop(true));

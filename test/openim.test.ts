@@ -151,3 +151,11 @@ test("a request's backend call is cancelled at the request's deadline, and when 
     await m.stop();
   }
 });
+
+test("OpenIM's API, the SDKs' routes included, is OpenIM's api service's here: 404 with the reason, nothing answered from imgate's data", async () => {
+  for (const path of ["/auth/get_user_token", "/user/get_users_info", "/group/create_group", "/conversation/get_all_conversations", "/jssdk/get_conversations", "/friend/get_friend_list"]) {
+    const r = await fetch(`http://127.0.0.1:${n.adminPort}${path}`, { method: "POST", headers: { operationID: "x", token: signToken(SECRET, "oa", 5, 3600) }, body: "{}" });
+    expect(r.status).toBe(404);
+    expect(((await r.json()) as { errDlt: string }).errDlt).toContain("OpenIM's own api service");
+  }
+});

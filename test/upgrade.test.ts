@@ -143,6 +143,26 @@ describe("a 0.1.0 data dir", () => {
     const groups = (await n.backend.store!.listGroups()).flatMap((g) => g.userIDs.map((u) => `${g.groupID}/${u}`)).sort();
     expect(groups).toEqual(rows.groups.map((g) => `${g.group_id}/${g.user_id}`));
 
+    // What the 0.1.0 dir holds is what OpenIM's SDKs read through the API (schema 3's tables start empty): alice's
+    // conversations with her read marks, her groups (named by their IDs), her profile as the defaults.
+    const api = async (path: string, body: unknown) => (await fetch(`http://127.0.0.1:${n.ports.admin}${path}`, {
+      method: "POST", headers: { operationID: "upgrade", token: expected.tokens.aliceWeb! }, body: JSON.stringify(body),
+    })).json() as Promise<{ errCode: number; data: any }>;
+    const listed = (await api("/conversation/get_all_conversations", { ownerUserID: "alice" })).data.conversations as { conversationID: string; maxSeq: number }[];
+    const aliceConvs = [...new Set(rows.reads.filter((r) => r.user_id === "alice" && !r.conversation_id.startsWith("n_") && !r.conversation_id.startsWith("g_"))
+      .map((r) => r.conversation_id))].sort();
+    expect(aliceConvs.length).toBeGreaterThan(1);
+    expect(listed.map((x) => x.conversationID).sort()).toEqual(aliceConvs);
+    const marks = (await api("/conversation/get_conversations_has_read_and_max_seq", { userID: "alice" })).data.seqs;
+    for (const r of rows.reads.filter((r) => r.user_id === "alice" && aliceConvs.includes(r.conversation_id)))
+      expect(marks[r.conversation_id].hasReadSeq).toBe(r.has_read_seq);
+    const joined = (await api("/group/get_joined_group_list", { fromUserID: "alice" })).data.groups as { groupID: string; groupName: string; memberCount: number }[];
+    const aliceGroups = rows.groups.filter((g) => g.user_id === "alice").map((g) => g.group_id);
+    expect(aliceGroups.length).toBeGreaterThan(0);
+    expect(joined.map((g) => g.groupID).sort()).toEqual(aliceGroups.sort());
+    for (const g of joined) expect(g).toMatchObject({ groupName: g.groupID, memberCount: rows.groups.filter((x) => x.group_id === g.groupID).length });
+    expect((await api("/user/get_users_info", { userIDs: ["alice"] })).data.usersInfo).toMatchObject([{ userID: "alice", nickname: "alice" }]);
+
     // New messages go on at max seq + 1.
     const before = rows.messages.filter((m) => m.conversation_id === "si_alice_bob").length;
     const sent = await alice.request(1003, textMsg("alice", "bob", "after the upgrade"));

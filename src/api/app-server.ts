@@ -14,7 +14,9 @@ import { CodeError, ErrCode, codeError, toCodeError } from "../protocol/errors.j
 import { decodeBody, failure, omitEmpty, success } from "./envelope.js";
 import { decodeSendMsg, toMsgData, type SendMsgFields } from "./message.js";
 import { hostAllowed } from "../config/cidr.js";
-import { readBounded } from "../bounds.js";
+import { readBoundedBytes } from "../bounds.js";
+import { NOT_SERVED, SDK_PREFIXES, createSdkApi } from "./sdk/index.js";
+import { apiCaller } from "../backend/lane.js";
 import { splitHostPort } from "../config/host-port.js";
 
 /** OpenIM's constant.AdminPlatformID: admin tokens are minted for it. */
@@ -38,12 +40,13 @@ interface Caller {
 }
 
 type Handler = (body: string, caller: Caller) => Promise<Response>;
+type BinaryHandler = (body: Uint8Array, protobuf: boolean, caller: Caller) => Promise<Response>;
 
 /** Paths OpenIM answers without a token (its Whitelist). */
 const WHITELIST = new Set(["/auth/get_admin_token", "/auth/parse_token"]);
 
 export function isApiPath(pathname: string): boolean {
-  return pathname.startsWith("/auth/") || pathname.startsWith("/msg/") || pathname.startsWith("/user/");
+  return pathname.startsWith("/auth/") || pathname.startsWith("/msg/") || pathname.startsWith("/user/") || SDK_PREFIXES.some((p) => pathname.startsWith(p));
 }
 
 /** A handler for when the API is not served here, saying why. */
@@ -172,6 +175,20 @@ export function createAppServerApi(deps: AppServerDeps): (req: Request) => Promi
     },
   };
 
+  // OpenIM's SDK routes where imgate keeps users, groups and conversations (embedded); the app-server's own routes
+  // above keep their answers where both name a path.
+  const sdk = backend.directory && backend.store
+    ? createSdkApi({ directory: backend.directory, store: backend.store, messages: backend.messages, dispatch, log })
+    : undefined;
+  for (const [path, route] of Object.entries(sdk?.json ?? {}))
+    if (!Object.hasOwn(routes, path)) routes[path] = async (body, c) => success(await route(body, c));
+  const binary: Record<string, BinaryHandler> = Object.fromEntries(Object.entries(sdk?.protobuf ?? {})
+    .map(([path, route]) => [path, async (body: Uint8Array, protobuf: boolean, c: Caller) => success(await route(body, protobuf, c))]));
+  const notFound = (path: string) =>
+    NOT_SERVED.includes(path) ? `imgate does not implement ${path} (docs/compatibility.md lists OpenIM's routes and what imgate answers)`
+    : !sdk ? `${path} is not served in this shape: OpenIM's SDK routes are answered in the embedded shape only (docs/api.md, docs/compatibility.md)`
+    : `${path} is not part of imgate's API (docs/api.md and docs/compatibility.md list what is)`;
+
   /** The answer and its errCode (for the counters). */
   const refuse = (err: unknown, status = 200): [Response, number] => {
     const e = toCodeError(err);
@@ -180,7 +197,8 @@ export function createAppServerApi(deps: AppServerDeps): (req: Request) => Promi
   const serve = async (req: Request, path: string): Promise<[Response, number]> => {
     try {
       const handler = Object.hasOwn(routes, path) ? routes[path] : undefined;
-      if (!handler) return refuse(new CodeError(404, "NotFound", `${path} is not part of imgate's app-server API (docs/api.md lists what is)`), 404);
+      const binaryHandler = Object.hasOwn(binary, path) ? binary[path] : undefined;
+      if (!handler && !binaryHandler) return refuse(new CodeError(404, "NotFound", notFound(path)), 404);
       if (req.method !== "POST") return refuse(codeError(ErrCode.Args, `${path} takes POST`), 405);
       const limit = config.api.maxBodyBytes;
       const tooLarge = () => refuse(codeError(ErrCode.Args, `the request body is larger than api.maxBodyBytes (${limit} bytes)`), 413);
@@ -194,9 +212,10 @@ export function createAppServerApi(deps: AppServerDeps): (req: Request) => Promi
         const who = await backend.auth.parseToken(token, { operationID, opUserID: "", platform: "", connID: "" });
         Object.assign(caller, { userID: who.userID, platformID: who.platformID, admin: admins.has(who.userID) });
       }
-      const body = await readBounded(req, limit);
+      const body = await readBoundedBytes(req, limit);
       if (body === undefined) return tooLarge();
-      return [withCors(await handler(body, caller)), 0];
+      const run = () => binaryHandler ? binaryHandler(body, isProtobuf(req.headers.get("content-type")), caller) : handler!(new TextDecoder().decode(body), caller);
+      return [withCors(await apiCaller.run(caller.userID, run)), 0];
     } catch (err) {
       if (!(err instanceof CodeError)) log.warn("app-server API call failed", { path, err });
       return refuse(err);
@@ -209,6 +228,13 @@ export function createAppServerApi(deps: AppServerDeps): (req: Request) => Promi
     deps.count?.(res.status === 404 ? "<404>" : path, res.status, errCode);
     return res;
   };
+}
+
+/** OpenIM's /jssdk routes read protobuf under these content types, JSON under a JSON one or none, and refuse others. */
+function isProtobuf(contentType: string | null): boolean {
+  if (!contentType || contentType.includes("application/json")) return false;
+  if (contentType.includes("application/protobuf") || contentType.includes("application/x-protobuf")) return true;
+  throw codeError(ErrCode.Args, "unsupported content type");
 }
 
 // OpenIM's CorsHandler: browsers may call the API from any origin.
@@ -235,7 +261,7 @@ export function startApiListener(listen: string, fetch: (req: Request) => Promis
     hostname: host, port: hp.port, idleTimeout: 30, reusePort: process.env.IMGATE_WORKER !== undefined,
     fetch: (req) => {
       if (!hostAllowed(host, req.headers.get("host"))) return failure(new CodeError(421, "MisdirectedRequest", "this listener answers loopback names only"), 421);
-      return isApiPath(new URL(req.url).pathname) ? fetch(req) : failure(new CodeError(404, "NotFound", "this listener serves OpenIM's app-server API only (/auth, /msg, /user)"), 404);
+      return isApiPath(new URL(req.url).pathname) ? fetch(req) : failure(new CodeError(404, "NotFound", "this listener serves OpenIM's API only (/auth, /msg, /user and the SDKs' routes)"), 404);
     },
   });
 }

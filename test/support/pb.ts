@@ -21,6 +21,18 @@ export function pushedMsg(data: Uint8Array | undefined): { conversationID: strin
   return { conversationID: k, notification: !(k in pm.msgs), msg: v.Msgs[0]! };
 }
 
+/** The first message pushed (2001) to the client that `pred` accepts (others pushed before it are passed over). */
+export async function pushWhere(client: { nextPush(id: number, timeoutMs?: number): Promise<{ data?: Uint8Array }> }, pred: (m: MsgData) => boolean, timeoutMs = 10_000): Promise<MsgData> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const { msg } = pushedMsg((await client.nextPush(2001, Math.max(1, end - Date.now()))).data);
+    if (pred(msg)) return msg;
+  }
+}
+
+/** The tips of an OpenIM notification (its content is a NotificationElem whose `detail` is the tips as JSON). */
+export const tipsOf = (m: MsgData) => JSON.parse(JSON.parse(new TextDecoder().decode(m.content)).detail);
+
 export const text = (m: MsgData) => JSON.parse(new TextDecoder().decode(m.content)).content as string;
 
 type RawReader = { readRaw(conversationID: string, seqs: number[]): (Uint8Array | undefined)[] | Promise<(Uint8Array | undefined)[]> };
