@@ -32,6 +32,10 @@ export interface SdkClient {
   /** How many times the SDK raised an event (OnConnectSuccess, OnKickedOffline, …). */
   count(event: string): Promise<number>;
   background(on: boolean): Promise<number>;
+  /** Any SDK method (getAllConversationList, createGroup, …) with its one argument, as an app calls it. */
+  call<T = any>(method: string, arg?: unknown): Promise<{ errCode: number; errMsg: string; data: T }>;
+  /** Each time the SDK raised `event`, its data. */
+  eventsOf<T = any>(event: string): Promise<T[]>;
   /** Waits until `event` has been raised more than `after` times. */
   waitFor(event: string, after?: number, timeoutMs?: number): Promise<void>;
   /** Waits until every clientMsgID in `ids` has been announced as new. */
@@ -49,13 +53,17 @@ export async function launchBrowser(): Promise<Browser> {
 
 export async function openClient(browser: Browser, opts: {
   kind: SdkKind; origin: string; userID: string; platformID: number; token: string; wsAddr: string; log?: boolean;
+  /** OpenIM's API (the SDKs' apiAddr): imgate's own, on another origin than the page, as an app has it. */
+  apiAddr: string;
 }): Promise<SdkClient> {
   const context = await browser.newContext();
   const page = await context.newPage();
-  if (opts.log) page.on("console", (m) => console.log(`[${opts.userID}]`, m.text().slice(0, 300)));
+  // IMGATE_SDK_LOG=gweb,jsweb prints those users' SDK logs (the Go core's at debug level).
+  const log = opts.log || (process.env.IMGATE_SDK_LOG ?? "").split(",").includes(opts.userID);
+  if (log) page.on("console", (m) => console.log(`[${opts.userID}]`, m.text().slice(0, 600)));
   await page.goto(opts.origin + "/");
   await page.waitForFunction("window.imReady === true");
-  const params = { userID: opts.userID, token: opts.token, platformID: opts.platformID, wsAddr: opts.wsAddr, apiAddr: opts.origin };
+  const params = { userID: opts.userID, token: opts.token, platformID: opts.platformID, wsAddr: opts.wsAddr, apiAddr: opts.apiAddr, log };
   const login = await page.evaluate(([k, p]) => (globalThis as any).im.start(k, p), [opts.kind, params] as const);
   if (login.errCode !== 0) throw new Error(`${opts.kind} SDK login failed: ${JSON.stringify(login)}`);
   const call = <T>(fn: string, ...args: unknown[]) =>
@@ -66,6 +74,8 @@ export async function openClient(browser: Browser, opts: {
     received: () => call("received"),
     history: (conversationID, count) => call("history", conversationID, count),
     count: (event) => call("count", event),
+    call: (method, arg) => call("call", method, arg),
+    eventsOf: (event) => call("eventsOf", event),
     background: async (on) => (await call<{ errCode: number }>("background", on)).errCode,
     async waitFor(event, after = 0, timeoutMs = 20_000) {
       await page.waitForFunction(([e, n]) => (globalThis as any).im.count(e) > (n as number), [event, after] as const, { timeout: timeoutMs });

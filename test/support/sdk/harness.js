@@ -29,7 +29,8 @@ window.im = {
     for (const name of Object.values(mod.CbEvents)) {
       sdk.on(name, (e) => events.push({ event: name, t: Date.now(), data: parse(e?.data), errCode: e?.errCode ?? 0, errMsg: e?.errMsg ?? "" }));
     }
-    const r = await sdk.login({ ...params, logLevel: 3, isLogStandardOutput: false });
+    const { log, ...rest } = params;
+    const r = await sdk.login({ ...rest, logLevel: log ? 6 : 3, isLogStandardOutput: !!log });
     return { errCode: r?.errCode ?? 0 };
   },
   /** Sends a text message as the app would; resolves to the sent message (seq, serverMsgID from the reply). */
@@ -55,6 +56,19 @@ window.im = {
       else if (e.event === "OnRecvNewMessage" && e.data && typeof e.data === "object") out.push(brief(e.data));
     }
     return out;
+  },
+  /** Any SDK method as an app calls it: {errCode, errMsg, data} (the JS SDK rejects on an error, the Go core too). */
+  async call(method, arg) {
+    try {
+      const r = arg === undefined ? await sdk[method]() : await sdk[method](arg);
+      return { errCode: r?.errCode ?? 0, errMsg: r?.errMsg ?? "", data: parse(r?.data) };
+    } catch (e) {
+      return { errCode: e?.errCode ?? -1, errMsg: e?.errMsg ?? String(e?.message ?? e), data: null };
+    }
+  },
+  /** The events named, with their data, in order. */
+  eventsOf(name) {
+    return events.filter((e) => e.event === name).map((e) => e.data);
   },
   count(name) {
     return events.filter((e) => e.event === name).length;
