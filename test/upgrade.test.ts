@@ -1,6 +1,7 @@
-// A data dir written by 0.1.0 (test/fixtures/data-0.1.0: no schema version, tokens in the clear, 0644 files) opened
-// by this code through a real node and real clients: every message as it was (bytes, seq, serverMsgID, sendTime),
-// read marks, groups and token states kept (a logged-out token still refused), no token left in the clear, new
+// Data dirs written by earlier releases opened by this code through a real node and real clients: 0.1.0
+// (test/fixtures/data-0.1.0: no schema version, tokens in the clear, 0644 files) and 0.2.0 (data-0.2.0: schema 2,
+// hashed tokens). Every message as it was (bytes, seq, serverMsgID, sendTime), read marks, groups and token states
+// kept (a logged-out token still refused), no token left in the clear, what OpenIM's SDKs read through the API, new
 // messages at max seq + 1; and a file newer than this binary refused with both versions named, nothing touched.
 import { afterEach, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
@@ -19,16 +20,24 @@ import { SCHEMA_VERSION } from "../src/backend/embedded/schema.js";
 import { connect } from "./support/client.js";
 import { textMsg } from "./support/pb.js";
 
-const FIXTURE = new URL("./fixtures/data-0.1.0/", import.meta.url).pathname;
-const expected = JSON.parse(readFileSync(join(FIXTURE, "expect.json"), "utf8")) as {
-  tokens: Record<string, string>; sent: { clientMsgID: string; serverMsgID: string; sendTime: string }[];
-};
-const SECRET = readFileSync(join(FIXTURE, "secret"), "utf8").trim();
+/** A fixture data dir as its release left it, and what that release answered while writing it. */
+function fixture(version: string) {
+  const dir = new URL(`./fixtures/data-${version}/`, import.meta.url).pathname;
+  return {
+    version,
+    dir,
+    expected: JSON.parse(readFileSync(join(dir, "expect.json"), "utf8")) as {
+      tokens: Record<string, string>; sent: { clientMsgID: string; serverMsgID: string; sendTime: string }[];
+    },
+    secret: readFileSync(join(dir, "secret"), "utf8").trim(),
+  };
+}
+type Fixture = ReturnType<typeof fixture>;
 
-/** The fixture as 0.1.0 left it on disk: a copy with its files 0644 and the dir 0755. */
-function copyFixture(): string {
+/** The fixture as its release left it on disk: a copy, with 0.1.0's looser modes (files 0644, the dir 0755). */
+function copyFixture(f: Fixture): string {
   const dir = mkdtempSync(join(tmpdir(), "imgate-upgrade-"));
-  cpSync(FIXTURE, dir, { recursive: true });
+  cpSync(f.dir, dir, { recursive: true });
   rmSync(join(dir, "expect.json"));
   rmSync(join(dir, "README.md"), { force: true });
   chmodSync(dir, 0o755);
@@ -37,10 +46,10 @@ function copyFixture(): string {
 }
 
 /** Every stored row of the untouched fixture, read with SQL from a copy (SQLite would leave -wal and -shm files
- *  beside the committed one): what 0.1.0 wrote. */
-function fixtureRows() {
+ *  beside the committed one): what the release wrote. */
+function fixtureRows(f: Fixture) {
   const dir = mkdtempSync(join(tmpdir(), "imgate-fixture-"));
-  copyFileSync(join(FIXTURE, "imgate.db"), join(dir, "imgate.db"));
+  copyFileSync(join(f.dir, "imgate.db"), join(dir, "imgate.db"));
   const db = new Database(join(dir, "imgate.db"), { readonly: true });
   try {
     return {
@@ -64,19 +73,20 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-async function start(dataDir: string) {
-  const config = loadConfig({ flags: { "ws.host": "127.0.0.1", "ws.port": 0, "rpc.port": 0, "admin.port": 0, dataDir, secret: SECRET } });
-  node = await startNode(config, silentLogger, SECRET);
+async function start(dataDir: string, secret: string) {
+  const config = loadConfig({ flags: { "ws.host": "127.0.0.1", "ws.port": 0, "rpc.port": 0, "admin.port": 0, dataDir, secret } });
+  node = await startNode(config, silentLogger, secret);
   return node;
 }
 
-describe("a 0.1.0 data dir", () => {
+for (const f of [fixture("0.1.0"), fixture("0.2.0")]) describe(`a ${f.version} data dir`, () => {
+  const { expected } = f;
   test("opens with every message, read mark, group and token state as it was", async () => {
-    const rows = fixtureRows();
+    const rows = fixtureRows(f);
     expect(rows.messages.length).toBe(expected.sent.length);
-    const dir = copyFixture();
+    const dir = copyFixture(f);
     dirs.push(dir);
-    const n = await start(dir);
+    const n = await start(dir, f.secret);
 
     // On disk: the schema carries its version, the dir and files are this user's alone, no token in the clear.
     const db = new Database(join(dir, "imgate.db"), { readonly: true });
@@ -143,7 +153,7 @@ describe("a 0.1.0 data dir", () => {
     const groups = (await n.backend.store!.listGroups()).flatMap((g) => g.userIDs.map((u) => `${g.groupID}/${u}`)).sort();
     expect(groups).toEqual(rows.groups.map((g) => `${g.group_id}/${g.user_id}`));
 
-    // What the 0.1.0 dir holds is what OpenIM's SDKs read through the API (schema 3's tables start empty): alice's
+    // What the old dir holds is what OpenIM's SDKs read through the API (schema 3's tables start empty): alice's
     // conversations with her read marks, her groups (named by their IDs), her profile as the defaults.
     const api = async (path: string, body: unknown) => (await fetch(`http://127.0.0.1:${n.ports.admin}${path}`, {
       method: "POST", headers: { operationID: "upgrade", token: expected.tokens.aliceWeb! }, body: JSON.stringify(body),
@@ -174,13 +184,13 @@ describe("a 0.1.0 data dir", () => {
   });
 
   test("a database newer than this binary is refused, naming both versions, and left untouched", async () => {
-    const dir = copyFixture();
+    const dir = copyFixture(f);
     dirs.push(dir);
     const db = new Database(join(dir, "imgate.db"));
     db.exec(`PRAGMA user_version = ${SCHEMA_VERSION + 7}`);
     db.close();
     const before = readFileSync(join(dir, "imgate.db"));
-    const err = await start(dir).then(() => undefined, (e: Error) => e);
+    const err = await start(dir, f.secret).then(() => undefined, (e: Error) => e);
     expect(err).toBeInstanceOf(Error);
     expect(err!.message).toContain(`schema version ${SCHEMA_VERSION + 7}`);
     expect(err!.message).toContain(`(${SCHEMA_VERSION})`);
