@@ -240,6 +240,21 @@ describe.skipIf(!chromiumAvailable)("OpenIM's real SDKs", () => {
     expect(await apiErrors()).toEqual([]);
   }, 120_000);
 
+  test("presence from the SDKs: subscribing answers the status now, and each change of the user's platforms is announced", async () => {
+    type State = { userID: string; status: number; platformIDs: number[] | null };
+    for (const k of [c.goWeb, c.js]) {
+      const now = await k.call<State[]>("subscribeUsersStatus", ["watched"]);
+      expect(now.errCode).toBe(0);
+      expect(now.data.map((x) => [x.userID, x.status])).toEqual([["watched", 0]]);
+    }
+    const changes = async (k: SdkClient) => (await k.eventsOf<State>("OnUserStatusChanged")).filter((e) => e.userID === "watched");
+    const watched = await connect({ port: n.wsPort, userID: "watched", platformID: 2, token: await userToken("watched", 2), sdkType: "js" });
+    for (const k of [c.goWeb, c.js]) await waitFor(async () => (await changes(k)).some((e) => e.status === 1), `${k.kind}: watched online`);
+    for (const k of [c.goWeb, c.js]) expect((await changes(k)).at(-1)).toMatchObject({ status: 1, platformIDs: [2] });
+    watched.close();
+    for (const k of [c.goWeb, c.js]) await waitFor(async () => (await changes(k)).at(-1)?.status === 0, `${k.kind}: watched offline`);
+  }, 60_000);
+
   test("background mode (2004) reaches the gateway from the Go core (the JS SDK has no background call)", async () => {
     for (const k of [c.goWeb, c.goNative]) {
       expect(await k.background(true)).toBe(0);
