@@ -2,7 +2,8 @@
 // would be) into the cluster shape on a real redis-server and a PostgreSQL database of the test's own: every user,
 // with the tokens they had, sees on either of two cluster nodes exactly what the embedded node showed (1001, 1002
 // byte for byte, 1006); the kicked and logged-out tokens stay refused; a second run writes nothing; an interrupted
-// run is run again; new messages go on at max seq + 1 and cross nodes.
+// run is run again; new messages go on at max seq + 1 and cross nodes; and what OpenIM's SDKs keep through the API
+// (a nickname, a group made there, a pinned chat) reads the same on the cluster nodes.
 import { afterAll, describe, expect, test } from "bun:test";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -52,6 +53,12 @@ async function view(port: number, userID: string, platformID: number, token: str
   }
 }
 
+/** A call of OpenIM's API (the SDKs' routes) on a node's admin port, as a user. */
+async function sdkApi(port: number, path: string, body: unknown, token: string): Promise<{ errCode: number; data: any }> {
+  const r = await fetch(`http://127.0.0.1:${port}${path}`, { method: "POST", headers: { operationID: "migrate", token }, body: JSON.stringify(body) });
+  return (await r.json()) as { errCode: number; data: any };
+}
+
 const refused = (port: number, userID: string, platformID: number, token: string) =>
   connect({ port, userID, platformID, token, sdkType: "js", isMsgResp: true }).then((c) => (c.close(), 0), (e: { body?: { errCode: number } }) => e.body?.errCode ?? -1);
 
@@ -64,8 +71,14 @@ describe("imgate migrate: an embedded data dir into two cluster nodes", () => {
     // The embedded node as the operator ran it: what each user sees there is what the cluster must show.
     const embedded = await serveProcess(data, ["--secret", SECRET, "--log-level", "error"]);
     const before: Record<string, Awaited<ReturnType<typeof view>>> = {};
+    let madeGroup = "";
     try {
       for (const [u, p, t] of USERS) before[u] = await view(embedded.ws, u, p, expected.tokens[t]!);
+      // What OpenIM's SDKs keep through the API, made on the embedded node: a nickname, a group, a pinned chat.
+      const alice = (path: string, body: unknown) => sdkApi(embedded.admin, path, body, expected.tokens.aliceWeb!);
+      expect((await alice("/user/update_user_info_ex", { userInfo: { userID: "alice", nickname: "Alice" } })).errCode).toBe(0);
+      madeGroup = (await alice("/group/create_group", { memberUserIDs: ["bob"], groupInfo: { groupName: "Moving day", groupType: 2 } })).data.groupInfo.groupID;
+      expect((await alice("/conversation/set_conversations", { userIDs: ["alice"], conversation: { conversationID: "si_alice_bob", isPinned: true } })).errCode).toBe(0);
     } finally {
       embedded.proc.kill("SIGTERM");
       await embedded.proc.exited;
@@ -95,7 +108,8 @@ describe("imgate migrate: an embedded data dir into two cluster nodes", () => {
     const step = (what: string) => report.steps.find((s) => s.what === what)!;
     expect(step("messages").source).toBeGreaterThanOrEqual(15);
     expect(step("token states").source).toBe(5);
-    expect(step("group members").source).toBe(5);
+    expect(step("group members").source).toBe(7);
+    expect([step("profiles").source, step("group records").source, step("member roles").source, step("conversation settings").source]).toEqual([1, 1, 2, 1]);
 
     const second = await runCliAsync([...args, "--json"]);
     expect(second.code).toBe(0);
@@ -109,6 +123,17 @@ describe("imgate migrate: an embedded data dir into two cluster nodes", () => {
     try {
       for (const n of nodes)
         for (const [u, p, t] of USERS) expect(await view(n.ws, u, p, expected.tokens[t]!)).toEqual(before[u]!);
+      // The SDKs read on either node what they read on the embedded one: the nickname, bob's groups (0.1.0's g1 and g2
+      // by their IDs, the group made before the move by its name and owner), alice's pinned chat.
+      for (const n of nodes) {
+        const bob = (path: string, body: unknown) => sdkApi(n.admin, path, body, expected.tokens.bobIOS!);
+        expect((await bob("/user/get_users_info", { userIDs: ["alice"] })).data.usersInfo[0].nickname).toBe("Alice");
+        const joined = (await bob("/group/get_joined_group_list", { fromUserID: "bob" })).data.groups as { groupID: string; groupName: string; ownerUserID: string; memberCount: number }[];
+        expect(joined.map((g) => [g.groupID, g.groupName, g.ownerUserID, g.memberCount]).sort()).toEqual(
+          [[madeGroup, "Moving day", "alice", 2], ["g1", "g1", "", 3], ["g2", "g2", "", 2]].sort());
+        const pinned = await sdkApi(n.admin, "/conversation/get_pinned_conversation_ids", { userID: "alice" }, expected.tokens.aliceWeb!);
+        expect(pinned.data.conversationIDs).toEqual(["si_alice_bob"]);
+      }
       // The kicked and the logged-out token stay refused, on both nodes.
       for (const n of nodes) {
         expect(await refused(n.ws, "carol", 5, expected.tokens.carolWebOld!)).toBe(1506);

@@ -175,8 +175,8 @@ export function createAppServerApi(deps: AppServerDeps): (req: Request) => Promi
     },
   };
 
-  // OpenIM's SDK routes where imgate keeps users, groups and conversations (embedded); the app-server's own routes
-  // above keep their answers where both name a path.
+  // OpenIM's SDK routes where imgate keeps users, groups and conversations (the embedded and cluster shapes); the
+  // app-server's own routes above keep their answers where both name a path.
   const sdk = backend.directory && backend.store
     ? createSdkApi({ directory: backend.directory, store: backend.store, messages: backend.messages, dispatch, log })
     : undefined;
@@ -186,7 +186,6 @@ export function createAppServerApi(deps: AppServerDeps): (req: Request) => Promi
     .map(([path, route]) => [path, async (body: Uint8Array, protobuf: boolean, c: Caller) => success(await route(body, protobuf, c))]));
   const notFound = (path: string) =>
     NOT_SERVED.includes(path) ? `imgate does not implement ${path} (docs/compatibility.md lists OpenIM's routes and what imgate answers)`
-    : !sdk ? `${path} is not served in this shape: OpenIM's SDK routes are answered in the embedded shape only (docs/api.md, docs/compatibility.md)`
     : `${path} is not part of imgate's API (docs/api.md and docs/compatibility.md list what is)`;
 
   /** The answer and its errCode (for the counters). */

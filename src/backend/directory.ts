@@ -1,6 +1,7 @@
 // What OpenIM's SDKs read about users, groups and a user's conversations besides messages (OpenIM's user, group
 // and conversation services), as one port: the embedded shape keeps it in its SQLite file (embedded/directory.ts).
 // Records are OpenIM's JSON shapes (sdkws.UserInfo, GroupInfo, GroupMemberFullInfo, conversation.Conversation).
+import { ErrCode, codeError } from "../protocol/errors.js";
 
 /** A value now (the embedded store's reads on its own thread) or later (a call to it). */
 export type Awaitable<T> = T | Promise<T>;
@@ -83,6 +84,8 @@ export const DIRECTORY_LIMITS = {
   maxJoinedGroups: 1000,
   /** Bytes of one conversation's settings as stored. */
   maxSettingsBytes: 8192,
+  /** Conversations one user's list answers at most (each costs reads of its seqs). */
+  maxListedConversations: 1000,
   /** Deleted items one sync list remembers; past it they are dropped and older client versions get a full answer. */
   maxTombstones: 1000,
 };
@@ -128,6 +131,47 @@ export interface Directory {
   /** Merges `settings` into what the user set for the conversation. */
   setConversation(userID: string, conversationID: string, settings: Record<string, unknown>): Awaitable<void>;
 }
+
+/** Text fields a directory keeps, checked against DIRECTORY_LIMITS.maxText. */
+export function checkTexts(o: object, fields: readonly string[]): void {
+  for (const k of fields) {
+    const v = (o as Record<string, unknown>)[k];
+    if (typeof v === "string" && v.length > DIRECTORY_LIMITS.maxText) throw codeError(ErrCode.Args, `${k} is longer than ${DIRECTORY_LIMITS.maxText} characters`);
+  }
+}
+export const USER_TEXTS = ["nickname", "faceURL", "ex"] as const;
+export const GROUP_TEXTS = ["groupName", "notification", "introduction", "faceURL", "ex"] as const;
+
+/** The group fields a directory keeps as the group's info (the rest: owner, create time, status, member count). */
+export const GROUP_INFO_FIELDS = ["groupName", "notification", "introduction", "faceURL", "ex", "creatorUserID", "groupType", "needVerification",
+  "lookMemberInfo", "applyMemberFriend", "notificationUpdateTime", "notificationUserID"] as const;
+
+export const groupInfoJson = (g: Partial<GroupRecord>) =>
+  JSON.stringify(Object.fromEntries(GROUP_INFO_FIELDS.filter((k) => g[k] !== undefined).map((k) => [k, g[k]])));
+
+/** A group from what a directory stores of it (none: a group the operator made, only members). */
+export function groupOf(groupID: string, memberCount: number, row?: { info: string; owner: string; createTime: number; status: number }): GroupRecord {
+  if (!row) return defaultGroup(groupID, memberCount);
+  const info = JSON.parse(row.info) as Partial<GroupRecord>;
+  return { ...defaultGroup(groupID, memberCount), ...info, groupID, ownerUserID: row.owner, createTime: row.createTime, status: row.status, memberCount };
+}
+
+/** A member from the group, the member's role row (none: an ordinary member the operator added) and profile. */
+export function memberOf(g: GroupRecord, profile: UserRecord, row?: { roleLevel: number; joinTime: number; inviter: string }): MemberRecord {
+  return {
+    groupID: g.groupID, userID: profile.userID, roleLevel: profile.userID === g.ownerUserID ? GROUP_OWNER : row?.roleLevel ?? GROUP_ORDINARY,
+    joinTime: row?.joinTime ?? g.createTime, nickname: profile.nickname, faceURL: profile.faceURL, appMangerLevel: 0, joinSource: 2,
+    operatorUserID: row?.inviter ?? "", ex: "", muteEndTime: 0, inviterUserID: row?.inviter ?? "",
+  };
+}
+
+/** Conversations the SDKs list: 1:1, group and notification chats (the n_ ones carry notifications, not chats). */
+export const isListedConversation = (conversationID: string) => /^(si|sg|sn)_/.test(conversationID);
+
+/** How a sync log item changed (OpenIM's VersionState). */
+export const SYNC_INSERTED = 1;
+export const SYNC_DELETED = 2;
+export const SYNC_UPDATED = 3;
 
 export const defaultUser = (userID: string): UserRecord => ({
   userID, nickname: userID, faceURL: "", ex: "", createTime: 0, appMangerLevel: 1, globalRecvMsgOpt: 0,

@@ -7,6 +7,7 @@ import type { Backend } from "../ports.js";
 import { createRedisAuth, createRedisTokenIssuer } from "./auth.js";
 import { createPostgresConversationStore } from "./postgres-store.js";
 import { createRedisConversationStore } from "./store.js";
+import { createRedisDirectory } from "./directory.js";
 import { storedDeliveries } from "../deliveries.js";
 
 export function createClusterBackend(opts: {
@@ -49,9 +50,18 @@ export function createClusterBackend(opts: {
   pruner?.unref();
   const deliveries = storedDeliveries();
   store.onSent = deliveries.stored;
+  // The SDKs' directory in Redis beside the history; every membership change (the hub's SetGroup too) goes through
+  // it, so the SDKs' incremental sync and joined lists see it.
+  const setMembers = store.setGroup.bind(store);
+  const directory = createRedisDirectory(opts.redis, {
+    groupMembers: (g) => store.groupMembers(g), setGroup: setMembers, userConversationIDs: (u) => store.userConversationIDs(u),
+    seqInfo: (u, c) => store.seqInfo(u, c), bounds: (c) => store.bounds(c), isMember: (u, c) => store.isMember(u, c),
+  });
+  store.setGroup = directory.replaceMembers;
   const notReady = () => (opts.redis.status !== "ready" ? `Redis is ${opts.redis.status}` : pg?.notReady());
   return {
     store,
+    directory,
     onStored: deliveries.onStored,
     auth: createRedisAuth(opts.redis, opts.secret),
     tokens: createRedisTokenIssuer(opts.redis, opts.secret),

@@ -1,6 +1,8 @@
-// `imgate migrate`: an embedded data dir into the cluster shape (history in PostgreSQL, token states in Redis).
-// Every conversation with its seqs and message bytes as stored (serverMsgIDs and send times inside them), min/max
-// seqs, memberships with read marks, groups, and the states of unexpired tokens (a kicked one stays kicked). Each
+// `imgate migrate`: an embedded data dir into the cluster shape (history in PostgreSQL, token states and the SDKs'
+// directory in Redis). Every conversation with its seqs and message bytes as stored (serverMsgIDs and send times
+// inside them), min/max seqs, memberships with read marks, groups, the states of unexpired tokens (a kicked one
+// stays kicked), and what OpenIM's SDKs keep (profiles, group records and roles, each user's groups, conversation
+// settings; the version logs start anew, so each SDK's first sync there is a full one). Each
 // step writes only what is missing (ON CONFLICT DO NOTHING, GREATEST for seqs and read marks), in chunks of their
 // own transactions, so an interrupted run is run again and a second run changes nothing. The counts are verified
 // against the source at the end.
@@ -10,6 +12,7 @@ import type { Cluster, Redis } from "ioredis";
 import { recordTokenState, tokenStateKey } from "./auth.js";
 import { ensureRedisLayout } from "./layout.js";
 import { ensurePostgresSchema } from "./postgres-schema.js";
+import { infoKey, joinedKey, profileKey, roleKey, settingsKey } from "./directory.js";
 
 const CHUNK = 2000;
 
@@ -111,6 +114,36 @@ export async function migrateEmbedded(o: {
     steps.push({ what: "token states", source: states.length, written, verified: 0 });
   }
 
+  // The SDKs' directory: each record written where the target has none (a change made there since wins).
+  const hsetnx = async (rows: [string, string, string][]) => (await Promise.all(rows.map(([k, f, v]) => redis.hsetnx(k, f, v)))).filter((n) => n === 1).length;
+  const directorySteps: [string, () => Promise<number>, number][] = [
+    ["profiles", async () => {
+      let written = 0;
+      // (Each record is one HSET: an interrupted run leaves it whole or absent.)
+      for (const u of src.users) {
+        if (await redis.hexists(profileKey(u.user_id), "createTime")) continue;
+        await redis.hset(profileKey(u.user_id), "nickname", u.nickname, "faceURL", u.face_url, "ex", u.ex, "globalRecvMsgOpt", u.global_recv_msg_opt,
+          "createTime", u.create_time);
+        written++;
+      }
+      return written;
+    }, src.users.length],
+    ["group records", async () => {
+      let written = 0;
+      for (const g of src.groupRecords) {
+        if (await redis.hexists(infoKey(g.group_id), "info")) continue;
+        await redis.hset(infoKey(g.group_id), "info", g.info, "owner", g.owner_user_id, "createTime", g.create_time, "status", g.status);
+        written++;
+      }
+      return written;
+    }, src.groupRecords.length],
+    ["member roles", () => chunked(src.roles, 200, (c) => hsetnx(c.map((r) => [roleKey(r.group_id), r.user_id,
+      JSON.stringify({ roleLevel: r.role_level, joinTime: r.join_time, inviter: r.inviter_user_id })]))), src.roles.length],
+    ["users' groups", () => chunked(src.groups, 200, async (c) => (await Promise.all(c.map((g) => redis.sadd(joinedKey(g.user_id), g.group_id)))).reduce((a, n) => a + n, 0)), src.groups.length],
+    ["conversation settings", () => chunked(src.settings, 200, (c) => hsetnx(c.map((r) => [settingsKey(r.user_id), r.conversation_id, r.settings]))), src.settings.length],
+  ];
+  for (const [what, write, source] of directorySteps) steps.push({ what, source, written: await write(), verified: 0 });
+
   await verify(db, sql, redis, steps, src);
   return { steps, ok: steps.every((s) => s.verified === s.source) };
 }
@@ -123,6 +156,14 @@ function sourceRows(db: Database) {
     memberships: db.query<{ user_id: string; conversation_id: string; has_read_seq: number }, []>(
       "SELECT user_id, conversation_id, has_read_seq FROM user_conversations ORDER BY user_id, conversation_id").all(),
     groups: db.query<{ group_id: string; user_id: string }, []>("SELECT group_id, user_id FROM group_members ORDER BY group_id, user_id").all(),
+    users: db.query<{ user_id: string; nickname: string; face_url: string; ex: string; global_recv_msg_opt: number; create_time: number }, []>(
+      "SELECT * FROM users ORDER BY user_id").all(),
+    groupRecords: db.query<{ group_id: string; info: string; owner_user_id: string; create_time: number; status: number }, []>(
+      "SELECT * FROM groups ORDER BY group_id").all(),
+    roles: db.query<{ group_id: string; user_id: string; role_level: number; join_time: number; inviter_user_id: string }, []>(
+      "SELECT * FROM group_member_info ORDER BY group_id, user_id").all(),
+    settings: db.query<{ user_id: string; conversation_id: string; settings: string }, []>(
+      "SELECT user_id, conversation_id, settings FROM user_conversations WHERE settings != '' ORDER BY user_id, conversation_id").all(),
     // Token states of unexpired tokens (the expired ones would be swept at once).
     states: db.query<{ token_hash: Uint8Array; user_id: string; platform_id: number; state: number; expires_at: number }, [number]>(
       "SELECT token_hash, user_id, platform_id, state, expires_at FROM token_state WHERE expires_at > ?").all(Math.floor(Date.now() / 1000)),
@@ -152,6 +193,12 @@ async function verify(db: Database, sql: SQL, redis: Redis | Cluster, steps: Mig
   step("group members").verified += await chunked(groups, CHUNK, async (c) => Number((await sql`SELECT count(*)::bigint AS n FROM group_members t
       JOIN unnest(${sql.array(c.map((x) => x.group_id), "text")}::text[], ${sql.array(c.map((x) => x.user_id), "text")}::text[]) AS v(g, u)
         ON t.group_id = v.g AND t.user_id = v.u`)[0].n));
+  const present = async (checks: Promise<number>[]) => (await Promise.all(checks)).filter((n) => n === 1).length;
+  step("profiles").verified += await chunked(src.users, 200, (c) => present(c.map((u) => redis.hexists(profileKey(u.user_id), "createTime"))));
+  step("group records").verified += await chunked(src.groupRecords, 200, (c) => present(c.map((g) => redis.hexists(infoKey(g.group_id), "info"))));
+  step("member roles").verified += await chunked(src.roles, 200, (c) => present(c.map((r) => redis.hexists(roleKey(r.group_id), r.user_id))));
+  step("users' groups").verified += await chunked(src.groups, 200, (c) => present(c.map((g) => redis.sismember(joinedKey(g.user_id), g.group_id))));
+  step("conversation settings").verified += await chunked(src.settings, 200, (c) => present(c.map((r) => redis.hexists(settingsKey(r.user_id), r.conversation_id))));
   step("token states").verified += await chunked(src.states, 200, async (c) => {
     const got = await Promise.all(c.map((s) => redis.hget(tokenStateKey(s.user_id, s.platform_id), Buffer.from(s.token_hash).toString("hex"))));
     // Present, and a kicked source state kicked in the target too (a normal one may have been kicked there since).

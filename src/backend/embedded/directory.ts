@@ -5,25 +5,10 @@ import type { Database } from "bun:sqlite";
 import { randomBytes } from "node:crypto";
 import { ErrCode, codeError } from "../../protocol/errors.js";
 import {
-  DIRECTORY_LIMITS, type Directory, GROUP_DISMISSED, GROUP_ORDINARY, GROUP_OWNER, type GroupPatch, type GroupRecord, type MemberRecord,
-  type SyncChanges, type SyncKind, type SyncVersion, type UserConversation, type UserPatch, type UserRecord, defaultGroup, defaultUser,
+  DIRECTORY_LIMITS, type Directory, GROUP_DISMISSED, GROUP_ORDINARY, GROUP_TEXTS, type GroupRecord, type MemberRecord, SYNC_DELETED as DELETED,
+  SYNC_INSERTED as INSERTED, SYNC_UPDATED as UPDATED, type SyncChanges, type SyncKind, type SyncVersion, USER_TEXTS, type UserConversation,
+  type UserRecord, checkTexts, defaultUser, groupInfoJson, groupOf, isListedConversation, memberOf,
 } from "../directory.js";
-
-/** How a sync log item changed (OpenIM's VersionState). */
-const INSERTED = 1;
-const DELETED = 2;
-const UPDATED = 3;
-
-/** Conversations the SDKs list: 1:1, group and notification chats (the n_ ones carry notifications, not chats). */
-const LISTED = /^(si|sg|sn)_/;
-
-const GROUP_FIELDS = ["groupName", "notification", "introduction", "faceURL", "ex", "creatorUserID", "groupType", "needVerification",
-  "lookMemberInfo", "applyMemberFriend", "notificationUpdateTime", "notificationUserID"] as const;
-
-export function checkText(name: string, v: string): string {
-  if (v.length > DIRECTORY_LIMITS.maxText) throw codeError(ErrCode.Args, `${name} is longer than ${DIRECTORY_LIMITS.maxText} characters`);
-  return v;
-}
 
 /** The directory, and the one way group membership changes on this thread (the CLI's and hub's too): with the
  *  version logs the SDKs' incremental sync reads. */
@@ -84,16 +69,15 @@ export function createSqliteDirectory(db: Database, setMembers: (groupID: string
   const group = (groupID: string): GroupRecord | undefined => {
     const count = q.memberCount.get(groupID)!.n;
     const r = q.group.get(groupID);
-    if (!r) return count > 0 ? defaultGroup(groupID, count) : undefined;
-    const info = JSON.parse(r.info) as Partial<GroupRecord>;
-    return { ...defaultGroup(groupID, count), ...info, groupID, ownerUserID: r.owner_user_id, createTime: r.create_time, status: r.status, memberCount: count };
+    if (!r && count === 0) return undefined;
+    return groupOf(groupID, count, r ? { info: r.info, owner: r.owner_user_id, createTime: r.create_time, status: r.status } : undefined);
   };
   const existing = (groupID: string): GroupRecord => {
     const g = group(groupID);
     if (!g || g.status === GROUP_DISMISSED) throw codeError(ErrCode.RecordNotFound, `group ${groupID} not found`);
     return g;
   };
-  const infoOf = (g: Partial<GroupRecord>) => JSON.stringify(Object.fromEntries(GROUP_FIELDS.filter((k) => g[k] !== undefined).map((k) => [k, g[k]])));
+  const infoOf = groupInfoJson;
 
   const memberIDs = (groupID: string) => q.memberIDs.all(groupID).map((r) => r.user_id);
   const checkJoinedLimit = (userIDs: string[]) => {
@@ -164,7 +148,7 @@ export function createSqliteDirectory(db: Database, setMembers: (groupID: string
     setUser(userID, patch) {
       const now = user(userID);
       const next = { ...now, ...patch };
-      for (const k of ["nickname", "faceURL", "ex"] as const) checkText(k, next[k]);
+      checkTexts(next, USER_TEXTS);
       db.transaction(() => {
         q.putUser.run(userID, next.nickname, next.faceURL, next.ex, next.globalRecvMsgOpt, now.createTime || Date.now());
         // Member records carry the profile: each of the user's groups has a changed member.
@@ -184,19 +168,14 @@ export function createSqliteDirectory(db: Database, setMembers: (groupID: string
       const info = new Map(q.memberInfo.all(groupID).map((r) => [r.user_id, r]));
       return memberIDs(groupID).map((userID): MemberRecord => {
         const i = info.get(userID);
-        const profile = user(userID);
-        return {
-          groupID, userID, roleLevel: userID === g.ownerUserID ? GROUP_OWNER : i?.role_level ?? GROUP_ORDINARY, joinTime: i?.join_time ?? g.createTime,
-          nickname: profile.nickname, faceURL: profile.faceURL, appMangerLevel: 0, joinSource: 2, operatorUserID: i?.inviter_user_id ?? "", ex: "",
-          muteEndTime: 0, inviterUserID: i?.inviter_user_id ?? "",
-        };
+        return memberOf(g, user(userID), i && { roleLevel: i.role_level, joinTime: i.join_time, inviter: i.inviter_user_id });
       });
     },
 
     createGroup(g, members, operatorUserID) {
       if (group(g.groupID)) throw codeError(ErrCode.DuplicateKey, `group ${g.groupID} already exists`);
       if (members.length > DIRECTORY_LIMITS.maxGroupMembers) throw codeError(ErrCode.Args, `a group has at most ${DIRECTORY_LIMITS.maxGroupMembers} members`);
-      for (const k of ["groupName", "notification", "introduction", "faceURL", "ex"] as const) checkText(k, g[k]);
+      checkTexts(g, GROUP_TEXTS);
       const ids = members.map((m) => m.userID);
       checkJoinedLimit(ids);
       db.transaction(() => {
@@ -210,7 +189,7 @@ export function createSqliteDirectory(db: Database, setMembers: (groupID: string
     setGroup(groupID, patch, operatorUserID) {
       const g = existing(groupID);
       const next = { ...g, ...patch };
-      for (const k of ["groupName", "notification", "introduction", "faceURL", "ex"] as const) checkText(k, next[k]);
+      checkTexts(next, GROUP_TEXTS);
       if (patch.notification !== undefined) Object.assign(next, { notificationUpdateTime: Date.now(), notificationUserID: operatorUserID });
       db.transaction(() => {
         if (!q.group.get(groupID)) q.insertGroup.run(groupID, infoOf(next), "", 0); // a group the CLI made gets a record
@@ -252,7 +231,7 @@ export function createSqliteDirectory(db: Database, setMembers: (groupID: string
     },
 
     conversations(userID): UserConversation[] {
-      return q.conversations.all(userID).filter((r) => LISTED.test(r.conversation_id)).map((r) => ({
+      return q.conversations.all(userID).filter((r) => isListedConversation(r.conversation_id)).slice(0, DIRECTORY_LIMITS.maxListedConversations).map((r) => ({
         conversationID: r.conversation_id, hasReadSeq: r.has_read_seq, maxSeq: r.max_seq ?? 0, minSeq: r.min_seq ?? 0, maxSeqTime: r.max_seq_time ?? 0,
         settings: r.settings ? JSON.parse(r.settings) : {},
       }));
@@ -264,7 +243,7 @@ export function createSqliteDirectory(db: Database, setMembers: (groupID: string
       if (merged.length > DIRECTORY_LIMITS.maxSettingsBytes) throw codeError(ErrCode.Args, `conversation settings are larger than ${DIRECTORY_LIMITS.maxSettingsBytes} bytes`);
       db.transaction(() => {
         q.putSettings.run(userID, conversationID, merged);
-        touch("conversations", userID, [conversationID], now === undefined ? INSERTED : UPDATED);
+        touch("conversations", userID, [conversationID], !now ? INSERTED : UPDATED);
       })();
     },
   };
