@@ -255,7 +255,9 @@ export function createMessageService(
     async sendMsg(req, meta) {
       if (!req.msgData) throw codeError(ErrCode.Args, "msgData is empty");
       if (beforeSend) await beforeSend(req.msgData, meta);
-      const r = await store.send(req.msgData, meta.opUserID, meta.operationID, ctxOf(meta));
+      // A send is never dropped once asked for (it may commit): its turn is the sender's, and it takes no signal
+      // (reading one would make the request's AbortSignal for nothing).
+      const r = await store.send(req.msgData, meta.opUserID, meta.operationID, { lane: meta.opUserID });
       return create(SendMsgRespSchema, { serverMsgID: r.serverMsgID, clientMsgID: r.clientMsgID, sendTime: r.sendTime });
     },
     async getSeqMessage(req, meta) {

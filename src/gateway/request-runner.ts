@@ -1,5 +1,6 @@
-// Running one client request: its in-flight slot, its deadline and cancellation (one AbortController, aborted at
-// the deadline or when the connection closes, passed to the backend call), and its one reply with its own msgIncr.
+// Running one client request: its in-flight slot, its deadline and cancellation (one RequestCancel, cancelled at
+// the deadline or when the connection closes; its AbortSignal goes to a backend call that asks for it), and its one
+// reply with its own msgIncr.
 import type { Config } from "../config/schema.js";
 import type { Logger } from "../observe/log.js";
 import { type Counters, bump } from "../observe/stats.js";
@@ -9,6 +10,7 @@ import type { Conn } from "../sessions/conn.js";
 import { type WireReq, resp } from "./codec/envelope.js";
 import type { Outbound } from "./outbound.js";
 import { type Handler, metaFor } from "./requests.js";
+import { RequestCancel } from "./cancel.js";
 
 export interface RunnerDeps {
   config: Config;
@@ -31,7 +33,7 @@ const HEAVY_READS = new Set<number>([Req.PullMsgBySeqList, Req.PullMsg, Req.GetC
 function perUserTurns(limit: () => number) {
   const users = new Map<string, { active: number; waiting: (() => void)[] }>();
   return {
-    async acquire(userID: string, signal: AbortSignal): Promise<void> {
+    async acquire(userID: string, cancel: RequestCancel): Promise<void> {
       let u = users.get(userID);
       if (!u) users.set(userID, (u = { active: 0, waiting: [] }));
       if (u.active < limit()) {
@@ -39,19 +41,17 @@ function perUserTurns(limit: () => number) {
         return;
       }
       const entry = u;
-      await new Promise<void>((resolve, reject) => {
-        const go = () => {
-          signal.removeEventListener("abort", onAbort);
-          resolve();
-        };
-        const onAbort = () => {
-          const i = entry.waiting.indexOf(go);
-          if (i >= 0) entry.waiting.splice(i, 1);
-          reject(new CodeError(ErrCode.ServerInternal, "ServerInternalError", `waiting for this user's earlier reads: ${(signal.reason as Error)?.message ?? "aborted"}`));
-        };
-        signal.addEventListener("abort", onAbort, { once: true });
-        entry.waiting.push(go);
-      });
+      let go!: () => void;
+      const turn = new Promise<void>((resolve) => entry.waiting.push((go = resolve)));
+      try {
+        await cancel.race(turn, (why) => new CodeError(ErrCode.ServerInternal, "ServerInternalError", `waiting for this user's earlier reads: ${why.message}`));
+      } catch (e) {
+        const i = entry.waiting.indexOf(go);
+        if (i >= 0) entry.waiting.splice(i, 1);
+        // Cancelled just as its turn came: the slot it was handed goes on.
+        else this.release(userID);
+        throw e;
+      }
     },
     release(userID: string): void {
       const u = users.get(userID);
@@ -70,7 +70,7 @@ export function createRequestRunner(deps: RunnerDeps): RunRequest {
   const turns = perUserTurns(() => config.ws.maxConcurrentReadsPerUser);
   const inTurn = (conn: Conn, req: WireReq, handler: Handler): Handler => async (ctx) => {
     if (!HEAVY_READS.has(req.reqIdentifier)) return handler(ctx);
-    await turns.acquire(conn.userID, ctx.meta.signal);
+    await turns.acquire(conn.userID, ctx.meta.cancel);
     try {
       return await handler(ctx);
     } finally {
@@ -85,15 +85,17 @@ export function createRequestRunner(deps: RunnerDeps): RunRequest {
     const started = performance.now();
     // Cancellation: the backend call behind this request (a store call, a gRPC call to OpenIM's services) is dropped
     // or aborted at the request's deadline or when the connection goes, so the work stops when its slot is given back.
-    const abort = new AbortController();
-    (conn.aborts ??= new Set()).add(abort);
-    const deadline = setTimeout(() => abort.abort(new Error("deadline exceeded")), config.ws.requestTimeoutMs);
-    handler({ conn, req, meta: { ...metaFor(conn, req), signal: abort.signal } })
+    const cancel = new RequestCancel();
+    (conn.aborts ??= new Set()).add(cancel);
+    const deadline = setTimeout(() => cancel.cancel(new Error("deadline exceeded")), config.ws.requestTimeoutMs);
+    // (A getter in the literal: the AbortSignal is made only if something reads it.)
+    const meta = { ...metaFor(conn, req), cancel, get signal() { return cancel.signal; } };
+    handler({ conn, req, meta })
       .catch((e) => ({ error: toCodeError(e), after: undefined, data: undefined }))
       .then((r) => {
         clearTimeout(deadline);
         // Emptied, the set is dropped: an idle connection keeps nothing for requests it made long ago.
-        if (conn.aborts?.delete(abort) && conn.aborts.size === 0) conn.aborts = undefined;
+        if (conn.aborts?.delete(cancel) && conn.aborts.size === 0) conn.aborts = undefined;
         conn.inflight--;
         deps.observeRequest?.(req.reqIdentifier, (performance.now() - started) / 1000);
         const err = r.error;

@@ -16,12 +16,14 @@ import { Disconnects } from "../protocol/disconnects.js";
 import { CodeError, ErrCode, toCodeError } from "../protocol/errors.js";
 import type { Conn } from "../sessions/conn.js";
 import type { WireReq } from "./codec/envelope.js";
+import type { RequestCancel } from "./cancel.js";
 
 export interface RequestContext {
   conn: Conn;
   req: WireReq;
-  /** The signal aborts at the request's deadline or when its connection closes (server.ts owns both). */
-  meta: CallMeta & { signal: AbortSignal };
+  /** Cancelled at the request's deadline or when its connection closes (request-runner.ts and server.ts); `signal`
+   *  is its AbortSignal, made when first read. */
+  meta: CallMeta & { signal: AbortSignal; cancel: RequestCancel };
 }
 
 export interface HandlerResult {
@@ -65,23 +67,15 @@ export function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promis
   return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
 }
 
-/**
- * `p`, or a 500 once `signal` aborts: the request's deadline passed or its connection closed. The same signal
- * cancels the backend call itself, so one timer per request serves both.
- */
-export function untilAborted<T>(p: Promise<T>, signal: AbortSignal, what: string): Promise<T> {
-  const failed = () => new CodeError(ErrCode.ServerInternal, "ServerInternalError", `${what}: ${(signal.reason as Error)?.message ?? "aborted"}`);
-  if (signal.aborted) return Promise.reject(failed());
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(failed());
-    signal.addEventListener("abort", onAbort, { once: true });
-    p.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
+/** `p`, or a 500 once the request is cancelled: its deadline passed or its connection closed. The backend call
+ *  behind it is cancelled too where it took the request's signal. */
+export function untilCancelled<T>(p: Promise<T>, cancel: RequestCancel, what: string): Promise<T> {
+  return cancel.race(p, (why) => new CodeError(ErrCode.ServerInternal, "ServerInternalError", `${what}: ${why.message}`));
 }
 
 export function createRouter(deps: RouterDeps): Map<number, Handler> {
   const { backend } = deps;
-  const call = <T>(p: Promise<T>, meta: { signal: AbortSignal }, what: string) => untilAborted(p, meta.signal, what);
+  const call = <T>(p: Promise<T>, meta: { cancel: RequestCancel }, what: string) => untilCancelled(p, meta.cancel, what);
   const handlers = new Map<number, Handler>();
 
   /** A request that is one backend call: decode the payload, call with the request's deadline, encode the answer. */

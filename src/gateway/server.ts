@@ -111,7 +111,7 @@ export function startEdge(deps: EdgeDeps): Edge {
         admission.release(conn);
         if (conn.state === "open" || conn.state === "closing") sessions.unregister(conn);
         conn.state = "closed";
-        for (const a of conn.aborts ?? []) a.abort(new Error("connection closed"));
+        for (const a of conn.aborts ?? []) a.cancel(new Error("connection closed"));
         log.debug("disconnected", { connID: conn.connID, userID: conn.userID });
       },
     },

@@ -25,8 +25,8 @@ export interface Conn {
   lastSeen: number;
   lastPing: number;
   inflight: number;
-  /** One per request in flight: aborted at the request's deadline or when the connection closes (allocated on demand). */
-  aborts?: Set<AbortController>;
+  /** One per request in flight: cancelled at the request's deadline or when the connection closes (allocated on demand). */
+  aborts?: Set<{ cancel(why: Error): void }>;
   /** "open" once registered; "closing" after a kick/logout/error until the socket's close handler. */
   state: "handshake" | "open" | "closing" | "closed";
   /** A token failure to report as a text frame after the upgrade (isMsgResp mode). */
