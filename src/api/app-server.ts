@@ -5,17 +5,18 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { SendMsgReqSchema } from "../gen/openim/msg/msg_pb.js";
 import { nextServerMsgID } from "../backend/conversations.js";
-import type { Backend, CallMeta, TokenIssuer } from "../backend/ports.js";
+import type { Backend, TokenIssuer } from "../backend/ports.js";
 import type { Dispatch } from "../cluster/dispatch.js";
 import type { Config } from "../config/schema.js";
 import type { Logger } from "../observe/log.js";
-import { isValidPlatform, platformName } from "../protocol/constants.js";
+import { isValidPlatform } from "../protocol/constants.js";
 import { CodeError, ErrCode, codeError, toCodeError } from "../protocol/errors.js";
 import { decodeBody, failure, omitEmpty, success } from "./envelope.js";
 import { decodeSendMsg, toMsgData, type SendMsgFields } from "./message.js";
 import { hostAllowed } from "../config/cidr.js";
 import { readBoundedBytes } from "../bounds.js";
 import { NOT_SERVED, SDK_PREFIXES, createSdkApi } from "./sdk/index.js";
+import { callMeta, onlineStatusList } from "./sdk/common.js";
 import { apiCaller } from "../backend/lane.js";
 import { splitHostPort } from "../config/host-port.js";
 
@@ -67,7 +68,7 @@ export function createAppServerApi(deps: AppServerDeps): (req: Request) => Promi
   const needAdmin = (c: Caller, what: string) => {
     if (!c.admin) throw codeError(ErrCode.NoPermission, `only app manager can ${what}`);
   };
-  const meta = (c: Caller, opUserID: string): CallMeta => ({ operationID: c.operationID, opUserID, platform: platformName(c.platformID), connID: "" });
+  const meta = callMeta;
 
   /** Stores and pushes one message as a client's 1003 would; isOnlineOnly messages are pushed, not stored (OpenIM). */
   async function send(req: SendMsgFields, recvID: string, c: Caller, clientMsgID: string) {
@@ -166,11 +167,7 @@ export function createAppServerApi(deps: AppServerDeps): (req: Request) => Promi
     async "/user/get_users_status"(body) {
       const req = decodeBody(body, "GetUserStatusReq", { userID: "string", userIDs: "string[]" });
       capUsers(req.userIDs);
-      const status = await dispatch.onlineStatus(req.userIDs);
-      const statusList = req.userIDs.map((userID: string) => {
-        const platformIDs = [...new Set((status.get(userID) ?? []).map((d) => d.platformID))].sort((a, b) => a - b);
-        return omitEmpty({ userID, status: platformIDs.length ? 1 : 0, platformIDs });
-      });
+      const statusList = (await onlineStatusList(dispatch, req.userIDs)).map((s) => omitEmpty(s));
       return success(omitEmpty({ statusList }));
     },
   };

@@ -7,7 +7,7 @@ import { SendMsgReqSchema } from "../../gen/openim/msg/msg_pb.js";
 import { MsgDataSchema } from "../../gen/openim/sdkws/sdkws_pb.js";
 import { nextServerMsgID } from "../../backend/conversations.js";
 import type { Directory, SyncKind } from "../../backend/directory.js";
-import type { ConversationStore, MessagePort } from "../../backend/ports.js";
+import type { CallMeta, ConversationStore, MessagePort } from "../../backend/ports.js";
 import type { Dispatch } from "../../cluster/dispatch.js";
 import type { Logger } from "../../observe/log.js";
 import { platformName } from "../../protocol/constants.js";
@@ -30,6 +30,30 @@ export interface SdkDeps {
 
 /** A JSON route: the request body as text → OpenIM's `data` (undefined: none). */
 export type SdkRoute = (body: string, c: SdkCaller) => Promise<unknown>;
+
+/** The metadata a backend call carries for an API caller acting as `opUserID`. */
+export function callMeta(c: Pick<SdkCaller, "operationID" | "platformID">, opUserID: string): CallMeta {
+  return { operationID: c.operationID, opUserID, platform: platformName(c.platformID), connID: "" };
+}
+
+/** A field as OpenIM's requests carry it, plain or wrapped in `{value}` (the Go core's wrapperspb): undefined when
+ *  absent, the kind's zero when wrapped without a value, a 1001 naming `label` when of another type. */
+export function unwrapped<K extends "string" | "number" | "boolean">(v: unknown, kind: K, label: string):
+  (K extends "string" ? string : K extends "number" ? number : boolean) | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v === "object" && !Array.isArray(v)) v = (v as { value?: unknown }).value ?? (kind === "string" ? "" : kind === "number" ? 0 : false);
+  if (typeof v !== kind) throw codeError(ErrCode.Args, `${label} must be a ${kind}`);
+  return v as never;
+}
+
+/** Each user's online status from imgate's presence: 1 and the platforms online, or 0 and none. */
+export async function onlineStatusList(dispatch: Pick<Dispatch, "onlineStatus">, userIDs: string[]) {
+  const online = await dispatch.onlineStatus(userIDs);
+  return userIDs.map((userID) => {
+    const platformIDs = [...new Set((online.get(userID) ?? []).map((d) => d.platformID))].sort((a, b) => a - b);
+    return { userID, status: platformIDs.length ? 1 : 0, platformIDs };
+  });
+}
 
 /** OpenIM's check for routes on a user's own data: the user, or an app manager. */
 export function needSelf(c: SdkCaller, userID: string): void {
@@ -105,7 +129,7 @@ export function notifier(deps: SdkDeps) {
     /** OpenIM's reliabilityLevel 2: stored in the pair's n_ conversation (with a seq) and delivered. */
     async stored(contentType: number, sendID: string, recvID: string, tips: unknown, c: SdkCaller) {
       const msg = msgOf(contentType, 1, sendID, recvID, tips, { isNotNotification: false, isHistory: true, isPersistent: true, isUnreadCount: false, isSenderSync: true });
-      await deps.messages.sendMsg(create(SendMsgReqSchema, { msgData: msg }), { operationID: c.operationID, opUserID: sendID, platform: platformName(c.platformID), connID: "" })
+      await deps.messages.sendMsg(create(SendMsgReqSchema, { msgData: msg }), callMeta(c, sendID))
         .catch((err) => deps.log.warn("notification not stored", { contentType, err, operationID: c.operationID }));
     },
   };

@@ -4,10 +4,9 @@
 import { create } from "@bufbuild/protobuf";
 import { GetConversationsHasReadAndMaxSeqReqSchema } from "../../gen/openim/msg/msg_pb.js";
 import type { UserConversation } from "../../backend/directory.js";
-import { platformName } from "../../protocol/constants.js";
 import { ErrCode, codeError } from "../../protocol/errors.js";
 import { decodeBody } from "../envelope.js";
-import { NotificationType, VERSION_FIELDS, fullIDsVersion, incrementalAnswer, type Notifier, type SdkCaller, type SdkDeps, type SdkRoute, capIDs, needSelf, page } from "./common.js";
+import { NotificationType, VERSION_FIELDS, fullIDsVersion, incrementalAnswer, type Notifier, type SdkCaller, type SdkDeps, type SdkRoute, callMeta, capIDs, needSelf, page, unwrapped } from "./common.js";
 
 const TYPE_BY_PREFIX: Record<string, number> = { si: 1, g: 2, sg: 3, sn: 4 };
 /** What set_conversations may set, with its JSON type (OpenIM's ConversationReq; the Go core wraps each in {value}). */
@@ -44,11 +43,8 @@ export function conversationOf(owner: string, c: Pick<UserConversation, "convers
 function settingsOf(raw: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, kind] of Object.entries(SETTABLE)) {
-    let v = raw[k];
-    if (v === undefined || v === null) continue;
-    if (typeof v === "object" && !Array.isArray(v)) v = (v as { value?: unknown }).value ?? (kind === "string" ? "" : kind === "number" ? 0 : false);
-    if (typeof v !== kind) throw codeError(ErrCode.Args, `conversation.${k} must be a ${kind}`);
-    out[k] = v;
+    const v = unwrapped(raw[k], kind, `conversation.${k}`);
+    if (v !== undefined) out[k] = v;
   }
   return out;
 }
@@ -56,18 +52,18 @@ function settingsOf(raw: Record<string, unknown>): Record<string, unknown> {
 export function conversationRoutes(deps: SdkDeps, notify: Notifier): Record<string, SdkRoute> {
   const { directory, store, messages } = deps;
   const listOf = async (userID: string) => (await directory.conversations(userID)).map((c) => conversationOf(userID, c));
-  const meta = (c: SdkCaller, userID: string) => ({ operationID: c.operationID, opUserID: c.admin ? userID : c.userID, platform: platformName(c.platformID), connID: "" });
 
   const hasReadAndMaxSeq: SdkRoute = async (body, c) => {
     const req = decodeBody(body, "GetConversationsHasReadAndMaxSeqReq", { userID: "string", conversationIDs: "string[]", returnPinned: "bool" });
     needSelf(c, req.userID);
     // Without IDs: the user's conversations (OpenIM's conversation records), not the n_ ones notifications live in.
-    const ids = req.conversationIDs.length ? capIDs(req.conversationIDs, "conversationIDs") : (await listOf(req.userID)).map((x) => x.conversationID);
+    const listed = req.conversationIDs.length === 0 || req.returnPinned ? await listOf(req.userID) : [];
+    const ids = req.conversationIDs.length ? capIDs(req.conversationIDs, "conversationIDs") : listed.map((x) => x.conversationID);
     if (ids.length === 0) return { seqs: {}, pinnedConversationIDs: [] };
     const r = await messages.getConversationsHasReadAndMaxSeq(
-      create(GetConversationsHasReadAndMaxSeqReqSchema, { userID: req.userID, conversationIDs: ids }), meta(c, req.userID));
+      create(GetConversationsHasReadAndMaxSeqReqSchema, { userID: req.userID, conversationIDs: ids }), callMeta(c, c.admin ? req.userID : c.userID));
     const seqs = Object.fromEntries(Object.entries(r.seqs).map(([id, s]) => [id, { maxSeq: Number(s.maxSeq), hasReadSeq: Number(s.hasReadSeq), maxSeqTime: Number(s.maxSeqTime) }]));
-    const pinned = req.returnPinned ? (await listOf(req.userID)).filter((x) => x.isPinned).map((x) => x.conversationID) : [];
+    const pinned = req.returnPinned ? listed.filter((x) => x.isPinned).map((x) => x.conversationID) : [];
     return { seqs, pinnedConversationIDs: pinned };
   };
 

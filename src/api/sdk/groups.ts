@@ -3,11 +3,11 @@
 // members online; the SDKs apply them by syncing the group again. Membership is the one sends fan out to.
 import { randomInt } from "node:crypto";
 import {
-  GROUP_ADMIN, GROUP_ORDINARY, GROUP_OWNER, type GroupPatch, type GroupRecord, type MemberRecord, defaultGroup,
+  GROUP_ADMIN, GROUP_DISMISSED, GROUP_ORDINARY, GROUP_OWNER, type GroupPatch, type GroupRecord, type MemberRecord, defaultGroup,
 } from "../../backend/directory.js";
 import { ErrCode, codeError } from "../../protocol/errors.js";
 import { decodeBody } from "../envelope.js";
-import { NotificationType, VERSION_FIELDS, fullIDsVersion, incrementalAnswer, type Notifier, type SdkCaller, type SdkDeps, type SdkRoute, capIDs, needSelf, page } from "./common.js";
+import { NotificationType, VERSION_FIELDS, fullIDsVersion, incrementalAnswer, type Notifier, type SdkCaller, type SdkDeps, type SdkRoute, capIDs, needSelf, page, unwrapped } from "./common.js";
 
 const WORKING_GROUP = 2;
 const PATCH_FIELDS: Record<keyof GroupPatch, "string" | "number"> = {
@@ -15,16 +15,13 @@ const PATCH_FIELDS: Record<keyof GroupPatch, "string" | "number"> = {
   needVerification: "number", lookMemberInfo: "number", applyMemberFriend: "number",
 };
 
-/** A GroupInfoForSet (plain, set_group_info) or SetGroupInfoExReq (each field wrapped in {value}) as a patch. */
+/** A GroupInfoForSet (plain, set_group_info) or SetGroupInfoExReq (each field wrapped in {value}) as a patch.
+ *  (set_group_info leaves empty strings as they were; the _ex form sets what it names.) */
 function patchOf(raw: Record<string, unknown>): GroupPatch {
   const out: Record<string, unknown> = {};
   for (const [k, kind] of Object.entries(PATCH_FIELDS)) {
-    let v = raw[k];
-    if (v === undefined || v === null) continue;
-    if (typeof v === "object" && !Array.isArray(v)) v = (v as { value?: unknown }).value ?? (kind === "string" ? "" : 0);
-    if (typeof v !== kind) throw codeError(ErrCode.Args, `${k} must be a ${kind}`);
-    // set_group_info leaves empty strings as they were; the _ex form sets what it names.
-    out[k] = v;
+    const v = unwrapped(raw[k], kind, k);
+    if (v !== undefined) out[k] = v;
   }
   return out as GroupPatch;
 }
@@ -45,13 +42,13 @@ export function groupRoutes(deps: SdkDeps, notify: Notifier): Record<string, Sdk
   const group = async (groupID: string): Promise<GroupRecord> => {
     if (!groupID) throw codeError(ErrCode.Args, "groupID is empty");
     const [g] = await directory.groups([groupID]);
-    if (!g || g.status === 2) throw codeError(ErrCode.RecordNotFound, `group ${groupID} not found`);
+    if (!g || g.status === GROUP_DISMISSED) throw codeError(ErrCode.RecordNotFound, `group ${groupID} not found`);
     return g;
   };
-  const memberOf = (members: MemberRecord[], userID: string) => members.find((m) => m.userID === userID);
+  const findMember = (members: MemberRecord[], userID: string) => members.find((m) => m.userID === userID);
   /** The caller's member record; app managers act as owners. */
   const actor = async (c: SdkCaller, groupID: string, members: MemberRecord[], what: string, minRole = GROUP_ORDINARY) => {
-    const me = memberOf(members, c.userID);
+    const me = findMember(members, c.userID);
     // An app manager acts as the owner of any group, member or not.
     if (c.admin) return me ?? asOwner(groupID, c.userID);
     if (!me) throw codeError(ErrCode.NoPermission, `${c.userID} is not in group ${groupID}`);
@@ -89,8 +86,8 @@ export function groupRoutes(deps: SdkDeps, notify: Notifier): Record<string, Sdk
       const created = await directory.createGroup(g,
         ids.map((userID) => ({ userID, roleLevel: userID === req.ownerUserID ? GROUP_OWNER : admins.has(userID) ? GROUP_ADMIN : GROUP_ORDINARY })), c.userID);
       const members = await directory.members(groupID);
-      const owner = memberOf(members, req.ownerUserID);
-      await tell(NotificationType.GroupCreated, groupID, c, { group: created, opUser: memberOf(members, c.userID) ?? owner, memberList: members, groupOwnerUser: owner }, ids);
+      const owner = findMember(members, req.ownerUserID);
+      await tell(NotificationType.GroupCreated, groupID, c, { group: created, opUser: findMember(members, c.userID) ?? owner, memberList: members, groupOwnerUser: owner }, ids);
       return { groupInfo: created };
     },
     async "/group/get_groups_info"(body) {
@@ -159,12 +156,12 @@ export function groupRoutes(deps: SdkDeps, notify: Notifier): Record<string, Sdk
       const g = await group(req.groupID);
       const before = await directory.members(g.groupID);
       await actor(c, g.groupID, before, "invite");
-      const invited = capIDs(req.invitedUserIDs, "invitedUserIDs").filter((u) => !memberOf(before, u));
+      const invited = capIDs(req.invitedUserIDs, "invitedUserIDs").filter((u) => !findMember(before, u));
       if (invited.length === 0) throw codeError(ErrCode.Args, "every invited user is in the group already");
       await directory.addMembers(g.groupID, invited, c.userID);
       const after = await directory.members(g.groupID);
       await tell(NotificationType.MemberInvited, g.groupID, c, {
-        group: (await group(g.groupID)), opUser: memberOf(after, c.userID), invitedUserList: after.filter((m) => invited.includes(m.userID)),
+        group: (await group(g.groupID)), opUser: findMember(after, c.userID), invitedUserList: after.filter((m) => invited.includes(m.userID)),
       }, after.map((m) => m.userID));
       return {};
     },
@@ -187,7 +184,7 @@ export function groupRoutes(deps: SdkDeps, notify: Notifier): Record<string, Sdk
       needSelf(c, userID);
       const g = await group(req.groupID);
       const before = await directory.members(g.groupID);
-      const me = memberOf(before, userID);
+      const me = findMember(before, userID);
       if (!me) throw codeError(ErrCode.Args, `${userID} is not in group ${g.groupID}`);
       if (me.roleLevel === GROUP_OWNER) throw codeError(ErrCode.NoPermission, "the group's owner cannot quit: dismiss the group or transfer it");
       await directory.removeMembers(g.groupID, [userID]);
@@ -200,7 +197,7 @@ export function groupRoutes(deps: SdkDeps, notify: Notifier): Record<string, Sdk
       const before = await directory.members(g.groupID);
       const me = await actor(c, g.groupID, before, "dismiss the group", GROUP_OWNER);
       await directory.dismissGroup(g.groupID);
-      await tell(NotificationType.GroupDismissed, g.groupID, c, { group: { ...g, status: 2 }, opUser: me }, before.map((m) => m.userID));
+      await tell(NotificationType.GroupDismissed, g.groupID, c, { group: { ...g, status: GROUP_DISMISSED }, opUser: me }, before.map((m) => m.userID));
       return {};
     },
     async "/group/set_group_info"(body, c) {

@@ -61,12 +61,17 @@ export function jssdkRoutes(deps: SdkDeps): Record<string, JssdkRoute> {
     maxSeq: BigInt(e.maxSeq), readSeq: BigInt(e.readSeq),
   });
   const asJson = (e: Entry) => ({ ...e, lastMsg: e.lastMsg && msgJson(e.lastMsg) });
-  const base64 = (b: Uint8Array) => Buffer.from(b).toString("base64");
+  /** The answer as the request came: base64 protobuf of `schema`, or JSON (both responses have the same fields). */
+  const encode = (schema: typeof GetActiveConversationsRespSchema | typeof GetConversationsRespSchema, r: Awaited<ReturnType<typeof answer>>, protobuf: boolean) =>
+    protobuf
+      ? Buffer.from(toBinary(schema as typeof GetConversationsRespSchema, create(schema as typeof GetConversationsRespSchema,
+        { unreadCount: BigInt(r.unreadCount), conversations: r.conversations.map(asProto) }))).toString("base64")
+      : { unreadCount: r.unreadCount, conversations: r.conversations.map(asJson) };
 
   return {
     async "/jssdk/get_active_conversations"(body, protobuf, c) {
       const req = protobuf ? decodeProto(() => fromBinary(GetActiveConversationsReqSchema, body))
-        : { ...decodeBody(new TextDecoder().decode(body), "GetActiveConversationsReq", { ownerUserID: "string", count: "int64" }) };
+        : decodeBody(new TextDecoder().decode(body), "GetActiveConversationsReq", { ownerUserID: "string", count: "int64" });
       // OpenIM answers for the caller, whatever ownerUserID says.
       const owner = c.userID;
       const n = Number(req.count);
@@ -74,10 +79,7 @@ export function jssdkRoutes(deps: SdkDeps): Record<string, JssdkRoute> {
       const all = await directory.conversations(owner);
       // Pinned first, then by the newest message (the directory's order).
       const sorted = [...all.filter((x) => x.settings.isPinned === true), ...all.filter((x) => x.settings.isPinned !== true)];
-      const r = await answer(owner, sorted.filter((x) => x.maxSeq > 0).slice(0, count), all);
-      return protobuf
-        ? base64(toBinary(GetActiveConversationsRespSchema, create(GetActiveConversationsRespSchema, { unreadCount: BigInt(r.unreadCount), conversations: r.conversations.map(asProto) })))
-        : { unreadCount: r.unreadCount, conversations: r.conversations.map(asJson) };
+      return encode(GetActiveConversationsRespSchema, await answer(owner, sorted.filter((x) => x.maxSeq > 0).slice(0, count), all), protobuf);
     },
     async "/jssdk/get_conversations"(body, protobuf, c) {
       const req = protobuf ? decodeProto(() => fromBinary(GetConversationsReqSchema, body))
@@ -86,10 +88,7 @@ export function jssdkRoutes(deps: SdkDeps): Record<string, JssdkRoute> {
       if (req.ownerUserID) needSelf(c, req.ownerUserID);
       const want = new Set(capIDs(req.conversationIDs, "conversationIDs"));
       const found = (await directory.conversations(owner)).filter((x) => want.has(x.conversationID));
-      const r = await answer(owner, found, found);
-      return protobuf
-        ? base64(toBinary(GetConversationsRespSchema, create(GetConversationsRespSchema, { unreadCount: BigInt(r.unreadCount), conversations: r.conversations.map(asProto) })))
-        : { unreadCount: r.unreadCount, conversations: r.conversations.map(asJson) };
+      return encode(GetConversationsRespSchema, await answer(owner, found, found), protobuf);
     },
   };
 }

@@ -3,17 +3,8 @@
 import type { UserPatch } from "../../backend/directory.js";
 import { ErrCode, codeError } from "../../protocol/errors.js";
 import { decodeBody } from "../envelope.js";
-import { NotificationType, type Notifier, type SdkDeps, type SdkRoute, capIDs, needSelf } from "./common.js";
+import { NotificationType, type Notifier, type SdkDeps, type SdkRoute, capIDs, needSelf, onlineStatusList, unwrapped } from "./common.js";
 import type { StatusSubscriptions } from "./subscriptions.js";
-
-/** A wrapped value of update_user_info_ex ({"value": …}), or undefined when not given. */
-function wrapped<T>(v: unknown, kind: "string" | "number", field: string): T | undefined {
-  if (v === undefined || v === null) return undefined;
-  const inner = typeof v === "object" && !Array.isArray(v) ? (v as { value?: unknown }).value : v;
-  if (inner === undefined || inner === null) return kind === "string" ? ("" as T) : (0 as T);
-  if (typeof inner !== kind) throw codeError(ErrCode.Args, `userInfo.${field} must be a ${kind}`);
-  return inner as T;
-}
 
 export function userRoutes(deps: SdkDeps, notify: Notifier, subs: StatusSubscriptions): Record<string, SdkRoute> {
   const { directory } = deps;
@@ -26,13 +17,7 @@ export function userRoutes(deps: SdkDeps, notify: Notifier, subs: StatusSubscrip
     await updated(userID, c.userID, c.operationID);
     return {};
   };
-  const statusOf = async (userIDs: string[]) => {
-    const online = await deps.dispatch.onlineStatus(userIDs);
-    return userIDs.map((userID) => {
-      const platformIDs = [...new Set((online.get(userID) ?? []).map((d) => d.platformID))].sort((a, b) => a - b);
-      return { userID, status: platformIDs.length ? 1 : 0, platformIDs };
-    });
-  };
+  const statusOf = (userIDs: string[]) => onlineStatusList(deps.dispatch, userIDs);
 
   return {
     async "/user/get_users_info"(body) {
@@ -55,10 +40,10 @@ export function userRoutes(deps: SdkDeps, notify: Notifier, subs: StatusSubscrip
       const req = decodeBody(body, "UpdateUserInfoExReq", { userInfo: "object" });
       const u = (req.userInfo ?? {}) as Record<string, unknown>;
       const patch: UserPatch = {};
-      const nickname = wrapped<string>(u.nickname, "string", "nickname");
-      const faceURL = wrapped<string>(u.faceURL, "string", "faceURL");
-      const ex = wrapped<string>(u.ex, "string", "ex");
-      const opt = wrapped<number>(u.globalRecvMsgOpt, "number", "globalRecvMsgOpt");
+      const nickname = unwrapped(u.nickname, "string", "userInfo.nickname");
+      const faceURL = unwrapped(u.faceURL, "string", "userInfo.faceURL");
+      const ex = unwrapped(u.ex, "string", "userInfo.ex");
+      const opt = unwrapped(u.globalRecvMsgOpt, "number", "userInfo.globalRecvMsgOpt");
       if (nickname !== undefined) patch.nickname = nickname;
       if (faceURL !== undefined) patch.faceURL = faceURL;
       if (ex !== undefined) patch.ex = ex;

@@ -104,7 +104,9 @@ export function createRedisDirectory(redis: Redis | Cluster, store: Pick<Convers
   };
   const joinedGroupIDs = async (userID: string) => {
     const ids = (await redis.smembers(joinedKey(userID))).sort();
-    const checked = await Promise.all(ids.map(async (g) => (await store.groupMembers(g)).includes(userID) && (await group(g))?.status !== GROUP_DISMISSED));
+    // In the group (the set may hold a group left mid-change) and the group not dismissed.
+    const checked = await Promise.all(ids.map(async (g) =>
+      (await store.groupMembers(g)).includes(userID) && (await redis.hget(infoKey(g), "status")) !== String(GROUP_DISMISSED)));
     return ids.filter((_, i) => checked[i]);
   };
 
