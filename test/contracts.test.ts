@@ -22,6 +22,7 @@ import { createRedisConversationStore } from "../src/backend/cluster/store.js";
 import { openDatabase } from "../src/backend/embedded/db.js";
 import { MessageStore } from "../src/backend/embedded/store.js";
 import { RemoteStore, remoteTokenStates } from "../src/backend/embedded/remote-store.js";
+import { type SendWriter, openSendWriter } from "../src/backend/embedded/writer.js";
 import { startStoreClient, type StoreClient } from "../src/backend/embedded/store-client.js";
 import { createMemoryStatusStore } from "../src/presence/store.js";
 import { createRedisStatusStore } from "../src/presence/redis-store.js";
@@ -39,12 +40,14 @@ let rcluster: TestRedisCluster;
 const dirs: string[] = [];
 const clients: (Redis | Cluster)[] = [];
 const workers: StoreClient[] = [];
+const writers: SendWriter[] = [];
 const standins: Awaited<ReturnType<typeof startOpenIMStandins>>[] = [];
 const databases: TestDatabase[] = [];
 beforeAll(async () => {
   [redis, rcluster] = await Promise.all([startRedis(), startRedisCluster({ masters: 3 })]);
 }, 60_000);
 afterAll(async () => {
+  for (const w of writers) w.close();
   for (const w of workers) await w.close();
   for (const o of standins) await o.close();
   for (const c of clients) c.disconnect();
@@ -135,10 +138,13 @@ const group = (from: string, groupID: string, body: string) => create(MsgDataSch
 
 const conversationStores: [string, () => Promise<ConversationStore>][] = [
   ["sqlite (in thread)", async () => new MessageStore(openDatabase(freshDir()))],
-  ["sqlite (store worker)", async () => {
-    const c = await startStoreClient({ dataDir: freshDir(), maxQueue: 1000 });
+  ["sqlite (sends on the event loop, the rest on the store worker)", async () => {
+    const dir = freshDir();
+    const c = await startStoreClient({ dataDir: dir, maxQueue: 1000 });
     workers.push(c);
-    return new RemoteStore(c);
+    const writer = openSendWriter(dir, { maxPending: 1000 });
+    writers.push(writer);
+    return new RemoteStore(c, writer.store);
   }],
   ["redis", async () => createRedisConversationStore(await freshRedis(), { maxPerConversation: 0, idempotencyTtlSeconds: 3600 })],
   ["redis cluster", async () => createRedisConversationStore(freshCluster(), { maxPerConversation: 0, idempotencyTtlSeconds: 3600 })],

@@ -1,6 +1,7 @@
-// The store on its worker thread, seen from the sockets: another connection holds SQLite's write lock and the
-// event loop keeps answering heartbeats and hub pushes; sends wait for the lock and are answered after it,
-// never lost; a full queue answers 500 at once and recovers; a dead worker is replaced and the node says so.
+// The embedded store seen from the sockets: another connection holds SQLite's write lock and the event loop keeps
+// answering heartbeats and hub pushes; sends (committed by the event loop) wait for the lock on a timer and are
+// answered after it, never lost; a full queue answers 500 at once and recovers; a lock held past a second makes the
+// node unready; a dead store worker is replaced and the node says so.
 import { afterEach, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { create } from "@bufbuild/protobuf";
@@ -122,7 +123,26 @@ describe("a database write lock held by another connection", () => {
     expect((await storedMsgs(n.store, "si_q-a_q-b", seqRange(1, 20))).map((m) => text(m))).toEqual(["q 0", "q 1", "q 2", "q 3"]);
     // And the store takes sends again.
     expect((await a.request(1003, textMsg("q-a", "q-b", "after"))).errCode).toBe(0);
-    expect((n.node.backend as EmbeddedBackend).storeClient.stats().rejectedFull).toBe(6);
+    expect((n.node.backend as EmbeddedBackend).writer.store.pending().rejectedFull).toBe(6);
+    a.close();
+  }, 20_000);
+});
+
+describe("a write lock held for longer than a second", () => {
+  test("makes the node unready with the reason while sends wait for it; ready again and all stored once it is free", async () => {
+    n = await startTestNode();
+    const a = await login(n, "long-a");
+    const release = holdWriteLock(n.dataDir);
+    const sent = a.request(1003, textMsg("long-a", "long-b", "waited"));
+    const readyz = () => fetch(`http://127.0.0.1:${n!.adminPort}/readyz`);
+    let r = await readyz();
+    for (const end = Date.now() + 3000; r.status === 200 && Date.now() < end; r = await readyz()) await Bun.sleep(50);
+    expect(r.status).toBe(503);
+    expect(await r.text()).toContain("write lock");
+    release();
+    expect((await sent).errCode).toBe(0);
+    expect((await readyz()).status).toBe(200);
+    expect((await storedMsgs(n.store, "si_long-a_long-b", seqRange(1, 5))).map((m) => text(m))).toEqual(["waited"]);
     a.close();
   }, 20_000);
 });

@@ -144,7 +144,7 @@ describe("the written-membership cache", () => {
   test("stays within its bound and membership answers stay right when it starts over", () => {
     const d = mkdtempSync(join(tmpdir(), "imgate-store-"));
     dirs.push(d);
-    const store = new MessageStore(openDatabase(d), 10);
+    const store = new MessageStore(openDatabase(d), { membershipCacheMax: 10 });
     for (let i = 0; i < 30; i++) store.send(msg(`m${i}`, `n${i}`, i), `m${i}`);
     store.flush();
     expect(store.cachedMemberships).toBeLessThanOrEqual(10);
@@ -152,5 +152,95 @@ describe("the written-membership cache", () => {
     expect(store.isMember("m0", "si_m0_n0")).toBe(true);
     expect(store.isMember("n0", "si_m0_n0")).toBe(true);
     expect(store.isMember("m0", "si_m1_n1")).toBe(false);
+  });
+});
+
+// The embedded shape's split: one instance commits the sends (the event loop's, busy_timeout 0), another on its own
+// connection reads, prunes and changes groups (the store thread's, readsFromDisk).
+describe("a sending store beside a reading one, each on its own connection", () => {
+  function pair() {
+    const { dir, store: writer, db } = fresh();
+    db.exec("PRAGMA busy_timeout = 0");
+    const reader = new MessageStore(openDatabase(dir), { readsFromDisk: true });
+    return { dir, writer, reader };
+  }
+
+  test("a backlog commits over several turns; the reader never sees a seq that is not committed yet", async () => {
+    const { writer, reader } = pair();
+    const seen: number[] = [];
+    const missing: number[] = [];
+    const watch = setInterval(() => {
+      const { maxSeq } = reader.bounds("si_a_b");
+      seen.push(maxSeq);
+      // The message at the max seq is always there to read.
+      if (maxSeq > 0 && !reader.readRaw("si_a_b", [maxSeq])[0]) missing.push(maxSeq);
+    }, 0);
+    const sends = Array.from({ length: 450 }, (_, i) => writer.send(msg("a", "b", i), "a"));
+    // All allocated in this tick; the first turn commits 200 of them.
+    expect(writer.pending().waiting).toBe(450);
+    const results = await Promise.all(sends);
+    clearInterval(watch);
+    expect(results.map((r) => Number(r.seq))).toEqual(seqRange(1, 450));
+    expect(reader.bounds("si_a_b")).toEqual({ minSeq: 1, maxSeq: 450 });
+    // Only the ends of turns were ever visible: 200, 400, 450 (and 0 before the first).
+    expect(seen.every((s) => [0, 200, 400, 450].includes(s))).toBe(true);
+    expect(missing).toEqual([]);
+    expect((await storedMsgs(reader, "si_a_b", seqRange(1, 450))).length).toBe(450);
+  });
+
+  test("a write lock held elsewhere: sends wait for it on a timer (the thread stays free), then commit", async () => {
+    const { dir, writer, reader } = pair();
+    const other = openDatabase(dir);
+    other.exec("BEGIN IMMEDIATE");
+    let answered = false;
+    const sent = writer.send(msg("a", "b", 1), "a").then((r) => ((answered = true), r));
+    // Timers keep running while the send waits: this thread is not inside SQLite's busy handler.
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 5);
+    await Bun.sleep(200);
+    clearInterval(timer);
+    expect(ticks).toBeGreaterThan(10);
+    expect(answered).toBe(false);
+    expect(writer.pending()).toMatchObject({ waiting: 1 });
+    expect(writer.pending().lockWaitMs).toBeGreaterThan(100);
+    other.exec("COMMIT");
+    expect(Number((await sent).seq)).toBe(1);
+    expect(writer.pending()).toEqual({ waiting: 0, rejectedFull: 0, lockWaitMs: 0 });
+    expect(reader.bounds("si_a_b")).toEqual({ minSeq: 1, maxSeq: 1 });
+    other.close();
+  });
+
+  test("a lock held past lockWaitMs fails the waiting sends with 500 and leaves no gap", async () => {
+    const { dir } = fresh();
+    const db = openDatabase(dir);
+    db.exec("PRAGMA busy_timeout = 0");
+    const writer = new MessageStore(db, { lockWaitMs: 100 });
+    await writer.send(msg("a", "b", 1), "a");
+    const other = openDatabase(dir);
+    other.exec("BEGIN IMMEDIATE");
+    const err = await writer.send(msg("a", "b", 2), "a").then(() => undefined, (e) => e);
+    expect(err).toMatchObject({ code: 500, msg: "ServerInternalError" });
+    expect(String(err.detail)).toContain("locked");
+    other.exec("COMMIT");
+    other.close();
+    expect((await writer.send(msg("a", "b", 3), "a")).seq).toBe(2n);
+  });
+
+  test("waiting sends are bounded: past maxPending a send fails at once with 500", async () => {
+    const { dir } = fresh();
+    const writer = new MessageStore(openDatabase(dir), { maxPending: 3 });
+    const r = await Promise.allSettled(Array.from({ length: 5 }, (_, i) => writer.send(msg("a", "b", i), "a")));
+    expect(r.map((x) => x.status)).toEqual(["fulfilled", "fulfilled", "fulfilled", "rejected", "rejected"]);
+    expect(writer.pending().rejectedFull).toBe(2);
+  });
+
+  test("a prune on the reading side stays: later sends do not move min seq back", async () => {
+    const { writer, reader } = pair();
+    for (let i = 0; i < 5; i++) await writer.send(msg("a", "b", i), "a");
+    expect(reader.prune(0, 2)).toBe(3);
+    expect(reader.bounds("si_a_b")).toEqual({ minSeq: 4, maxSeq: 5 });
+    await writer.send(msg("a", "b", 5), "a");
+    expect(reader.bounds("si_a_b")).toEqual({ minSeq: 4, maxSeq: 6 });
+    expect(reader.seqInfo("b", "si_a_b").maxSeq).toBe(6);
   });
 });

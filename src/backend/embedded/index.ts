@@ -1,6 +1,7 @@
 // The embedded shape: OpenIM's auth, msg, push and user services as in-process adapters over one SQLite
-// file, so `imgate serve` alone is a working IM core. The database belongs to a worker thread (the store
-// worker); the event loop only sends it requests, so a lock wait, an fsync or a large read never stalls sockets.
+// file, so `imgate serve` alone is a working IM core. Sends commit on the event loop (writer.ts: short
+// transactions that never wait for the lock there); everything else is the store worker's, a thread with its
+// own connection, so a lock wait, a long transaction or a large read never stalls sockets.
 import { join } from "node:path";
 import { type BeforeSend, type ReadLimits, createMessageService } from "../conversations.js";
 import type { Backend } from "../ports.js";
@@ -9,11 +10,14 @@ import { createEmbeddedAuth, tokenIssuer } from "./auth.js";
 import { startCheckpointer } from "./checkpointer.js";
 import { RemoteStore, remoteDirectory, remoteTokenStates } from "./remote-store.js";
 import { type StoreClient, startStoreClient } from "./store-client.js";
+import { type SendWriter, openSendWriter } from "./writer.js";
 import { storedDeliveries } from "../deliveries.js";
 
 export interface EmbeddedBackend extends Backend {
   store: RemoteStore;
   storeClient: StoreClient;
+  /** The event loop's store, which commits the sends. */
+  writer: SendWriter;
 }
 
 export async function createEmbeddedBackend(opts: {
@@ -28,17 +32,21 @@ export async function createEmbeddedBackend(opts: {
   readLimits?: () => ReadLimits;
 }): Promise<EmbeddedBackend> {
   const client = await startStoreClient({ dataDir: opts.dataDir, maxQueue: opts.maxQueue ?? 10_000, log: opts.log });
+  let writer: SendWriter | undefined;
   try {
-    return await afterStoreStarted(client, opts);
+    // After the store thread opened the file (created, migrated).
+    writer = openSendWriter(opts.dataDir, { maxPending: opts.maxQueue ?? 10_000 });
+    return await afterStoreStarted(client, writer, opts);
   } catch (e) {
     // The caller records the backend only once this returns: a later step that fails must not leave the thread.
+    writer?.close();
     await client.close();
     throw e;
   }
 }
 
-async function afterStoreStarted(client: StoreClient, opts: Parameters<typeof createEmbeddedBackend>[0]): Promise<EmbeddedBackend> {
-  const store = new RemoteStore(client);
+async function afterStoreStarted(client: StoreClient, writer: SendWriter, opts: Parameters<typeof createEmbeddedBackend>[0]): Promise<EmbeddedBackend> {
+  const store = new RemoteStore(client, writer.store);
   const tokenStates = remoteTokenStates(client);
   const checkpointer = startCheckpointer(join(opts.dataDir, "imgate.db"), 500, (err) => opts.log?.warn("WAL checkpoint failed", { err }));
   const r = opts.retention;
@@ -52,12 +60,18 @@ async function afterStoreStarted(client: StoreClient, opts: Parameters<typeof cr
   tokenSweeper.unref();
   await sweepTokens();
   const deliveries = storedDeliveries();
+  const notReady = () => {
+    const waited = writer.store.pending().lockWaitMs;
+    // A send batch kept from the lock this long is close to failing (lockWaitMs, 5 s): another writer holds it.
+    return client.notReady() ?? (waited > 1000 ? `sends waiting ${waited} ms for the database's write lock` : undefined);
+  };
   store.onStored = deliveries.stored;
 
   return {
     store,
     directory: remoteDirectory(client),
     storeClient: client,
+    writer,
     onStored: deliveries.onStored,
     auth: createEmbeddedAuth(tokenStates, opts.secret),
     tokens: tokenIssuer(tokenStates, opts.secret),
@@ -66,14 +80,16 @@ async function afterStoreStarted(client: StoreClient, opts: Parameters<typeof cr
       // No offline push service in the embedded shape: nothing holds device push tokens.
       async delUserPushToken() {},
     },
-    storeQueue: () => ({ depth: client.stats().inFlight, limit: opts.maxQueue ?? 10_000 }),
-    ready: () => client.notReady() === undefined,
-    notReady: () => client.notReady(),
+    // The bound applies to each side: store-thread calls in flight, sends waiting for their commit.
+    storeQueue: () => ({ depth: Math.max(client.stats().inFlight, writer.store.pending().waiting), limit: opts.maxQueue ?? 10_000 }),
+    ready: () => notReady() === undefined,
+    notReady,
     async close() {
       clearInterval(pruner);
       clearInterval(tokenSweeper);
-      await client.close();
       await checkpointer.close();
+      writer.close();
+      await client.close();
     },
   };
 }

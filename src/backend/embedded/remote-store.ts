@@ -1,11 +1,13 @@
-// The embedded conversation store as the event loop sees it: every operation is a call to the store worker
-// (store-worker.ts), so none of them blocks the loop. Messages cross as their stored bytes and are decoded here.
-import { fromBinary, toBinary } from "@bufbuild/protobuf";
+// The embedded conversation store as the event loop sees it: sends commit on the event loop (writer.ts); every
+// other operation is a call to the store worker (store-worker.ts), so none of them blocks the loop. Messages
+// cross as their stored bytes and are decoded here.
+import { fromBinary } from "@bufbuild/protobuf";
 import { type MsgData, MsgDataSchema } from "../../gen/openim/sdkws/sdkws_pb.js";
 import type { ConversationStore, SendResult } from "../conversations.js";
 import type { StoreCtx } from "../ports.js";
 import type { TokenStates } from "./auth.js";
 import type { StoreClient } from "./store-client.js";
+import type { MessageStore } from "./store.js";
 import type { DirectoryMethod } from "./store-protocol.js";
 import type { Directory } from "../directory.js";
 import { apiCaller } from "../lane.js";
@@ -16,12 +18,15 @@ export class RemoteStore implements ConversationStore {
   /** Called with each committed send in its reply's continuation (storedDeliveries delivers it after the reply). */
   onStored: (result: SendResult) => void = () => {};
 
-  constructor(private readonly client: StoreClient) {}
+  /** `writer`: the event loop's own store, which commits the sends (and only they go there). */
+  constructor(
+    private readonly client: StoreClient,
+    private readonly writer: MessageStore,
+  ) {}
 
-  async send(msg: MsgData, opUserID: string, operationID: string, ctx?: StoreCtx): Promise<SendResult> {
-    // A send is never dropped once asked for (it may commit): only its turn is the sender's.
-    const r = await this.client.call("send", { data: toBinary(MsgDataSchema, msg), opUserID, operationID }, { lane: ctx?.lane ?? opUserID });
-    const result: SendResult = { ...r, sendTime: BigInt(r.sendTime), seq: BigInt(r.seq), msg: decode(r.msg) };
+  /** Never dropped once asked for (it may commit): a send takes no AbortSignal. */
+  async send(msg: MsgData, opUserID: string, operationID: string): Promise<SendResult> {
+    const result = await this.writer.send(msg, opUserID, operationID);
     this.onStored(result);
     return result;
   }

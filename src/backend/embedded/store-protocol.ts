@@ -2,25 +2,11 @@ import type { Directory } from "../directory.js";
 
 // What the event loop and the store worker say to each other: one typed request per store operation, answered
 // by id. Both sides batch what one turn produces into one postMessage ({requests} / {replies}). Only plain data
-// crosses (strings, numbers, Uint8Array): messages travel as their stored protobuf bytes.
-
-/** A committed send, as the worker reports it (bigints as numbers: seqs and ms timestamps fit in 2^53). */
-export interface WireSend {
-  serverMsgID: string;
-  clientMsgID: string;
-  sendTime: number;
-  seq: number;
-  conversationID: string;
-  /** The stored MsgData (seq, serverMsgID and sendTime set). */
-  msg: Uint8Array;
-  recipients: string[];
-  duplicate: boolean;
-  operationID: string;
-}
+// crosses (strings, numbers, Uint8Array): messages travel as their stored protobuf bytes. Sends do not cross:
+// the event loop commits them itself (writer.ts).
 
 /** Operation → [arguments, result]. */
 export interface StoreOps {
-  send: [{ data: Uint8Array; opUserID: string; operationID: string }, WireSend];
   maxSeqs: [{ userID: string }, { max: [string, number][]; min: [string, number][] }];
   bounds: [{ conversationID: string }, { minSeq: number; maxSeq: number }];
   readRaw: [{ conversationID: string; seqs: number[] }, (Uint8Array | null)[]];

@@ -1,10 +1,8 @@
-// The store worker: a thread that owns the embedded shape's SQLite connection. Every commit, read, lock wait
-// and fsync of the message store and the token states happens here, so none of them can stall the event loop
-// that serves the sockets. Requests run in arrival order; sends of one turn still commit together (MessageStore's
-// group commit), and a send is answered only after its transaction committed.
+// The store worker: a thread with its own SQLite connection for everything but sends: the reads behind pulls and
+// seqs, token states, the directory, group membership, retention. Their reads, lock waits and long transactions
+// happen here, so none of them can stall the event loop that serves the sockets. Sends are committed by the
+// event loop (writer.ts): they are short, and the hop here and back cost more than the commit (docs/design.md).
 // Built into the single binary as a second entrypoint (build.ts); started by store-client.ts.
-import { fromBinary, toBinary } from "@bufbuild/protobuf";
-import { MsgDataSchema } from "../../gen/openim/sdkws/sdkws_pb.js";
 import { CodeError } from "../../protocol/errors.js";
 import { tokenStatesOn } from "./auth.js";
 import { openDatabase } from "./db.js";
@@ -18,14 +16,6 @@ type Handlers = { [K in StoreOp]: (a: Args<K>) => Result<K> | Promise<Result<K>>
 
 function handlersFor(store: MessageStore, tokens: ReturnType<typeof tokenStatesOn>, directory: SqliteDirectory): Handlers {
   return {
-    async send({ data, opUserID, operationID }) {
-      const r = await store.send(fromBinary(MsgDataSchema, data), opUserID, operationID);
-      return {
-        serverMsgID: r.serverMsgID, clientMsgID: r.clientMsgID, sendTime: Number(r.sendTime), seq: Number(r.seq),
-        conversationID: r.conversationID, msg: toBinary(MsgDataSchema, r.msg), recipients: r.recipients, duplicate: r.duplicate,
-        operationID: r.operationID,
-      };
-    },
     maxSeqs({ userID }) {
       const { max, min } = store.maxSeqs(userID);
       return { max: [...max].map(([k, v]) => [k, Number(v)]), min: [...min].map(([k, v]) => [k, Number(v)]) };
@@ -138,7 +128,8 @@ self.onmessage = (e: MessageEvent<ToWorker>) => {
   } else if ("open" in m) {
     try {
       db = openDatabase(m.open.dataDir);
-      store = new MessageStore(db);
+      // The event loop commits the sends (writer.ts): seq state here is read from disk.
+      store = new MessageStore(db, { readsFromDisk: true });
       const s = store;
       handlers = handlersFor(s, tokenStatesOn(db), createSqliteDirectory(db, (groupID, userIDs) => s.setGroup(groupID, userIDs)));
       post({ opened: true });
@@ -147,7 +138,6 @@ self.onmessage = (e: MessageEvent<ToWorker>) => {
     }
   } else if ("close" in m) {
     try {
-      store?.flush();
       db?.close();
     } finally {
       // After the replies of the last batch (posted from microtasks).

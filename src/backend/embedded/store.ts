@@ -1,7 +1,8 @@
 // The embedded message store on bun:sqlite: per-conversation seqs without gaps or duplicates, clientMsgID
-// idempotency, group commit (all sends of one tick in one transaction), and the reads behind 1001/1002/
-// 1005/1006/1007. Seqs are allocated in memory (this process is the only writer) and rolled back if a
-// commit fails, so a failed batch leaves no gap.
+// idempotency, group commit (the sends of one tick in one transaction), and the reads behind 1001/1002/
+// 1005/1006/1007. Seqs are allocated in memory (one instance per file sends) and rolled back if a commit
+// fails, so a failed batch leaves no gap. A batch that finds SQLite's write lock taken waits for it on a
+// timer, not inside SQLite, so a store on the event loop (writer.ts) never blocks it on a lock.
 import type { Database } from "bun:sqlite";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { type MsgData, MsgDataSchema } from "../../gen/openim/sdkws/sdkws_pb.js";
@@ -41,6 +42,25 @@ export const REDELIVER_WINDOW_MS = 5 * 60_000;
 /** Conversations whose seq state the store keeps in memory at most. */
 export const MAX_CACHED_CONVERSATIONS = 100_000;
 
+/** Sends committed in one transaction at most: a larger backlog commits over several turns, so a store on the
+ *  event loop holds it ~5 ms at a time (~25 µs a send). */
+export const MAX_COMMIT_BATCH = 200;
+
+export interface MessageStoreOptions {
+  /** Entries of the written-membership cache before it starts over. */
+  membershipCacheMax?: number;
+  /** Conversations whose seq state is cached. */
+  maxCachedConvs?: number;
+  /** Another instance (the event loop's writer) sends into this file: this one reads seq state from disk, uncached. */
+  readsFromDisk?: boolean;
+  /** Sends waiting for their commit beyond which a new one fails at once (500). */
+  maxPending?: number;
+  /** How long a batch waits for a write lock held elsewhere (the store thread, a checkpoint) before it fails (500). */
+  lockWaitMs?: number;
+}
+
+const isLockBusy = (e: unknown) => (e as { code?: string })?.code?.startsWith("SQLITE_BUSY") === true;
+
 export class MessageStore implements ConversationStore {
   private readonly convs = new Map<string, ConvState>();
   /** Entries in the written-membership cache (bounded by membershipCacheMax). */
@@ -51,6 +71,15 @@ export class MessageStore implements ConversationStore {
   private readonly pendingByClientID = new Map<string, Promise<SendResult>>();
   private batch: Pending[] = [];
   private scheduled = false;
+  /** When the waiting batch first found the write lock taken (0: it did not). */
+  private lockWaitSince = 0;
+  private rejectedFull = 0;
+  private readonly membershipCacheMax: number;
+  private readonly maxCachedConvs: number;
+  private readonly readsFromDisk: boolean;
+  private readonly maxPending: number;
+  private readonly lockWaitMs: number;
+  private readonly commitTx: (chunk: Pending[], tops: Map<string, [seq: number, time: number]>) => void;
 
   private readonly q;
 
@@ -61,18 +90,19 @@ export class MessageStore implements ConversationStore {
   /** Conversations with sends not committed yet: never evicted from `convs`. */
   private readonly unflushed = new Set<string>();
 
-  /** `membershipCacheMax`: entries of the written-membership cache before it starts over; `maxCachedConvs`: of `convs`. */
-  constructor(
-    private readonly db: Database,
-    private readonly membershipCacheMax = MEMBERSHIP_CACHE_MAX,
-    private readonly maxCachedConvs = MAX_CACHED_CONVERSATIONS,
-  ) {
+  constructor(private readonly db: Database, opts: MessageStoreOptions = {}) {
+    this.membershipCacheMax = opts.membershipCacheMax ?? MEMBERSHIP_CACHE_MAX;
+    this.maxCachedConvs = opts.maxCachedConvs ?? MAX_CACHED_CONVERSATIONS;
+    this.readsFromDisk = opts.readsFromDisk ?? false;
+    this.maxPending = opts.maxPending ?? Infinity;
+    this.lockWaitMs = opts.lockWaitMs ?? 5000;
     this.q = {
       conv: db.query<{ max_seq: number; min_seq: number; max_seq_time: number }, [string]>(
         "SELECT max_seq, min_seq, max_seq_time FROM conversations WHERE conversation_id = ?"),
+      // min_seq only moves up here: a prune on another connection may have moved it past this instance's cache.
       upsertConv: db.query(
         `INSERT INTO conversations (conversation_id, max_seq, min_seq, max_seq_time) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT(conversation_id) DO UPDATE SET max_seq = ?2, min_seq = ?3, max_seq_time = ?4`),
+         ON CONFLICT(conversation_id) DO UPDATE SET max_seq = ?2, min_seq = MAX(min_seq, ?3), max_seq_time = ?4`),
       insertMsg: db.query(
         "INSERT INTO messages (conversation_id, seq, send_id, client_msg_id, client_key, send_time, data) VALUES (?, ?, ?, ?, ?, ?, ?)"),
       byClientID: db.query<{ conversation_id: string; seq: number; data: Uint8Array }, [number, string, string]>(
@@ -106,6 +136,21 @@ export class MessageStore implements ConversationStore {
         "SELECT MIN(seq) AS seq FROM messages WHERE conversation_id = ? AND send_time >= ?"),
       setMin: db.query("UPDATE conversations SET min_seq = ? WHERE conversation_id = ?"),
     };
+    // IMMEDIATE: the write lock is taken at BEGIN, so a lock held elsewhere fails the batch before any row is written.
+    this.commitTx = db.transaction((chunk: Pending[], tops: Map<string, [seq: number, time: number]>) => {
+      const senderRead = new Map<string, [string, string, number]>();
+      for (const p of chunk) {
+        const r = p.result;
+        const seq = Number(r.seq);
+        this.q.insertMsg.run(r.conversationID, seq, r.msg.sendID, r.clientMsgID, clientKey(r.msg.sendID, r.clientMsgID), Number(r.sendTime), p.data);
+        for (const u of p.members) this.addMember(u, r.conversationID);
+        tops.set(r.conversationID, [seq, Number(r.sendTime)]);
+        senderRead.set(`${r.msg.sendID}\u0000${r.conversationID}`, [r.msg.sendID, r.conversationID, seq]);
+      }
+      for (const [u, c, seq] of senderRead.values()) this.q.senderRead.run(u, c, seq);
+      // What this transaction makes durable: a later send of the batch may hold a higher seq, not committed yet.
+      for (const [id, [seq, time]] of tops) this.q.upsertConv.run(id, seq, this.convs.get(id)!.minSeq, time);
+    }).immediate;
   }
 
   /**
@@ -114,13 +159,13 @@ export class MessageStore implements ConversationStore {
    * conversation that has no row caches nothing, so made-up IDs cost no memory.
    */
   private conv(id: string, forSend = false): ConvState {
-    let s = this.convs.get(id);
+    let s = this.readsFromDisk && !forSend ? undefined : this.convs.get(id);
     if (s) return s;
     const row = this.q.conv.get(id);
     s = row
       ? { maxSeq: row.max_seq, minSeq: row.min_seq, maxSeqTime: row.max_seq_time, durableMaxSeq: row.max_seq, durableMaxSeqTime: row.max_seq_time }
       : { maxSeq: 0, minSeq: 0, maxSeqTime: 0, durableMaxSeq: 0, durableMaxSeqTime: 0 };
-    if (!row && !forSend) return s;
+    if ((!row || this.readsFromDisk) && !forSend) return s;
     if (this.convs.size >= this.maxCachedConvs) {
       for (const key of this.convs.keys()) {
         if (this.convs.size < this.maxCachedConvs) break;
@@ -194,6 +239,10 @@ export class MessageStore implements ConversationStore {
       const recipients = this.undeliveredBefore(idKey, m);
       return Promise.resolve(sendResult(m, stored.conversation_id, operationID, { recipients: recipients ?? [], duplicate: recipients === undefined }));
     }
+    if (this.batch.length >= this.maxPending) {
+      this.rejectedFull++;
+      throw codeError(ErrCode.ServerInternal, `store busy: ${this.batch.length} sends wait for their commit`);
+    }
     const members = recipientsOf(msg, isGroupMessage(msg) ? this.groupMembers(msg.groupID) : undefined);
     const conversationID = conversationIDOf(msg);
     const conv = this.conv(conversationID, true);
@@ -210,11 +259,13 @@ export class MessageStore implements ConversationStore {
     });
     this.pendingByClientID.set(idKey, p);
     p.then(() => this.pendingByClientID.delete(idKey), () => this.pendingByClientID.delete(idKey));
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => this.flush());
-    }
+    this.commitSoon();
     return p;
+  }
+
+  /** Sends waiting for their commit, and those refused because too many waited. */
+  pending(): { waiting: number; rejectedFull: number; lockWaitMs: number } {
+    return { waiting: this.batch.length, rejectedFull: this.rejectedFull, lockWaitMs: this.lockWaitSince ? Date.now() - this.lockWaitSince : 0 };
   }
 
   /**
@@ -235,46 +286,69 @@ export class MessageStore implements ConversationStore {
     }
   }
 
-  /** Commits every send of this tick in one transaction. */
+  /** The next turn commits what waits (after this tick's other sends joined it), or after `ms` (a lock held elsewhere). */
+  private commitSoon(ms = 0): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    const turn = () => {
+      this.scheduled = false;
+      if (this.commitChunk() === "locked") this.commitSoon(1);
+      else if (this.batch.length > 0) this.commitSoon();
+    };
+    if (ms > 0) setTimeout(turn, ms);
+    else setImmediate(turn);
+  }
+
+  /** Commits every waiting send now (closing, tests), sleeping while the write lock is held elsewhere (up to lockWaitMs). */
   flush(): void {
-    this.scheduled = false;
+    while (this.batch.length > 0) if (this.commitChunk() === "locked") Bun.sleepSync(1);
+  }
+
+  /**
+   * Commits the oldest MAX_COMMIT_BATCH waiting sends in one transaction and answers them. "locked": the write lock is
+   * held elsewhere and nothing was written; the batch waits (lockWaitMs at most, then it fails with 500).
+   */
+  private commitChunk(): "done" | "locked" {
+    if (this.batch.length === 0) return "done";
+    const chunk = this.batch.length <= MAX_COMMIT_BATCH ? this.batch : this.batch.slice(0, MAX_COMMIT_BATCH);
+    const tops = new Map<string, [seq: number, time: number]>();
+    try {
+      this.commitTx(chunk, tops);
+    } catch (e) {
+      // The transaction rolled back: membership rows it wrote are not there.
+      this.knownMembership.clear();
+      if (isLockBusy(e)) {
+        this.lockWaitSince ||= Date.now();
+        if (Date.now() - this.lockWaitSince < this.lockWaitMs) return "locked";
+      }
+      this.lockWaitSince = 0;
+      this.failWaiting(e);
+      return "done";
+    }
+    this.lockWaitSince = 0;
+    this.batch = chunk === this.batch ? [] : this.batch.slice(chunk.length);
+    this.unflushed.clear();
+    for (const p of this.batch) this.unflushed.add(p.result.conversationID);
+    for (const [id, [seq, time]] of tops) {
+      const s = this.convs.get(id)!;
+      s.durableMaxSeq = seq;
+      s.durableMaxSeqTime = time;
+    }
+    // Deliveries are the event loop's (RemoteStore.onStored, after the replies).
+    for (const p of chunk) p.resolve(p.result);
+    return "done";
+  }
+
+  /** A commit failed: every waiting send fails (500) and the in-memory seqs go back to what is on disk, so no gap. */
+  private failWaiting(e: unknown): void {
     const batch = this.batch;
     this.batch = [];
     this.unflushed.clear();
-    if (batch.length === 0) return;
-    const touched = new Set<string>();
-    try {
-      this.db.transaction(() => {
-        const senderRead = new Map<string, [string, string, number]>();
-        for (const p of batch) {
-          const r = p.result;
-          this.q.insertMsg.run(r.conversationID, Number(r.seq), r.msg.sendID, r.clientMsgID, clientKey(r.msg.sendID, r.clientMsgID), Number(r.sendTime), p.data);
-          for (const u of p.members) this.addMember(u, r.conversationID);
-          touched.add(r.conversationID);
-          senderRead.set(`${r.msg.sendID}\u0000${r.conversationID}`, [r.msg.sendID, r.conversationID, Number(r.seq)]);
-        }
-        for (const [u, c, seq] of senderRead.values()) this.q.senderRead.run(u, c, seq);
-        for (const id of touched) {
-          const s = this.convs.get(id)!;
-          this.q.upsertConv.run(id, s.maxSeq, s.minSeq, s.maxSeqTime);
-        }
-      })();
-    } catch (e) {
-      // Roll the in-memory seqs back to what is on disk so the next send reuses the numbers: no gaps.
-      for (const id of touched) this.convs.delete(id);
-      for (const p of batch) this.convs.delete(p.result.conversationID);
-      this.knownMembership.clear();
-      const err = codeError(ErrCode.ServerInternal, `store: ${(e as Error).message}`);
-      for (const p of batch) p.reject(err);
-      return;
-    }
-    for (const id of touched) {
-      const s = this.convs.get(id)!;
-      s.durableMaxSeq = s.maxSeq;
-      s.durableMaxSeqTime = s.maxSeqTime;
-    }
-    // Deliveries are the event loop's (RemoteStore.onStored, after the replies).
-    for (const p of batch) p.resolve(p.result);
+    for (const p of batch) this.convs.delete(p.result.conversationID);
+    const err = isLockBusy(e)
+      ? codeError(ErrCode.ServerInternal, `store busy: the database was locked for ${this.lockWaitMs} ms`)
+      : codeError(ErrCode.ServerInternal, `store: ${(e as Error).message}`);
+    for (const p of batch) p.reject(err);
   }
 
   // ---- reads ---------------------------------------------------------------------------------------
