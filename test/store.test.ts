@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openDatabase } from "../src/backend/embedded/db.js";
-import { MessageStore } from "../src/backend/embedded/store.js";
+import { MAX_COMMIT_BATCH, MessageStore } from "../src/backend/embedded/store.js";
 import { MsgDataSchema } from "../src/gen/openim/sdkws/sdkws_pb.js";
 import { seqRange, storedMsgs } from "./support/pb.js";
 
@@ -175,17 +175,18 @@ describe("a sending store beside a reading one, each on its own connection", () 
       // The message at the max seq is always there to read.
       if (maxSeq > 0 && !reader.readRaw("si_a_b", [maxSeq])[0]) missing.push(maxSeq);
     }, 0);
-    const sends = Array.from({ length: 450 }, (_, i) => writer.send(msg("a", "b", i), "a"));
-    // All allocated in this tick; the first turn commits 200 of them.
-    expect(writer.pending().waiting).toBe(450);
+    const sends = Array.from({ length: 1000 }, (_, i) => writer.send(msg("a", "b", i), "a"));
+    // All allocated in this tick; each turn commits MAX_COMMIT_BATCH of them.
+    expect(writer.pending().waiting).toBe(1000);
     const results = await Promise.all(sends);
     clearInterval(watch);
-    expect(results.map((r) => Number(r.seq))).toEqual(seqRange(1, 450));
-    expect(reader.bounds("si_a_b")).toEqual({ minSeq: 1, maxSeq: 450 });
-    // Only the ends of turns were ever visible: 200, 400, 450 (and 0 before the first).
-    expect(seen.every((s) => [0, 200, 400, 450].includes(s))).toBe(true);
+    expect(results.map((r) => Number(r.seq))).toEqual(seqRange(1, 1000));
+    expect(reader.bounds("si_a_b")).toEqual({ minSeq: 1, maxSeq: 1000 });
+    // Only the ends of turns were ever visible (and 0 before the first), several of them.
+    expect(seen.every((s) => s % MAX_COMMIT_BATCH === 0 || s === 1000)).toBe(true);
+    expect(new Set(seen).size).toBeGreaterThan(2);
     expect(missing).toEqual([]);
-    expect((await storedMsgs(reader, "si_a_b", seqRange(1, 450))).length).toBe(450);
+    expect((await storedMsgs(reader, "si_a_b", seqRange(1, 1000))).length).toBe(1000);
   });
 
   test("a write lock held elsewhere: sends wait for it on a timer (the thread stays free), then commit", async () => {

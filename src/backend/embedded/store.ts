@@ -43,8 +43,8 @@ export const REDELIVER_WINDOW_MS = 5 * 60_000;
 export const MAX_CACHED_CONVERSATIONS = 100_000;
 
 /** Sends committed in one transaction at most: a larger backlog commits over several turns, so a store on the
- *  event loop holds it ~5 ms at a time (~25 µs a send). */
-export const MAX_COMMIT_BATCH = 200;
+ *  event loop holds it a few ms at a time (25–50 µs a send in a burst; 200 a turn let its loop lag reach 41 ms). */
+export const MAX_COMMIT_BATCH = 64;
 
 export interface MessageStoreOptions {
   /** Entries of the written-membership cache before it starts over. */
