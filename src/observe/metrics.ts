@@ -3,6 +3,7 @@
 // numbers cannot drift from the state they describe. OpenIM's `online_user_num` and `rpc_count` are kept.
 import client from "prom-client";
 import { platformName } from "../protocol/constants.js";
+import { localHistogram } from "./histogram.js";
 import type { LoopLag } from "./loop-lag.js";
 import type { Counters } from "./stats.js";
 
@@ -136,19 +137,20 @@ export function createMetrics(src: MetricsSources) {
     for (const [hook, v] of Object.entries(s.failed)) set({ hook, result: "failed" }, v);
     set({ hook: "any", result: "dropped" }, s.dropped);
   }, ["hook", "result"]);
-  const lagSeconds = new client.Histogram({
+  const lagSeconds = localHistogram({
     name: "imgate_event_loop_lag_seconds", help: "Event-loop delay, sampled every 10 ms (how late a timer fires).",
-    buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5], ...reg,
+    buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registry,
   });
   src.loopLag.onSample((s) => lagSeconds.observe(s));
   gauge("imgate_event_loop_lag_max_seconds", "Largest event-loop delay since the last scrape.", (g) => g.set(src.loopLag.takeMaxMs() / 1000));
 
-  const requestSeconds = new client.Histogram({
-    name: "imgate_request_duration_seconds", help: "Client request handling time by reqIdentifier.", labelNames: ["req"],
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5], ...reg,
+  // Observed per request and per push: local buckets, not prom-client's (histogram.ts).
+  const requestSeconds = localHistogram({
+    name: "imgate_request_duration_seconds", help: "Client request handling time by reqIdentifier.", labelName: "req",
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5], registry,
   });
-  const fanout = new client.Histogram({
-    name: "imgate_push_fanout_users", help: "Users addressed by one push call.", buckets: [1, 2, 5, 10, 100, 1000, 10_000, 100_000], ...reg,
+  const fanout = localHistogram({
+    name: "imgate_push_fanout_users", help: "Users addressed by one push call.", buckets: [1, 2, 5, 10, 100, 1000, 10_000, 100_000], registry,
   });
   const rpcCount = new client.Counter({ name: "rpc_count", help: "Served gRPC calls (OpenIM's counter).", labelNames: ["name", "path", "code"], ...reg });
   const reloads = new client.Counter({ name: "imgate_config_reloads_total", help: "Config reloads: ok, partial (some keys need a restart), invalid (refused).", labelNames: ["result"], ...reg });
@@ -159,7 +161,7 @@ export function createMetrics(src: MetricsSources) {
 
   return {
     registry,
-    observeRequest: (req: number, seconds: number) => requestSeconds.observe({ req: String(req) }, seconds),
+    observeRequest: (req: number, seconds: number) => requestSeconds.observe(seconds, req),
     observeFanout: (users: number) => fanout.observe(users),
     countRpc: (path: string, code: number) => rpcCount.inc({ name: "messagegateway-rpc-service", path, code: String(code) }),
     countReload: (result: "ok" | "partial" | "invalid") => reloads.inc({ result }),
