@@ -6,7 +6,7 @@
 // inside the first commit after a checkpoint stalled that commit ~80 ms. PASSIVE alone never lets the WAL start
 // over while writes keep coming (274 MB after three 5 s bursts). So once the WAL holds more than
 // truncateAboveBytes of frames, this worker runs a RESTART checkpoint right after its PASSIVE pass: little is left
-// to copy, the writer (the store worker, not the event loop) waits only for that, and the next commit writes the
+// to copy, the writers wait only for that (the event loop's sends on a timer, writer.ts), and the next commit writes the
 // file from its start again: the file stops growing at about the limit plus one tick of writes. A TRUNCATE
 // there (shrinking the file while writes go on) stalled sends 40–60 ms every 64 MB; it is kept for idle times.
 
