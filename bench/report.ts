@@ -112,7 +112,7 @@ Machine: ${m.cpus} cores (${m.cpu}), Bun ${m.bun}; each section names the run it
 
 const idle = load("idle");
 if (idle) {
-  const row = (name: string, r: any) => `| ${name} | ${n(r.connected)} | ${r.failed} | ${r.kbPerConnection} | ${n(r.connectsPerSec)} | ${r.handshakeMs.p50} ms | ${r.handshakeMs.p99} ms |`;
+  const row = (name: string, r: any) => `| ${name} | ${n(r.connected)} | ${r.failed} | ${r.kbPerConnection} | ${n(r.connectsPerSec)} | ${r.handshakeMs.p50} ms | ${r.handshakeMs.p99} ms | ${r.serverCpuUsPerHandshake ?? "–"} µs |`;
   const met = (ok: boolean) => (ok ? "met" : "**missed**");
   const sc = idle.atScale;
   out.push(`## idle (${n(idle.connections)} authenticated idle connections, one server process)
@@ -120,8 +120,8 @@ ${ranOn(idle)}
 
 RSS growth per connection, read after every server has idled ${idle.settleSeconds ?? 4} s with all its connections open.
 
-| server | connected | failed | KB per connection (RSS) | connects/s | handshake p50 | p99 |
-|---|---|---|---|---|---|---|
+| server | connected | failed | KB per connection (RSS) | connects/s | handshake p50 | p99 | server CPU per handshake |
+|---|---|---|---|---|---|---|---|
 ${row("bare `Bun.serve` (the ceiling)", idle.rawBun)}
 ${idle.nginxNchan ? row("nginx + nchan", idle.nginxNchan) + "\n" : ""}${row("node + ws", idle.nodeWs)}
 ${idle.socketIO ? row("Socket.IO", idle.socketIO) + "\n" : ""}${row("**imgate** (JWT check, registry, presence)", idle.imgate)}
@@ -139,7 +139,9 @@ ${barChart("idle.svg", "RSS per idle connection (lower is better)", "KB", [["bar
   ...(idle.socketIO ? [["Socket.IO", idle.socketIO.kbPerConnection]] as [string, number][] : []), ["imgate", idle.imgate.kbPerConnection, true]])}
 
 Login storm: all ${n(idle.loginStorm.clients)} clients dropped and reconnected at once: **${n(idle.loginStorm.ready)} ready in
-${idle.loginStorm.secondsToAllReady} s**, ${idle.loginStorm.failed} failed, handshake p99 ${idle.loginStorm.handshakeMs.p99} ms.
+${idle.loginStorm.secondsToAllReady} s**, ${idle.loginStorm.failed} failed, handshake p99 ${idle.loginStorm.handshakeMs.p99} ms${idle.loginStorm.serverCpuUsPerHandshake ? `, ${idle.loginStorm.serverCpuUsPerHandshake} µs of server CPU a handshake (tokens it has seen: their state is read on the event loop, no store-thread round trip)` : ""}.
+Server CPU per handshake is the server process's (all threads and child processes, /proc) over the connects, divided by
+the connections made; imgate's first connects include its JIT warming up, the storm's do not.
 ${sc ? `
 ### Past one process: ${n(sc.connections)} connections on ${sc.serverProcesses} server processes
 
@@ -415,6 +417,11 @@ ${ranOn(soak)}
     row("idle RSS ≤ 1.3× bare Bun per connection", `${idle.ratioToRawBun}×`, idle.ratioToRawBun <= 1.3,
       `by ${pct(idle.ratioToRawBun / 1.3 - 1)}: bare Bun keeps nothing per socket; imgate keeps the connection record, token, registry and presence entries (~1.1 KB live heap) plus allocator slack from the handshakes`);
     row("idle ≤ 4 KB per connection", `${idle.imgate.kbPerConnection} KB`, idle.imgate.kbPerConnection <= 4, `by ${pct(idle.imgate.kbPerConnection / 4 - 1)}`);
+    if (idle.loginStorm.serverCpuUsPerHandshake && idle.rawBun.serverCpuUsPerHandshake) {
+      const r = Math.round((idle.loginStorm.serverCpuUsPerHandshake / idle.rawBun.serverCpuUsPerHandshake) * 100) / 100;
+      row("handshake CPU ≤ 2× a bare Bun.serve upgrade (login storm)", `${r}×`, r <= 2,
+        "a JWT check (HMAC, JSON), the token's state (SHA-256, a SQLite read), admission (rates, address), a connID, the registry and presence entries; see idle");
+    }
   }
   if (fan) row("fan-out ≥ 0.7× the bare Bun ceiling", `${fan.ratioToCeiling}×`, fan.ratioToCeiling >= 0.7, "");
   if (fan?.chatDuringFanout)

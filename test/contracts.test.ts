@@ -269,6 +269,14 @@ const authPorts: [string, () => Promise<AuthPort>][] = [
     workers.push(c);
     return createEmbeddedAuth(remoteTokenStates(c), AUTH_SECRET);
   }],
+  ["embedded (known tokens read on the event loop, as the node runs it)", async () => {
+    const dir = freshDir();
+    const c = await startStoreClient({ dataDir: dir, maxQueue: 1000 });
+    workers.push(c);
+    const writer = openSendWriter(dir, { maxPending: 1000 });
+    writers.push(writer);
+    return createEmbeddedAuth(remoteTokenStates(c, (t) => writer.tokenState(t)), AUTH_SECRET);
+  }],
   ["redis", async () => createRedisAuth(await freshRedis(), AUTH_SECRET)],
   ["redis cluster", async () => createRedisAuth(freshCluster(), AUTH_SECRET)],
   ["OpenIM's auth service (stand-in)", async () => {

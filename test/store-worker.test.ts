@@ -172,3 +172,30 @@ describe("a store worker that dies", () => {
     a.close();
   }, 20_000);
 });
+
+describe("token states", () => {
+  test("a token seen before is read on the event loop: only its first use crosses to the store thread", async () => {
+    const { mkdtempSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { startStoreClient } = await import("../src/backend/embedded/store-client.js");
+    const { openSendWriter } = await import("../src/backend/embedded/writer.js");
+    const { remoteTokenStates } = await import("../src/backend/embedded/remote-store.js");
+    const dir = mkdtempSync(join(tmpdir(), "imgate-tokens-"));
+    const client = await startStoreClient({ dataDir: dir, maxQueue: 100 });
+    const writer = openSendWriter(dir, { maxPending: 100 });
+    const ops: string[] = [];
+    const counted = { ...client, call: ((op, args, ctx) => (ops.push(op), client.call(op, args, ctx))) as typeof client.call };
+    const states = remoteTokenStates(counted, (t) => writer.tokenState(t));
+    const token = "header.payload.signature-1";
+    expect(await states.checkIn(token, "u", 5)).toBeUndefined();
+    expect(await states.checkIn(token, "u", 5)).toBe(0);
+    expect(await states.checkIn(token, "u", 5)).toBe(0);
+    expect(ops).toEqual(["checkInToken"]);
+    // A kick (on the store thread) is what the next read sees.
+    await states.kick([token]);
+    expect(await states.checkIn(token, "u", 5)).toBe(2);
+    expect(ops).toEqual(["checkInToken", "kickTokens"]);
+    writer.close();
+    await client.close();
+  });
+});

@@ -68,13 +68,22 @@ export type IdleClientCmd = { cmd: "connect"; urls: string[]; localAddress: stri
 
 /** RSS of a process and all its descendants (a supervisor and its workers, nginx and its worker). */
 export function treeRssKB(pid: number): number {
+  return rssKB(pid) + childrenOf(pid).reduce((a, c) => a + treeRssKB(c), 0);
+}
+
+/** CPU time (ms, all threads) of a process and all its descendants so far. */
+export function treeCpuMs(pid: number): number {
+  return (procCpu(`/proc/${pid}/stat`)?.ms ?? 0) + childrenOf(pid).reduce((a, c) => a + treeCpuMs(c), 0);
+}
+
+function childrenOf(pid: number): number[] {
   const fs = require("node:fs") as typeof import("node:fs");
-  let children: number[] = [];
   try {
-    children = fs.readdirSync(`/proc/${pid}/task`).flatMap((t) =>
+    return fs.readdirSync(`/proc/${pid}/task`).flatMap((t) =>
       fs.readFileSync(`/proc/${pid}/task/${t}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number));
-  } catch {}
-  return rssKB(pid) + children.reduce((a, c) => a + treeRssKB(c), 0);
+  } catch {
+    return [];
+  }
 }
 
 export interface Worker {

@@ -1,8 +1,8 @@
 // Embedded auth service: OpenIM-compatible JWTs plus a persisted token-state table (hashes, never tokens), so a
 // kicked token stays kicked across restarts. Tokens minted offline (`imgate token`) are unknown until first used: an unknown
 // token with a valid signature counts as normal (OpenIM would say 1507; there is no issuing service here).
-// The signature is checked on the event loop (CPU only); the token states live with the database, on the
-// store worker (tokenStatesOn runs there).
+// The signature is checked on the event loop (CPU only); the token states live with the database: written on the
+// store worker (tokenStatesOn runs there), and a known token's state is read on the event loop (writer.ts).
 import type { Database } from "bun:sqlite";
 import { randomBytes } from "node:crypto";
 import type { AuthPort, TokenIssuer } from "../ports.js";

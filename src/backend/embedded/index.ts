@@ -47,7 +47,7 @@ export async function createEmbeddedBackend(opts: {
 
 async function afterStoreStarted(client: StoreClient, writer: SendWriter, opts: Parameters<typeof createEmbeddedBackend>[0]): Promise<EmbeddedBackend> {
   const store = new RemoteStore(client, writer.store);
-  const tokenStates = remoteTokenStates(client);
+  const tokenStates = remoteTokenStates(client, (token) => writer.tokenState(token));
   const checkpointer = startCheckpointer(join(opts.dataDir, "imgate.db"), 500, (err) => opts.log?.warn("WAL checkpoint failed", { err }));
   const r = opts.retention;
   const prune = () => r && store.prune(r.maxAgeMs, r.maxPerConversation).catch((err) => opts.log?.warn("retention prune failed", { err }));

@@ -87,9 +87,12 @@ export class RemoteStore implements ConversationStore {
   }
 }
 
-export function remoteTokenStates(client: StoreClient): TokenStates {
+/** `recorded`: a token's state as the event loop can read it itself (writer.ts); a token it knows (a reconnect, a
+ *  kicked one) needs no round trip to the store thread, only one used for the first time (which records it). */
+export function remoteTokenStates(client: StoreClient, recorded?: (token: string) => number | undefined): TokenStates {
   return {
-    checkIn: async (token, userID, platformID) => (await client.call("checkInToken", { token, userID, platformID })) ?? undefined,
+    checkIn: async (token, userID, platformID) =>
+      recorded?.(token) ?? (await client.call("checkInToken", { token, userID, platformID })) ?? undefined,
     invalidateOthers: async (preservedToken, userID, platformID) => void (await client.call("invalidateOthers", { preservedToken, userID, platformID })),
     kick: async (tokens) => void (await client.call("kickTokens", { tokens })),
     kickAll: async (userID, platformID) => void (await client.call("kickAllTokens", { userID, platformID })),

@@ -3,11 +3,15 @@
 // thread woken each way) cost more than that: 335 → 205 µs of server CPU a message at 2,000/s (docs/design.md).
 // It never blocks the event loop on SQLite's lock: busy_timeout is 0 here, and a batch that finds the lock held
 // (the store thread writing, a RESTART checkpoint, another process) waits on a timer instead (MessageStore.commitSoon).
+import { tokenHash } from "../token-hash.js";
 import { openDatabase } from "./db.js";
 import { MessageStore } from "./store.js";
 
 export interface SendWriter {
   store: MessageStore;
+  /** A token's recorded state, read on this connection (a read never waits for the lock in WAL mode); undefined
+   *  when it has none yet, or the read failed: the store thread then checks it in. */
+  tokenState(token: string): number | undefined;
   /** Commits what still waits (sleeping while the lock is held elsewhere, up to lockWaitMs) and closes the connection. */
   close(): void;
 }
@@ -17,8 +21,16 @@ export function openSendWriter(dataDir: string, opts: { maxPending: number; lock
   const db = openDatabase(dataDir);
   db.exec("PRAGMA busy_timeout = 0");
   const store = new MessageStore(db, { maxPending: opts.maxPending, lockWaitMs: opts.lockWaitMs });
+  const stateOf = db.query<{ state: number }, [Buffer]>("SELECT state FROM token_state WHERE token_hash = ?");
   return {
     store,
+    tokenState(token) {
+      try {
+        return stateOf.get(tokenHash(token))?.state;
+      } catch {
+        return undefined;
+      }
+    },
     close() {
       try {
         store.flush();
