@@ -327,8 +327,8 @@ export class MessageStore implements ConversationStore {
     }
     this.lockWaitSince = 0;
     this.batch = chunk === this.batch ? [] : this.batch.slice(chunk.length);
-    this.unflushed.clear();
-    for (const p of this.batch) this.unflushed.add(p.result.conversationID);
+    // Kept whole while a backlog commits over several turns (a few entries protected a little longer).
+    if (this.batch.length === 0) this.unflushed.clear();
     for (const [id, [seq, time]] of tops) {
       const s = this.convs.get(id)!;
       s.durableMaxSeq = seq;
