@@ -136,15 +136,21 @@ const group = (from: string, groupID: string, body: string) => create(MsgDataSch
   sendID: from, groupID, sessionType: 3, contentType: 101, content: new TextEncoder().encode(JSON.stringify({ content: body })), clientMsgID: `${from}-${groupID}-${body}`,
 });
 
+/** The embedded shape's two sides on a fresh data dir, as the node runs them: the store thread and the event loop's writer. */
+async function embeddedSides() {
+  const dir = freshDir();
+  const client = await startStoreClient({ dataDir: dir, maxQueue: 1000 });
+  workers.push(client);
+  const writer = openSendWriter(dir, { maxPending: 1000 });
+  writers.push(writer);
+  return { client, writer };
+}
+
 const conversationStores: [string, () => Promise<ConversationStore>][] = [
   ["sqlite (in thread)", async () => new MessageStore(openDatabase(freshDir()))],
   ["sqlite (sends on the event loop, the rest on the store worker)", async () => {
-    const dir = freshDir();
-    const c = await startStoreClient({ dataDir: dir, maxQueue: 1000 });
-    workers.push(c);
-    const writer = openSendWriter(dir, { maxPending: 1000 });
-    writers.push(writer);
-    return new RemoteStore(c, writer.store);
+    const { client, writer } = await embeddedSides();
+    return new RemoteStore(client, writer.store);
   }],
   ["redis", async () => createRedisConversationStore(await freshRedis(), { maxPerConversation: 0, idempotencyTtlSeconds: 3600 })],
   ["redis cluster", async () => createRedisConversationStore(freshCluster(), { maxPerConversation: 0, idempotencyTtlSeconds: 3600 })],
@@ -270,12 +276,8 @@ const authPorts: [string, () => Promise<AuthPort>][] = [
     return createEmbeddedAuth(remoteTokenStates(c), AUTH_SECRET);
   }],
   ["embedded (known tokens read on the event loop, as the node runs it)", async () => {
-    const dir = freshDir();
-    const c = await startStoreClient({ dataDir: dir, maxQueue: 1000 });
-    workers.push(c);
-    const writer = openSendWriter(dir, { maxPending: 1000 });
-    writers.push(writer);
-    return createEmbeddedAuth(remoteTokenStates(c, (t) => writer.tokenState(t)), AUTH_SECRET);
+    const { client, writer } = await embeddedSides();
+    return createEmbeddedAuth(remoteTokenStates(client, (t) => writer.tokenState(t)), AUTH_SECRET);
   }],
   ["redis", async () => createRedisAuth(await freshRedis(), AUTH_SECRET)],
   ["redis cluster", async () => createRedisAuth(freshCluster(), AUTH_SECRET)],
