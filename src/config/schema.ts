@@ -130,7 +130,7 @@ export const schema = {
   messages: {
     retentionDays: int(0, nonNegative, "messages older than this are removed (SQLite: hourly; Redis: on each send to the conversation, and an hourly sweep); 0 = keep forever"),
     maxPerConversation: int(0, nonNegative),
-    storeQueueSize: int(10_000, positive, "embedded store: calls waiting for the store thread (cluster shape with PostgreSQL: sends waiting for a transaction) beyond which a new one fails at once (500)"),
+    storeQueueSize: int(10_000, positive, "embedded store: calls waiting for the store thread, and sends waiting for their commit (cluster shape with PostgreSQL: sends waiting for a transaction), beyond which a new one fails at once (500)"),
   },
   presence: {
     shards: int(4, positive),
