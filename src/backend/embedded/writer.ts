@@ -1,8 +1,9 @@
-// The event loop's writer: sends commit here, on a connection of the event loop's own, not on the store thread.
-// A commit of one tick's sends costs ~25–50 µs a send; the hop to the store thread and back (a postMessage and a
-// thread woken each way) cost more than that: 335 → 205 µs of server CPU a message at 2,000/s (docs/design.md).
-// It never blocks the event loop on SQLite's lock: busy_timeout is 0 here, and a batch that finds the lock held
-// (the store thread writing, a RESTART checkpoint, another process) waits on a timer instead (MessageStore.commitSoon).
+// The event loop's own SQLite connection: it commits the sends, and reads the state of tokens it has seen, so
+// neither needs the store thread. A commit of one tick's sends costs ~25–50 µs a send; the hop to the store thread
+// and back (a postMessage and a thread woken each way) cost more than that: 335 → 205 µs of server CPU a message at
+// 2,000/s (docs/design.md). It never blocks the event loop on SQLite's lock: busy_timeout is 0 here, and a batch that
+// finds the lock held (the store thread writing, a RESTART checkpoint, another process) waits on a timer instead
+// (MessageStore.commitSoon).
 import { tokenHash } from "../token-hash.js";
 import { openDatabase } from "./db.js";
 import { MessageStore } from "./store.js";
