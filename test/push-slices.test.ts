@@ -1,11 +1,13 @@
-// Large pushes are written in slices, one per event-loop turn, so one 10k-user fan-out does not hold every
-// other socket: the first slice is written in the call's own turn, the rest in later turns, all delivered.
+// Large pushes are written in slices, so 10k-user fan-outs do not hold every other socket: a push's first slice is
+// written in the call's own turn, the rest in later turns, one slice a turn for all pushes together, all delivered.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { create } from "@bufbuild/protobuf";
 import { MsgDataSchema } from "../src/gen/openim/sdkws/sdkws_pb.js";
 import { type TestNode, startTestNode } from "./support/node.js";
 import { type TestClient, connect, until } from "./support/client.js";
 import { pushedMsg, text } from "./support/pb.js";
+import { createPusher } from "../src/gateway/push.js";
+import { createCounters } from "../src/observe/stats.js";
 
 const USERS = 300, SLICE = 100;
 let n: TestNode;
@@ -56,4 +58,33 @@ test("a small push issued while a large one is between slices goes out before th
   await until(() => last.frames.filter((f) => f.reqIdentifier === 2001).length >= 3, 5000, "both pushes");
   const order = last.frames.filter((f) => f.reqIdentifier === 2001).map((f) => text(pushedMsg(f.data).msg));
   expect(order.slice(-2)).toEqual(["small", "big"]);
+});
+
+test("concurrent large pushes share one budget a turn: never more than a slice of users between two turns", async () => {
+  // The real pusher over a registry where every user has one connection, counting what it hands to the sockets.
+  let queued = 0;
+  const conn = { platformID: 5, variant: "json", isBackground: false };
+  const pusher = createPusher({
+    registry: { userConns: () => [conn] } as never,
+    outbound: { encodeOnce: () => () => new Uint8Array(1), queue: () => (queued++, true) } as never,
+    counters: createCounters(),
+    slice: () => SLICE,
+  });
+  const ids = Array.from({ length: USERS }, (_, i) => `u${i}`);
+  const pushes = [1, 2, 3, 4].map((i) => pusher.pushToUsers(msg(`p${i}`), ids, `op${i}`));
+  // Each call's first slice goes out in its own turn.
+  expect(queued).toBe(4 * SLICE);
+  const perTurn: number[] = [];
+  let done = false;
+  void Promise.all(pushes).then(() => (done = true));
+  while (!done) {
+    const before = queued;
+    await new Promise((r) => setImmediate(r));
+    perTurn.push(queued - before);
+  }
+  expect(queued).toBe(4 * USERS);
+  expect(Math.max(...perTurn)).toBeLessThanOrEqual(SLICE);
+  // The rest (4 x 200 users) took at least 8 turns, shared in turn rather than one push after another.
+  expect(perTurn.filter((x) => x > 0).length).toBeGreaterThanOrEqual(8);
+  for (const r of await Promise.all(pushes)) expect(r.map((x) => x.userID)).toEqual(ids);
 });
