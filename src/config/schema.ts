@@ -67,7 +67,7 @@ export const schema = {
     requestTimeoutMs: int(10_000, positive, "deadline on every backend call made for a client request; the call is cancelled then"),
     maxInflightPerConn: int(64, positive, "requests one connection may have in flight; more close it (clients wait for replies)"),
     maxSubscriptionsPerConn: int(3000, nonNegative),
-    pushSliceUsers: int(256, positive, "users a large push handles per event-loop turn before letting other traffic through"),
+    pushSliceUsers: int(256, positive, "users large pushes handle per event-loop turn, all together, before letting other traffic through"),
     tlsCert: str("", { help: "PEM files; both set = wss:// (TLS) on the WebSocket port" }),
     tlsKey: str(""),
     maxConnsPerUser: int(32, nonNegative, "limits (0 = none): connections one user may hold on this node, all platforms (refused with 1601)"),
