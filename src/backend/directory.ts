@@ -140,6 +140,36 @@ export function checkTexts(o: object, fields: readonly string[]): void {
   }
 }
 export const USER_TEXTS = ["nickname", "faceURL", "ex"] as const;
+
+// The rules both directories (SQLite, Redis) apply, in one place: what they refuse and how they say it.
+
+/** A group of `members` members is refused past maxGroupMembers. */
+export function checkGroupSize(members: number): void {
+  if (members > DIRECTORY_LIMITS.maxGroupMembers) throw codeError(ErrCode.Args, `a group has at most ${DIRECTORY_LIMITS.maxGroupMembers} members`);
+}
+
+/** A user already in `joined` groups may join no more at maxJoinedGroups. */
+export function checkJoinedCount(userID: string, joined: number): void {
+  if (joined >= DIRECTORY_LIMITS.maxJoinedGroups)
+    throw codeError(ErrCode.Args, `${userID} is in ${DIRECTORY_LIMITS.maxJoinedGroups} groups, the most one user may be in`);
+}
+
+/** The group, unless it does not exist or is dismissed (RecordNotFound). */
+export function liveGroup(groupID: string, g: GroupRecord | undefined): GroupRecord {
+  if (!g || g.status === GROUP_DISMISSED) throw codeError(ErrCode.RecordNotFound, `group ${groupID} not found`);
+  return g;
+}
+
+/** A conversation's settings as stored (`stored`: what was, if anything) with `settings` merged in, within maxSettingsBytes. */
+export function mergedSettings(stored: string | null | undefined, settings: Record<string, unknown>): string {
+  const merged = JSON.stringify({ ...(stored ? JSON.parse(stored) : {}), ...settings });
+  if (merged.length > DIRECTORY_LIMITS.maxSettingsBytes) throw codeError(ErrCode.Args, `conversation settings are larger than ${DIRECTORY_LIMITS.maxSettingsBytes} bytes`);
+  return merged;
+}
+
+/** Whether a client's list version can be answered from the log (same versionID, within what the log keeps). */
+export const answerable = (now: SyncVersion & { minVersion: number }, versionID: string, version: number) =>
+  versionID !== "" && versionID === now.versionID && version >= now.minVersion && version <= now.version;
 export const GROUP_TEXTS = ["groupName", "notification", "introduction", "faceURL", "ex"] as const;
 
 /** The group fields a directory keeps as the group's info (the rest: owner, create time, status, member count). */

@@ -13,8 +13,8 @@ import type { Cluster, Redis } from "ioredis";
 import { ErrCode, codeError } from "../../protocol/errors.js";
 import {
   DIRECTORY_LIMITS, type Directory, GROUP_DISMISSED, GROUP_ORDINARY, GROUP_TEXTS, type GroupRecord, type MemberRecord, SYNC_DELETED,
-  SYNC_INSERTED, SYNC_UPDATED, type SyncKind, USER_TEXTS, type UserConversation, type UserRecord, checkTexts, defaultUser, groupInfoJson,
-  groupOf, isListedConversation, memberOf,
+  SYNC_INSERTED, SYNC_UPDATED, type SyncKind, USER_TEXTS, type UserConversation, type UserRecord, answerable, checkGroupSize, checkJoinedCount,
+  checkTexts, defaultUser, groupInfoJson, groupOf, isListedConversation, liveGroup, memberOf, mergedSettings,
 } from "../directory.js";
 import type { ConversationStore } from "../ports.js";
 
@@ -71,15 +71,9 @@ export function createRedisDirectory(redis: Redis | Cluster, store: Pick<Convers
     if (!row.info && members.length === 0) return undefined;
     return groupOf(groupID, members.length, row.info ? { info: row.info, owner: row.owner ?? "", createTime: Number(row.createTime ?? 0), status: Number(row.status ?? 0) } : undefined);
   };
-  const existing = async (groupID: string) => {
-    const g = await group(groupID);
-    if (!g || g.status === GROUP_DISMISSED) throw codeError(ErrCode.RecordNotFound, `group ${groupID} not found`);
-    return g;
-  };
+  const existing = async (groupID: string) => liveGroup(groupID, await group(groupID));
   const checkJoinedLimit = async (userIDs: string[]) => {
-    for (const u of userIDs)
-      if ((await redis.scard(joinedKey(u))) >= DIRECTORY_LIMITS.maxJoinedGroups)
-        throw codeError(ErrCode.Args, `${u} is in ${DIRECTORY_LIMITS.maxJoinedGroups} groups, the most one user may be in`);
+    for (const u of userIDs) checkJoinedCount(u, await redis.scard(joinedKey(u)));
   };
 
   // Writes in an order that keeps reads right if a node dies between them: a user is added to their joined set
@@ -120,7 +114,7 @@ export function createRedisDirectory(redis: Redis | Cluster, store: Pick<Convers
 
     async syncChanges(kind, owner, versionID, clientVersion) {
       const now = await version(kind, owner);
-      const known = versionID !== "" && versionID === now.versionID && clientVersion >= now.minVersion && clientVersion <= now.version;
+      const known = answerable(now, versionID, clientVersion);
       const answer = { versionID: now.versionID, version: now.version, full: !known, inserted: [] as string[], updated: [] as string[], deleted: [] as string[] };
       if (!known) return answer;
       for (const [field, value] of Object.entries(await redis.hgetall(syncKey(kind, owner)))) {
@@ -157,7 +151,7 @@ export function createRedisDirectory(redis: Redis | Cluster, store: Pick<Convers
     },
 
     async createGroup(g, list, operatorUserID) {
-      if (list.length > DIRECTORY_LIMITS.maxGroupMembers) throw codeError(ErrCode.Args, `a group has at most ${DIRECTORY_LIMITS.maxGroupMembers} members`);
+      checkGroupSize(list.length);
       checkTexts(g, GROUP_TEXTS);
       // The record's first field is the claim on the ID: of two creates, one wins.
       if ((await store.groupMembers(g.groupID)).length > 0 || (await redis.hsetnx(infoKey(g.groupID), "info", groupInfoJson(g))) === 0)
@@ -190,7 +184,7 @@ export function createRedisDirectory(redis: Redis | Cluster, store: Pick<Convers
       await existing(groupID);
       const now = await store.groupMembers(groupID);
       const added = userIDs.filter((u) => !now.includes(u));
-      if (now.length + added.length > DIRECTORY_LIMITS.maxGroupMembers) throw codeError(ErrCode.Args, `a group has at most ${DIRECTORY_LIMITS.maxGroupMembers} members`);
+      checkGroupSize(now.length + added.length);
       await checkJoinedLimit(added);
       const t = Date.now();
       if (added.length) await redis.hset(roleKey(groupID), ...added.flatMap((u) => [u, JSON.stringify({ roleLevel: GROUP_ORDINARY, joinTime: t, inviter: inviterUserID })]));
@@ -223,8 +217,7 @@ export function createRedisDirectory(redis: Redis | Cluster, store: Pick<Convers
 
     async setConversation(userID, conversationID, settings) {
       const now = await redis.hget(settingsKey(userID), conversationID);
-      const merged = JSON.stringify({ ...(now ? JSON.parse(now) : {}), ...settings });
-      if (merged.length > DIRECTORY_LIMITS.maxSettingsBytes) throw codeError(ErrCode.Args, `conversation settings are larger than ${DIRECTORY_LIMITS.maxSettingsBytes} bytes`);
+      const merged = mergedSettings(now, settings);
       await redis.hset(settingsKey(userID), conversationID, merged);
       await touch("conversations", userID, [conversationID], now === null ? SYNC_INSERTED : SYNC_UPDATED);
     },

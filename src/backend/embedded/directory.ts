@@ -7,7 +7,8 @@ import { ErrCode, codeError } from "../../protocol/errors.js";
 import {
   DIRECTORY_LIMITS, type Directory, GROUP_DISMISSED, GROUP_ORDINARY, GROUP_TEXTS, type GroupRecord, type MemberRecord, SYNC_DELETED as DELETED,
   SYNC_INSERTED as INSERTED, SYNC_UPDATED as UPDATED, type SyncChanges, type SyncKind, type SyncVersion, USER_TEXTS, type UserConversation,
-  type UserRecord, checkTexts, defaultUser, groupInfoJson, groupOf, isListedConversation, memberOf,
+  type UserRecord, answerable, checkGroupSize, checkJoinedCount, checkTexts, defaultUser, groupInfoJson, groupOf, isListedConversation,
+  liveGroup, memberOf, mergedSettings,
 } from "../directory.js";
 
 /** The directory, and the one way group membership changes on this thread (the CLI's and hub's too): with the
@@ -72,18 +73,12 @@ export function createSqliteDirectory(db: Database, setMembers: (groupID: string
     if (!r && count === 0) return undefined;
     return groupOf(groupID, count, r ? { info: r.info, owner: r.owner_user_id, createTime: r.create_time, status: r.status } : undefined);
   };
-  const existing = (groupID: string): GroupRecord => {
-    const g = group(groupID);
-    if (!g || g.status === GROUP_DISMISSED) throw codeError(ErrCode.RecordNotFound, `group ${groupID} not found`);
-    return g;
-  };
+  const existing = (groupID: string): GroupRecord => liveGroup(groupID, group(groupID));
   const infoOf = groupInfoJson;
 
   const memberIDs = (groupID: string) => q.memberIDs.all(groupID).map((r) => r.user_id);
   const checkJoinedLimit = (userIDs: string[]) => {
-    for (const u of userIDs)
-      if (q.joined.all(u).length >= DIRECTORY_LIMITS.maxJoinedGroups)
-        throw codeError(ErrCode.Args, `${u} is in ${DIRECTORY_LIMITS.maxJoinedGroups} groups, the most one user may be in`);
+    for (const u of userIDs) checkJoinedCount(u, q.joined.all(u).length);
   };
 
   const newVersionID = () => randomBytes(8).toString("hex");
@@ -136,8 +131,7 @@ export function createSqliteDirectory(db: Database, setMembers: (groupID: string
 
     syncChanges(kind, owner, versionID, version): SyncChanges {
       const now = syncVersion(kind, owner);
-      const known = versionID !== "" && versionID === now.versionID && version >= now.minVersion && version <= now.version;
-      if (!known) return { versionID: now.versionID, version: now.version, full: true, inserted: [], updated: [], deleted: [] };
+      if (!answerable(now, versionID, version)) return { versionID: now.versionID, version: now.version, full: true, inserted: [], updated: [], deleted: [] };
       const rows = q.logSince.all(kind, owner, version);
       const of = (state: number) => rows.filter((r) => r.state === state).map((r) => r.item);
       return { versionID: now.versionID, version: now.version, full: false, inserted: of(INSERTED), updated: of(UPDATED), deleted: of(DELETED) };
@@ -174,7 +168,7 @@ export function createSqliteDirectory(db: Database, setMembers: (groupID: string
 
     createGroup(g, members, operatorUserID) {
       if (group(g.groupID)) throw codeError(ErrCode.DuplicateKey, `group ${g.groupID} already exists`);
-      if (members.length > DIRECTORY_LIMITS.maxGroupMembers) throw codeError(ErrCode.Args, `a group has at most ${DIRECTORY_LIMITS.maxGroupMembers} members`);
+      checkGroupSize(members.length);
       checkTexts(g, GROUP_TEXTS);
       const ids = members.map((m) => m.userID);
       checkJoinedLimit(ids);
@@ -203,7 +197,7 @@ export function createSqliteDirectory(db: Database, setMembers: (groupID: string
       existing(groupID);
       const now = memberIDs(groupID);
       const added = userIDs.filter((u) => !now.includes(u));
-      if (now.length + added.length > DIRECTORY_LIMITS.maxGroupMembers) throw codeError(ErrCode.Args, `a group has at most ${DIRECTORY_LIMITS.maxGroupMembers} members`);
+      checkGroupSize(now.length + added.length);
       checkJoinedLimit(added);
       const t = Date.now();
       db.transaction(() => {
@@ -239,8 +233,7 @@ export function createSqliteDirectory(db: Database, setMembers: (groupID: string
 
     setConversation(userID, conversationID, settings) {
       const now = q.settings.get(userID, conversationID)?.settings;
-      const merged = JSON.stringify({ ...(now ? JSON.parse(now) : {}), ...settings });
-      if (merged.length > DIRECTORY_LIMITS.maxSettingsBytes) throw codeError(ErrCode.Args, `conversation settings are larger than ${DIRECTORY_LIMITS.maxSettingsBytes} bytes`);
+      const merged = mergedSettings(now, settings);
       db.transaction(() => {
         q.putSettings.run(userID, conversationID, merged);
         touch("conversations", userID, [conversationID], !now ? INSERTED : UPDATED);
