@@ -4,7 +4,6 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { SendMsgReqSchema } from "../gen/openim/msg/msg_pb.js";
-import { nextServerMsgID } from "../backend/conversations.js";
 import type { Backend, TokenIssuer } from "../backend/ports.js";
 import type { Dispatch } from "../cluster/dispatch.js";
 import type { Config } from "../config/schema.js";
@@ -16,7 +15,7 @@ import { decodeSendMsg, toMsgData, type SendMsgFields } from "./message.js";
 import { hostAllowed } from "../config/cidr.js";
 import { readBoundedBytes } from "../bounds.js";
 import { NOT_SERVED, SDK_PREFIXES, createSdkApi } from "./sdk/index.js";
-import { callMeta, onlineStatusList } from "./sdk/common.js";
+import { callMeta, onlineStatusList, pushUnstored } from "./sdk/common.js";
 import { apiCaller } from "../backend/lane.js";
 import { splitHostPort } from "../config/host-port.js";
 
@@ -68,20 +67,17 @@ export function createAppServerApi(deps: AppServerDeps): (req: Request) => Promi
   const needAdmin = (c: Caller, what: string) => {
     if (!c.admin) throw codeError(ErrCode.NoPermission, `only app manager can ${what}`);
   };
-  const meta = callMeta;
 
   /** Stores and pushes one message as a client's 1003 would; isOnlineOnly messages are pushed, not stored (OpenIM). */
   async function send(req: SendMsgFields, recvID: string, c: Caller, clientMsgID: string) {
     const msg = toMsgData(req, recvID);
     msg.clientMsgID = clientMsgID;
     if (req.isOnlineOnly) {
-      msg.serverMsgID = nextServerMsgID();
-      msg.sendTime = BigInt(Date.now());
       const users = msg.groupID && backend.store ? await backend.store.groupMembers(msg.groupID) : [recvID, msg.sendID];
-      await dispatch.pushToUsers(msg, [...new Set(users)], c.operationID);
+      await pushUnstored(dispatch, msg, users, c.operationID);
       return { serverMsgID: msg.serverMsgID, clientMsgID, sendTime: Number(msg.sendTime) };
     }
-    const r = await backend.messages.sendMsg(create(SendMsgReqSchema, { msgData: msg }), meta(c, msg.sendID));
+    const r = await backend.messages.sendMsg(create(SendMsgReqSchema, { msgData: msg }), callMeta(c, msg.sendID));
     return { serverMsgID: r.serverMsgID, clientMsgID: r.clientMsgID, sendTime: Number(r.sendTime) };
   }
 
@@ -109,7 +105,7 @@ export function createAppServerApi(deps: AppServerDeps): (req: Request) => Promi
     async "/auth/parse_token"(body, c) {
       const req = decodeBody(body, "ParseTokenReq", { token: "string" });
       if (!req.token) throw codeError(ErrCode.Args, "token is empty");
-      const r = await backend.auth.parseToken(req.token, meta(c, ""));
+      const r = await backend.auth.parseToken(req.token, callMeta(c, ""));
       return success(omitEmpty({ userID: r.userID, platformID: r.platformID, expireTimeSeconds: Number(r.expireTimeSeconds) }));
     },
     async "/auth/force_logout"(body, c) {

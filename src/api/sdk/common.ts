@@ -4,7 +4,7 @@
 import { create } from "@bufbuild/protobuf";
 import { randomBytes } from "node:crypto";
 import { SendMsgReqSchema } from "../../gen/openim/msg/msg_pb.js";
-import { MsgDataSchema } from "../../gen/openim/sdkws/sdkws_pb.js";
+import { type MsgData, MsgDataSchema } from "../../gen/openim/sdkws/sdkws_pb.js";
 import { nextServerMsgID } from "../../backend/conversations.js";
 import type { Directory, SyncKind } from "../../backend/directory.js";
 import type { CallMeta, ConversationStore, MessagePort } from "../../backend/ports.js";
@@ -106,6 +106,14 @@ export const NotificationType = {
 
 const SYSTEM_MSG = 200;
 
+/** A message pushed to the users online now and not stored (isOnlineOnly, notifications of reliabilityLevel 1):
+ *  stamped as the store would (serverMsgID, sendTime), each user once. */
+export async function pushUnstored(dispatch: Pick<Dispatch, "pushToUsers">, msg: MsgData, userIDs: string[], operationID: string): Promise<void> {
+  msg.serverMsgID = nextServerMsgID();
+  msg.sendTime = BigInt(Date.now());
+  await dispatch.pushToUsers(msg, [...new Set(userIDs)], operationID);
+}
+
 /** OpenIM's NotificationElem content: the tips struct as a JSON string in `detail`. */
 export function notificationContent(tips: unknown): Uint8Array {
   return new TextEncoder().encode(JSON.stringify({ detail: JSON.stringify(tips) }));
@@ -122,9 +130,7 @@ export function notifier(deps: SdkDeps) {
      *  state at its next sync). */
     async online(contentType: number, sessionType: number, sendID: string, recvID: string, tips: unknown, userIDs: string[], operationID: string) {
       const msg = msgOf(contentType, sessionType, sendID, recvID, tips, { isNotNotification: false, isHistory: false, isPersistent: false, isUnreadCount: false, isSenderSync: true });
-      msg.serverMsgID = nextServerMsgID();
-      msg.sendTime = BigInt(Date.now());
-      await deps.dispatch.pushToUsers(msg, [...new Set(userIDs)], operationID).catch((err) => deps.log.warn("notification push failed", { contentType, err, operationID }));
+      await pushUnstored(deps.dispatch, msg, userIDs, operationID).catch((err) => deps.log.warn("notification push failed", { contentType, err, operationID }));
     },
     /** OpenIM's reliabilityLevel 2: stored in the pair's n_ conversation (with a seq) and delivered. */
     async stored(contentType: number, sendID: string, recvID: string, tips: unknown, c: SdkCaller) {
