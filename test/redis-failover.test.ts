@@ -216,8 +216,20 @@ describe("a slot moved under imgate's Redis Cluster client", () => {
       const a = keys[0]!, b = keys.find((k) => k !== a && ownerOf(slotOf(k)) === ownerOf(slotOf(a)) && slotOf(k) !== slotOf(a))!;
       const from = Number(ownerOf(slotOf(b)).split(":")[1]);
       const to = rc.masters().find((p) => p !== from)!;
-      const toID = redisCli(to, "CLUSTER", "MYID");
-      for (const port of rc.masters()) expect(redisCli(port, "CLUSTER", "SETSLOT", String(slotOf(b)), "NODE", toID)).toBe("OK");
+      const slot = String(slotOf(b)), toID = redisCli(to, "CLUSTER", "MYID"), fromID = redisCli(from, "CLUSTER", "MYID");
+      // Redis's own order for a move: importing/migrating, then NODE on the destination first. Importing makes the
+      // destination take a config epoch above every other, so a ping the old owner sent before its SETSLOT (an older
+      // epoch claiming the slot) cannot hand the slot back (a plain SETSLOT NODE everywhere lost that race on a busy CI).
+      expect(redisCli(to, "CLUSTER", "SETSLOT", slot, "IMPORTING", fromID)).toBe("OK");
+      expect(redisCli(from, "CLUSTER", "SETSLOT", slot, "MIGRATING", toID)).toBe("OK");
+      for (const port of [to, from, ...rc.masters().filter((p) => p !== to && p !== from)]) {
+        expect(redisCli(port, "CLUSTER", "SETSLOT", slot, "NODE", toID)).toBe("OK");
+      }
+      const ownerSeenBy = (port: number) => redisCli(port, "CLUSTER", "NODES").split("\n").find((l) => l.startsWith(toID))!;
+      await until(() => rc.masters().every((p) => ownerSeenBy(p).split(" ").slice(8).some((r) => {
+        const [lo, hi = lo] = r.split("-").map(Number);
+        return lo! <= Number(slot) && Number(slot) <= hi!;
+      })), 10_000, "every master to see the slot on its new owner");
       // One turn: both writes leave together. Auto-pipelined, the pipeline to the old master came back half OK and
       // half MOVED; ioredis surfaced the MOVED and kept its stale slot map, so `b` kept failing.
       expect(await Promise.all([r.set(a, "1"), r.set(b, "1")])).toEqual(["OK", "OK"]);
