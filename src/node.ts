@@ -150,7 +150,7 @@ async function buildNode(config: Config, log: Logger, secret: string, registerAs
   // ---- sessions, pushes, requests, routing ---------------------------------------------------------------------
   const sessions = createSessions({ registry, outbound, auth: backend.auth, policy: () => config.multiLogin.policy, counters, log });
   sessions.onKicked((conn) => presence.onKicked(conn));
-  const pusher = createPusher({ registry, outbound, counters, observeFanout: (n) => metrics.observeFanout(n), slice: () => config.ws.pushSliceUsers });
+  const pusher = createPusher({ registry, outbound, counters, observeFanout: (n) => metrics.observeFanout(n), slice: () => config.ws.pushSliceUsers, sliceMs: () => config.ws.pushSliceMs });
   const subscriptions = createSubscriptions({ outbound, lookup: (ids) => presence.lookup(ids), maxPerConn: () => config.ws.maxSubscriptionsPerConn });
   presence.onStatusChange((userID, platforms) => subscriptions.notify(userID, platforms));
   const handlers = createRouter({

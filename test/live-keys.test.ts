@@ -142,6 +142,8 @@ test("every key a reload applies is read where it is used, after the reload", as
     const big = { sendID: "sys", recvID: "lk-slow", sessionType: 1, contentType: 101, content: Buffer.alloc(40_000, 97) };
     for (let i = 0; i < 200 && node.registry.userConns("lk-slow"); i++)
       await gw.superGroupOnlineBatchPushOneMsg({ msgData: big, pushToUserIDs: ["lk-slow"] }, { headers: { operationid: `slow-${i}` } });
+    // A push larger than one chunk of users, so it is sliced (most of them offline).
+    await gw.superGroupOnlineBatchPushOneMsg({ msgData: { ...big, content: Buffer.from("wide") }, pushToUserIDs: Array.from({ length: 40 }, (_, i) => `lk-w${i}`) }, { headers: { operationid: "wide" } });
     // The hub: the Admin service with the new token, a tokenless msgGateway call from loopback.
     const admin = createClient(Admin, createGrpcTransport({ baseUrl: `https://127.0.0.1:${node.ports.rpc}`, nodeOptions: tls }));
     await admin.stats({}, { headers: { authorization: "Bearer token-after-reload" } });

@@ -8,7 +8,7 @@ import { getPath, setPath } from "./path.js";
 const LIVE = [
   "log.level", "log.format",
   "ws.maxConnections", "ws.maxInflatedBytes", "ws.handshakeTimeoutSeconds", "ws.slowConsumerBytes", "ws.requestTimeoutMs",
-  "ws.maxInflightPerConn", "ws.maxSubscriptionsPerConn", "ws.pushSliceUsers",
+  "ws.maxInflightPerConn", "ws.maxSubscriptionsPerConn", "ws.pushSliceUsers", "ws.pushSliceMs",
   "ws.maxConnsPerUser", "ws.maxConnsPerIP", "ws.handshakesPerSecond", "ws.requestsPerSecond", "ws.bytesPerSecond",
   "ws.handshakesPerIPPerSecond", "ws.maxPullMessages", "ws.maxConversationsPerRequest", "ws.maxConcurrentReadsPerUser",
   "ws.allowedOrigins", "ws.trustedProxies", "ws.limitExempt",

@@ -26,6 +26,8 @@ export interface Outbound {
   queue(conn: Conn, frame: Uint8Array): boolean;
   /** queue() of a response in the connection's codec. */
   queueResp(conn: Conn, resp: WireResp): boolean;
+  /** Writes every queued frame now instead of at the end of the turn. */
+  flush(): void;
   /** Graceful close: frames already queued go out first. */
   close(conn: Conn, code: number, reason: string): void;
   /** server.publish with the byte count recorded. */
@@ -102,6 +104,7 @@ export function createOutbound(opts: {
       }
       return true;
     },
+    flush: flushQueued,
     queueResp(conn, resp) {
       return out.queue(conn, encodeResp(conn.variant, resp));
     },

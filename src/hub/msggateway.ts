@@ -4,11 +4,11 @@
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import {
-  GetUsersOnlineStatusRespSchema, KickUserOfflineRespSchema, MultiTerminalLoginCheckRespSchema, OnlineBatchPushOneMsgRespSchema,
-  OnlinePushMsgRespSchema, msgGateway,
+  GetUsersOnlineStatusRespSchema, KickUserOfflineRespSchema, MultiTerminalLoginCheckRespSchema, type OnlineBatchPushOneMsgResp,
+  OnlinePushMsgRespSchema, type SingleMsgToUserPlatform, SingleMsgToUserPlatformSchema, type SingleMsgToUserResults, msgGateway,
 } from "../gen/openim/msggateway/msggateway_pb.js";
 import type { MsgData } from "../gen/openim/sdkws/sdkws_pb.js";
-import type { UserPushResult } from "../gateway/push.js";
+import type { PlatformResult, UserPushResult } from "../gateway/push.js";
 import { ContentType, SessionType, isValidPlatform, platformName } from "../protocol/constants.js";
 import { ErrCode, codeError } from "../protocol/errors.js";
 import type { HubDeps } from "./deps.js";
@@ -23,12 +23,22 @@ function checkMsgData(m: MsgData | undefined): asserts m is MsgData {
     throw codeError(ErrCode.Args, "sessionType 4 goes with contentType 1400 only");
 }
 
-function toPb(r: UserPushResult) {
-  return {
-    userID: r.userID,
-    onlinePush: r.onlinePush,
-    resp: r.resp.map((p) => ({ ResultCode: BigInt(p.resultCode), RecvPlatFormID: p.recvPlatformID })),
-  };
+/** One entry per (code, platform), shared by every result that has it: a 10k-user push answers with 10k results,
+ *  and a message per platform entry (with its BigInt) was most of what building and collecting them cost. */
+const platformEntries = new Map<number, SingleMsgToUserPlatform>();
+function platformEntry(p: PlatformResult): SingleMsgToUserPlatform {
+  const key = p.resultCode * 16 + p.recvPlatformID;
+  let e = platformEntries.get(key);
+  if (e && e.RecvPlatFormID === p.recvPlatformID) return e;
+  e = create(SingleMsgToUserPlatformSchema, { ResultCode: BigInt(p.resultCode), RecvPlatFormID: p.recvPlatformID });
+  // Platforms are 1..11 and codes a handful; a result merged from another node is cached only within that bound.
+  if (p.recvPlatformID > 0 && p.recvPlatformID < 16 && platformEntries.size < 256) platformEntries.set(key, e);
+  return e;
+}
+
+/** Built as the message itself, not through create(): create walks every field of every one of 10k results. */
+function toPb(r: UserPushResult): SingleMsgToUserResults {
+  return { $typeName: "openim.msggateway.SingleMsgToUserResults", userID: r.userID, onlinePush: r.onlinePush, resp: r.resp.map(platformEntry) };
 }
 
 export function msgGatewayService(node: HubDeps): ServiceImpl<typeof msgGateway> {
@@ -36,7 +46,7 @@ export function msgGatewayService(node: HubDeps): ServiceImpl<typeof msgGateway>
     checkMsgData(req.msgData);
     if (req.pushToUserIDs.length === 0) throw codeError(ErrCode.Args, "pushToUserIDs is empty");
     const results = await node.dispatch.pushToUsers(req.msgData, req.pushToUserIDs, callerOf(ctx).operationID);
-    return create(OnlineBatchPushOneMsgRespSchema, { singlePushResult: results.map(toPb) });
+    return { $typeName: "openim.msggateway.OnlineBatchPushOneMsgResp", singlePushResult: results.map(toPb) } satisfies OnlineBatchPushOneMsgResp;
   };
   return {
     async onlinePushMsg(req, ctx) {
