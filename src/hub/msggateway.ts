@@ -27,12 +27,15 @@ function checkMsgData(m: MsgData | undefined): asserts m is MsgData {
  *  and a message per platform entry (with its BigInt) was most of what building and collecting them cost. */
 const platformEntries = new Map<number, SingleMsgToUserPlatform>();
 function platformEntry(p: PlatformResult): SingleMsgToUserPlatform {
+  const make = () => create(SingleMsgToUserPlatformSchema, { ResultCode: BigInt(p.resultCode), RecvPlatFormID: p.recvPlatformID });
+  // Platforms are 1..11 and codes a handful; whatever a result merged from another node says stays outside the cache.
+  if (p.recvPlatformID <= 0 || p.recvPlatformID >= 16 || !Number.isSafeInteger(p.resultCode)) return make();
   const key = p.resultCode * 16 + p.recvPlatformID;
   let e = platformEntries.get(key);
-  if (e && e.RecvPlatFormID === p.recvPlatformID) return e;
-  e = create(SingleMsgToUserPlatformSchema, { ResultCode: BigInt(p.resultCode), RecvPlatFormID: p.recvPlatformID });
-  // Platforms are 1..11 and codes a handful; a result merged from another node is cached only within that bound.
-  if (p.recvPlatformID > 0 && p.recvPlatformID < 16 && platformEntries.size < 256) platformEntries.set(key, e);
+  if (!e) {
+    e = make();
+    if (platformEntries.size < 256) platformEntries.set(key, e);
+  }
   return e;
 }
 
