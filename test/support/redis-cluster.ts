@@ -49,6 +49,17 @@ export async function startRedisCluster(opts: { masters?: number; replicas?: 0 |
   const create = Bun.spawnSync(["redis-cli", "--cluster", "create", ...nodes.map((n) => `127.0.0.1:${n.port}`), "--cluster-replicas", String(replicas), "--cluster-yes"]);
   if (create.exitCode !== 0) throw new Error(`redis-cli --cluster create failed: ${create.stdout}${create.stderr}`);
   const alive = () => nodes.filter((n) => n.proc.exitCode === null && !n.proc.killed);
+  /** What redis-cli compares between nodes before it moves slots: each master's slots, plus who the node knows. */
+  const configSeenBy = (port: number) => redisCli(port, "CLUSTER", "NODES").split("\n").filter(Boolean).map((l) => l.split(" "))
+    .map((f) => `${f[0]} ${/master/.test(f[2]!) ? "master" : "replica"} ${f.slice(8).filter((r) => !r.startsWith("[")).sort().join(",")}`)
+    .sort().join("\n");
+  const waitAgreed = async (ms = 20_000) => {
+    const end = Date.now() + ms;
+    while (new Set(alive().map((n) => configSeenBy(n.port))).size > 1) {
+      if (Date.now() > end) throw new Error("the Redis Cluster's nodes did not agree on one configuration");
+      await Bun.sleep(100);
+    }
+  };
   const c: TestRedisCluster = {
     nodes,
     get addresses() {
@@ -72,9 +83,16 @@ export async function startRedisCluster(opts: { masters?: number; replicas?: 0 |
     async reshard(toPort, slots) {
       const id = redisCli(toPort, "CLUSTER", "MYID");
       const any = alive().find((n) => n.port !== toPort)!.port;
+      // redis-cli refuses to start ("Nodes don't agree about configuration!") while gossip still spreads a node just
+      // added: wait until every node sees the same slot map and the same nodes.
+      await waitAgreed();
       const p = Bun.spawn(["redis-cli", "--cluster", "reshard", `127.0.0.1:${any}`, "--cluster-from", "all", "--cluster-to", id,
-        "--cluster-slots", String(slots), "--cluster-yes", "--cluster-pipeline", "100"], { stdout: "ignore", stderr: "pipe" });
-      if ((await p.exited) !== 0) throw new Error(`reshard failed: ${await new Response(p.stderr as ReadableStream).text()}`);
+        "--cluster-slots", String(slots), "--cluster-yes", "--cluster-pipeline", "100"], { stdout: "pipe", stderr: "pipe" });
+      if ((await p.exited) !== 0) {
+        // redis-cli prints its [ERR] lines on stdout.
+        const out = `${await new Response(p.stdout as ReadableStream).text()}${await new Response(p.stderr as ReadableStream).text()}`;
+        throw new Error(`reshard failed: ${out.split("\n").filter((l) => /ERR|WARN|rror/.test(l)).join(" | ") || out.slice(-500)}`);
+      }
       await c.waitOk();
     },
     async kill(port) {
