@@ -88,9 +88,11 @@ export async function startRedisCluster(opts: { masters?: number; replicas?: 0 |
       await waitAgreed();
       const p = Bun.spawn(["redis-cli", "--cluster", "reshard", `127.0.0.1:${any}`, "--cluster-from", "all", "--cluster-to", id,
         "--cluster-slots", String(slots), "--cluster-yes", "--cluster-pipeline", "100"], { stdout: "pipe", stderr: "pipe" });
+      // Read while it runs: a line per moved slot would fill the pipe otherwise.
+      const output = Promise.all([new Response(p.stdout as ReadableStream).text(), new Response(p.stderr as ReadableStream).text()]);
       if ((await p.exited) !== 0) {
         // redis-cli prints its [ERR] lines on stdout.
-        const out = `${await new Response(p.stdout as ReadableStream).text()}${await new Response(p.stderr as ReadableStream).text()}`;
+        const out = (await output).join("");
         throw new Error(`reshard failed: ${out.split("\n").filter((l) => /ERR|WARN|rror/.test(l)).join(" | ") || out.slice(-500)}`);
       }
       await c.waitOk();
