@@ -63,13 +63,26 @@ test("a small push issued while a large one is between slices goes out before th
   expect(order.slice(-2)).toEqual(["small", "big"]);
 });
 
+test("a large push's slice written at once goes after what the same turn queued for that socket", async () => {
+  const ids = Array.from({ length: USERS }, (_, i) => `s${i}`);
+  const first = clients[0]!;
+  const had = first.frames.length;
+  // Same turn: a small push queued for s0 (written at the end of the turn), then a large one whose first slice has s0.
+  const small = n.node.dispatch.pushToUsers(msg("queued first"), ["s0"], "order-small");
+  const big = n.node.dispatch.pushToUsers(msg("written at once"), ids, "order-big");
+  await Promise.all([small, big]);
+  await until(() => first.frames.length >= had + 2, 5000, "both pushes");
+  const order = first.frames.slice(had).filter((f) => f.reqIdentifier === 2001).map((f) => text(pushedMsg(f.data).msg));
+  expect(order).toEqual(["queued first", "written at once"]);
+});
+
 test("concurrent large pushes share one budget a turn: never more than a slice of users between two turns", async () => {
   // The real pusher over a registry where every user has one connection, counting what it hands to the sockets.
   let queued = 0;
   const conn = { platformID: 5, variant: "json", isBackground: false };
   const pusher = createPusher({
     registry: { userConns: () => [conn] } as never,
-    outbound: { encodeOnce: () => () => new Uint8Array(1), queue: () => (queued++, true), flush: () => {} } as never,
+    outbound: { encodeOnce: () => () => new Uint8Array(1), queue: () => (queued++, true), write: () => (queued++, true) } as never,
     counters: createCounters(),
     slice: () => SLICE,
     sliceMs: () => 60_000,
@@ -104,7 +117,7 @@ test("a slice also ends at ws.pushSliceMs: slow writes make shorter slices, neve
   };
   const pusher = createPusher({
     registry: { userConns: () => [conn] } as never,
-    outbound: { encodeOnce: () => () => new Uint8Array(1), queue: slowWrite, flush: () => {} } as never,
+    outbound: { encodeOnce: () => () => new Uint8Array(1), queue: slowWrite, write: slowWrite } as never,
     counters: createCounters(),
     slice: () => 10_000,
     sliceMs: () => 2,

@@ -138,19 +138,23 @@ describe("deadlines", () => {
 });
 
 describe("slow consumers", () => {
-  test("a client that stops reading is closed and counted; a fast one on the same push is served", async () => {
-    const q = new URL(url({ port: n.wsPort, userID: "slow", platformID: 2, token: n.token("slow", 2), sdkType: "js" }));
+  // A small push is queued for the end of the turn; a large one (over 32 users) is written slice by slice at once.
+  test.each([["small", 0], ["large (sliced)", 38]] as const)("a client that stops reading is closed and counted; a fast one on the same push is served: %s push", async (kind, offline) => {
+    const slowID = `slow-${offline}`, fastID = `fast-${offline}`;
+    const q = new URL(url({ port: n.wsPort, userID: slowID, platformID: 2, token: n.token(slowID, 2), sdkType: "js" }));
     const raw = await rawConnect(n.wsPort, q.pathname + q.search);
     raw.pause();
-    const fast = await connect({ port: n.wsPort, userID: "fast", platformID: 2, token: n.token("fast", 2), sdkType: "js" });
+    const fast = await connect({ port: n.wsPort, userID: fastID, platformID: 2, token: n.token(fastID, 2), sdkType: "js" });
     const hub = createClient(msgGateway, createGrpcTransport({ baseUrl: `http://127.0.0.1:${n.rpcPort}` }));
     const msgData = create(MsgDataSchema, { sendID: "sys", recvID: "x", sessionType: 1, contentType: 101, content: new Uint8Array(40_000).fill(65) });
+    const pushToUserIDs = [slowID, fastID, ...Array.from({ length: offline }, (_, i) => `nobody-${i}`)];
     const before = n.node.counters.slowConsumerCloses;
     let slowFailed = false;
     let fastGot = 0;
     const keepAlive = setInterval(() => fast.sendRaw('{"type":"ping"}'), 500);
     for (let i = 0; i < 400 && !slowFailed; i++) {
-      const r = await hub.superGroupOnlineBatchPushOneMsg({ msgData, pushToUserIDs: ["slow", "fast"] }, { headers: { operationid: `op${i}` } });
+      const r = await hub.superGroupOnlineBatchPushOneMsg({ msgData, pushToUserIDs }, { headers: { operationid: `op${kind}${i}` } });
+      expect(r.singlePushResult.map((x) => x.userID)).toEqual(pushToUserIDs);
       const slow = r.singlePushResult[0]!;
       expect(r.singlePushResult[1]!.resp[0]!.ResultCode).toBe(0n);
       fastGot++;
@@ -159,9 +163,10 @@ describe("slow consumers", () => {
     clearInterval(keepAlive);
     expect(slowFailed).toBe(true);
     expect(n.node.counters.slowConsumerCloses).toBe(before + 1);
-    expect(n.node.registry.userConns("slow")).toBeUndefined();
+    expect(n.node.registry.userConns(slowID)).toBeUndefined();
     await until(() => fast.frames.filter((f) => f.reqIdentifier === 2001).length === fastGot, 5000, "fast client to get every push");
     raw.socket.destroy();
     fast.close();
   });
 });
+

@@ -26,8 +26,11 @@ export interface Outbound {
   queue(conn: Conn, frame: Uint8Array): boolean;
   /** queue() of a response in the connection's codec. */
   queueResp(conn: Conn, resp: WireResp): boolean;
-  /** Writes every queued frame now instead of at the end of the turn. */
-  flush(): void;
+  /**
+   * queue() written now instead of at the end of the turn (what it queued for the connection goes first): for
+   * large pushes, whose writes must count against their slice of the turn. No per-frame bookkeeping either.
+   */
+  write(conn: Conn, frame: Uint8Array): boolean;
   /** Graceful close: frames already queued go out first. */
   close(conn: Conn, code: number, reason: string): void;
   /** server.publish with the byte count recorded. */
@@ -104,7 +107,20 @@ export function createOutbound(opts: {
       }
       return true;
     },
-    flush: flushQueued,
+    write(conn, frame) {
+      if (conn.state !== "open" || !conn.ws) return false;
+      if (conn.pushQueue) {
+        conn.pushQueue.push(frame);
+        drain(conn);
+        return conn.state === "open";
+      }
+      // As queue() checks once a turn: a socket already over the limit is closed now, not reported as taking it.
+      if (conn.ws.getBufferedAmount() > opts.slowConsumerBytes()) {
+        closeSlow(conn, "buffered bytes over the slow-consumer limit");
+        return false;
+      }
+      return check(conn, conn.ws.sendBinary(frame));
+    },
     queueResp(conn, resp) {
       return out.queue(conn, encodeResp(conn.variant, resp));
     },

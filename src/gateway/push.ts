@@ -1,7 +1,7 @@
 // Server pushes. A 2001 is encoded once per codec variant in use and written to each of the target users'
-// connections on this node, found in the registry, through outbound.queue (one corked write per socket per
-// event-loop turn). 0 only for an open socket under its slow-consumer limit; one that passes the limit when
-// the turn's frames are written is closed as slow. (Per-user pub/sub topics did the same batching natively but cost a
+// connections on this node, found in the registry: a small push through outbound.queue (one corked write per socket
+// per event-loop turn), a large one's slices through outbound.write (at once, so its slice's clock counts the writes).
+// 0 only for an open socket under its slow-consumer limit; one that passes the limit is closed as slow. (Per-user pub/sub topics did the same batching natively but cost a
 // native topic, ~0.5 KB, per online user.)
 import { create, toBinary } from "@bufbuild/protobuf";
 import { type MsgData, PullMsgsSchema, PushMessagesSchema } from "../gen/openim/sdkws/sdkws_pb.js";
@@ -9,6 +9,7 @@ import { conversationIDOf, isNotificationConversation } from "../protocol/conver
 import { Platform, Req, isPushTerminal } from "../protocol/constants.js";
 import { ErrCode } from "../protocol/errors.js";
 import { type Counters, bump } from "../observe/stats.js";
+import type { Conn } from "../sessions/conn.js";
 import type { Registry } from "../sessions/registry.js";
 import { type Variant, resp } from "./codec/envelope.js";
 import type { Outbound } from "./outbound.js";
@@ -56,21 +57,22 @@ export function createPusher(opts: {
   const { registry, outbound, counters } = opts;
   const sliceOf = opts.slice ?? (() => PUSH_SLICE);
   const sliceMsOf = opts.sliceMs ?? (() => PUSH_SLICE_MS);
+  const queueForTurn = (c: Conn, f: Uint8Array) => outbound.queue(c, f);
+  const writeNow = (c: Conn, f: Uint8Array) => outbound.write(c, f);
   /** Large pushes with users left, served in turn. */
   const jobs: Job[] = [];
   let pumping = false;
 
   /**
-   * Writes a chunk at a time, each written at once (not at the end of the turn) so the clock sees what the writes
-   * cost, until the job is done, `budget` users are handled or `deadline` passes. Returns the users handled.
+   * Writes a chunk at a time, at once (not at the end of the turn) so the clock sees what the writes cost, until
+   * the job is done, `budget` users are handled or `deadline` passes. Returns the users handled.
    */
   const advance = (job: Pick<Job, "frame" | "userIDs" | "next" | "results">, budget: number, deadline: number): number => {
     const from = job.next;
     while (job.next < job.userIDs.length && budget > job.next - from) {
       const to = Math.min(job.userIDs.length, job.next + CHUNK, from + budget);
-      pushSlice(job.frame, job.userIDs, job.next, to, job.results);
+      pushSlice(job.frame, job.userIDs, job.next, to, job.results, writeNow);
       job.next = to;
-      outbound.flush();
       if (performance.now() >= deadline) break;
     }
     return job.next - from;
@@ -108,7 +110,7 @@ export function createPusher(opts: {
     const frame = outbound.encodeOnce(resp(Req.PushMsg, { operationID, data: pushMessagesPayload(msg) }));
     const results: UserPushResult[] = [];
     if (userIDs.length <= CHUNK) {
-      pushSlice(frame, userIDs, 0, userIDs.length, results);
+      pushSlice(frame, userIDs, 0, userIDs.length, results, queueForTurn);
       return results;
     }
     const job = { frame, userIDs, next: 0, results };
@@ -124,7 +126,10 @@ export function createPusher(opts: {
     return results;
   }
 
-  function pushSlice(frame: (v: Variant) => Uint8Array, userIDs: readonly string[], from: number, to: number, results: UserPushResult[]) {
+  function pushSlice(
+    frame: (v: Variant) => Uint8Array, userIDs: readonly string[], from: number, to: number, results: UserPushResult[],
+    send: (c: Conn, f: Uint8Array) => boolean,
+  ) {
     for (let k = from; k < to; k++) {
       const userID = userIDs[k]!;
       const conns = registry.userConns(userID);
@@ -135,7 +140,7 @@ export function createPusher(opts: {
       for (const c of conns.length === 1 ? conns : [...conns]) {
         let code: number;
         if (c.platformID === Platform.IOS && c.isBackground) code = ErrCode.IOSBackgroundPush;
-        else if (outbound.queue(c, frame(c.variant))) {
+        else if (send(c, frame(c.variant))) {
           code = 0;
           if (isPushTerminal(c.platformID)) r.onlinePush = true;
         } else code = ErrCode.PushMsg;
