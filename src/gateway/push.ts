@@ -35,9 +35,9 @@ export function pushMessagesPayload(msg: MsgData): Uint8Array {
 }
 
 /** Users handled per event-loop turn by large pushes, all of them together, at most (ws.pushSliceUsers). */
-export const PUSH_SLICE = 256;
+const PUSH_SLICE = 256;
 /** Milliseconds of a turn large pushes may take, all together, writes included (ws.pushSliceMs). */
-export const PUSH_SLICE_MS = 1;
+const PUSH_SLICE_MS = 1;
 /** Users written between two looks at the clock; a push this small is written whole in its call's turn. */
 const CHUNK = 32;
 
