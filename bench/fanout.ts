@@ -110,8 +110,30 @@ export async function fanout(quick: boolean) {
     ratioToNodeWs: round(imgate.deliveriesPerSec / peer.deliveriesPerSec, 3),
     ratioToSocketIO: round(imgate.deliveriesPerSec / socketio.deliveriesPerSec, 3),
     ...(nchanResult ? { ratioToNginxNchan: round(imgate.deliveriesPerSec / nchanResult.deliveriesPerSec, 3) } : {}),
-    chatDuringFanout: mixed,
+    chatDuringFanout: { ...mixed, rawBun: await chatDuringRawPublish(quick, list, mixed.pushesDuring, frameSize) },
   });
+}
+
+/** 1:1 chat clients (50 pairs) on `url`, and a run of them at 1,000 msg/s: send→push latencies. */
+async function chatLoad(url: string, seconds: number) {
+  const chatUsers = users("mc", 100);
+  const chat = await startWorker();
+  await chat.call({ cmd: "connect", url, users: chatUsers, concurrency: 50, chat: true });
+  const pairs: [string, string][] = [];
+  for (let k = 0; k < chatUsers.length; k += 2) pairs.push([chatUsers[k]!.userID, chatUsers[k + 1]!.userID]);
+  const run = async () => {
+    await chat.call({ cmd: "chat", pairs, ratePerSec: 1000, durationMs: seconds * 1000 });
+    const c = await chat.call({ cmd: "count" });
+    return { p50: round(percentile(c.latencies, 50)), p99: round(percentile(c.latencies, 99)), max: round(Math.max(0, ...c.latencies)), samples: c.latencies.length };
+  };
+  return { worker: chat, run };
+}
+
+/** Clients for the 10k-user fan-out on `url` (imgate's handshake, or a plain subscriber when `raw`). */
+async function fanClients(url: string, list: ReturnType<typeof users>, raw: boolean) {
+  const ws = await Promise.all(Array.from({ length: Math.ceil(list.length / 5000) }, startWorker));
+  await Promise.all(ws.map((w, i) => w.call({ cmd: "connect", url, users: list.slice(i * 5000, (i + 1) * 5000), concurrency: 100, raw })));
+  return ws;
 }
 
 /**
@@ -122,21 +144,11 @@ async function chatDuringFanout(quick: boolean, list: ReturnType<typeof users>, 
   const seconds = quick ? 3 : 6;
   const server = await startImgate();
   const hub = createClient(msgGateway, createGrpcTransport({ baseUrl: `http://127.0.0.1:${server.rpc}` }));
-  const fanWorkers = await Promise.all(Array.from({ length: Math.ceil(list.length / 5000) }, startWorker));
-  await Promise.all(fanWorkers.map((w, i) => w.call({ cmd: "connect", url: `ws://127.0.0.1:${server.ws}/`, users: list.slice(i * 5000, (i + 1) * 5000), concurrency: 100, raw: false })));
-  const chatUsers = users("mc", 100);
-  const chat = await startWorker();
-  await chat.call({ cmd: "connect", url: `ws://127.0.0.1:${server.ws}/`, users: chatUsers, concurrency: 50, chat: true });
-  const pairs: [string, string][] = [];
-  for (let k = 0; k < chatUsers.length; k += 2) pairs.push([chatUsers[k]!.userID, chatUsers[k + 1]!.userID]);
-  const chatRun = async () => {
-    await chat.call({ cmd: "chat", pairs, ratePerSec: 1000, durationMs: seconds * 1000 });
-    const c = await chat.call({ cmd: "count" });
-    return { p50: round(percentile(c.latencies, 50)), p99: round(percentile(c.latencies, 99)), max: round(Math.max(0, ...c.latencies)), samples: c.latencies.length };
-  };
+  const fanWorkers = await fanClients(`ws://127.0.0.1:${server.ws}/`, list, false);
+  const chat = await chatLoad(`ws://127.0.0.1:${server.ws}/`, seconds);
   progress(`fanout: chat at 1,000 msg/s alone, then during back-to-back ${ids.length}-user pushes`);
-  await chatRun(); // warm-up
-  const alone = await chatRun();
+  await chat.run(); // warm-up
+  const alone = await chat.run();
   let pushes = 0, stop = false;
   const pusher = (async () => {
     while (!stop) {
@@ -144,11 +156,41 @@ async function chatDuringFanout(quick: boolean, list: ReturnType<typeof users>, 
       pushes++;
     }
   })();
-  const during = await chatRun();
+  const during = await chat.run();
   stop = true;
   await pusher;
-  await Promise.all([...fanWorkers, chat].map((w) => w.call({ cmd: "close" })));
+  await Promise.all([...fanWorkers, chat.worker].map((w) => w.call({ cmd: "close" })));
   await server.stop();
   progress(`fanout: chat p99 alone ${alone.p99} ms, during fan-out ${during.p99} ms (${pushes} pushes)`);
   return { chatRatePerSec: 1000, seconds, fanoutUsers: ids.length, pushesDuring: pushes, alone, during };
+}
+
+/**
+ * The same chat on the bare Bun relay while it publishes a frame to the same 10k subscribers `pushes` times,
+ * evenly over the run (imgate's push count): what the chat gets meanwhile from a server that writes a whole
+ * fan-out in one turn (uWS's native topic publish).
+ */
+async function chatDuringRawPublish(quick: boolean, list: ReturnType<typeof users>, pushes: number, frameSize: number) {
+  const seconds = quick ? 3 : 6;
+  const raw = await startRawBun();
+  const fanWorkers = await fanClients(`ws://127.0.0.1:${raw.port}/`, list, true);
+  const chat = await chatLoad(`ws://127.0.0.1:${raw.port}/`, seconds);
+  progress(`fanout: the same chat on the bare Bun relay during ${pushes} publishes to ${list.length} subscribers`);
+  await chat.run(); // warm-up
+  const alone = await chat.run();
+  let published = 0;
+  const gapMs = (seconds * 1000) / Math.max(1, pushes);
+  const publisher = (async () => {
+    const t0 = performance.now();
+    for (; published < pushes; published++) {
+      await Bun.sleep(Math.max(0, t0 + published * gapMs - performance.now()));
+      await raw.publish(1, frameSize);
+    }
+  })();
+  const during = await chat.run();
+  await publisher;
+  await Promise.all([...fanWorkers, chat.worker].map((w) => w.call({ cmd: "close" })));
+  await raw.stop();
+  progress(`fanout: bare Bun chat p99 alone ${alone.p99} ms, during publishes ${during.p99} ms`);
+  return { publishes: published, alone, during };
 }

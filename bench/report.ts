@@ -261,7 +261,9 @@ The nchan peer needs Debian's \`nginx-light\` and \`libnginx-mod-nchan\`; withou
 ${fan.chatDuringFanout ? `
 A 1:1 chat at ${n(fan.chatDuringFanout.chatRatePerSec)} msg/s on the same imgate, alone and while the push service sends ${n(fan.chatDuringFanout.fanoutUsers)}-user
 pushes back to back (${fan.chatDuringFanout.pushesDuring} of them in ${fan.chatDuringFanout.seconds} s): send→push p99 **${fan.chatDuringFanout.alone.p99} ms** alone,
-**${fan.chatDuringFanout.during.p99} ms** during (max ${fan.chatDuringFanout.during.max} ms, p50 ${fan.chatDuringFanout.during.p50} ms). Large pushes are written in
+**${fan.chatDuringFanout.during.p99} ms** during (max ${fan.chatDuringFanout.during.max} ms, p50 ${fan.chatDuringFanout.during.p50} ms).${fan.chatDuringFanout.rawBun ? ` The bare Bun
+relay with the same clients, publishing to the same ${n(fan.chatDuringFanout.fanoutUsers)} subscribers ${fan.chatDuringFanout.rawBun.publishes} times over the same seconds (uWS's native
+topic publish writes a whole fan-out in one turn): p99 **${fan.chatDuringFanout.rawBun.during.p99} ms** (p50 ${fan.chatDuringFanout.rawBun.during.p50} ms; alone ${fan.chatDuringFanout.rawBun.alone.p99} ms).` : ""} Large pushes are written in
 slices of at most 256 users or 1 ms of the event loop, their writes included (\`ws.pushSliceUsers\`, \`ws.pushSliceMs\`), one
 slice a turn for all of them, so the chat's frames are handled between slices instead of after the whole fan-out.
 Measured A/B on 2026-12-06 (same hour, three runs each): 256-user slices alone (the writes made at the end of the
@@ -430,10 +432,10 @@ ${ranOn(soak)}
     }
   }
   if (fan) row("fan-out ≥ 0.7× the bare Bun ceiling", `${fan.ratioToCeiling}×`, fan.ratioToCeiling >= 0.7, "");
-  if (fan) row("fan-out (10k users, 20 pushes in flight) ≥ 1.2× node + ws", `${fan.ratioToNodeWs}×`, fan.ratioToNodeWs >= 1.2, "medians of three interleaved runs; two full runs earlier on 2026-12-06 (same push path, before outbound.write) gave 1.30× and 1.57×: the machine's ±20 %; see fanout");
+  if (fan) row("fan-out (10k users, 20 pushes in flight) ≥ 1.2× node + ws", `${fan.ratioToNodeWs}×`, fan.ratioToNodeWs >= 1.2, "medians of three interleaved runs; the day's other full runs (2026-12-06, time-bounded slices) gave 1.30×, 1.57×, 1.18×: the machine's ±20 %; see fanout");
   if (fan?.chatDuringFanout)
     row("1:1 chat at 1,000 msg/s during 10k fan-outs: p99 ≤ 20 ms", `${fan.chatDuringFanout.during.p99} ms`, fan.chatDuringFanout.during.p99 <= 20,
-      "turns no slice bounds (the hub decoding 10k user IDs and encoding 10k results, GC) and a 2-core machine shared with three busy client processes; no regression since 0.1.0 (its code measured 79–164 ms here on 2026-12-06); see fanout");
+      (fan.chatDuringFanout.rawBun ? `the bare Bun relay at the same fan-out rate: ${fan.chatDuringFanout.rawBun.during.p99} ms; ` : "") + `the day's other full runs 37, 29.5, 34.5 ms (this run's chat alone: ${fan.chatDuringFanout.alone.p99} ms); turns no slice bounds (the hub decoding 10k user IDs and encoding 10k results, GC) and a 2-core machine shared with three busy client processes; no regression since 0.1.0 (its code measured 79–164 ms here on 2026-12-06); see fanout`);
   if (chat) {
     row("1:1 send→push p99 ≤ 5 ms at 2k msg/s", `${chat.imgate.steady.pushLatencyMs.p99} ms`, chat.imgate.steady.pushLatencyMs.p99 <= 5, "");
     row("1:1 send→push p99 ≤ 3 ms at 2k msg/s", `${chat.imgate.steady.pushLatencyMs.p99} ms`, chat.imgate.steady.pushLatencyMs.p99 <= 3,
