@@ -72,6 +72,13 @@ export function createOutbound(opts: {
     return true;
   };
 
+  /** Before a push is taken: a socket already over the limit is closed now, not reported as taking it. */
+  const closedOverLimit = (conn: Conn): boolean => {
+    if (conn.ws!.getBufferedAmount() <= opts.slowConsumerBytes()) return false;
+    closeSlow(conn, "buffered bytes over the slow-consumer limit");
+    return true;
+  };
+
   const live = (conn: Conn) => conn.ws !== undefined && (conn.state === "open" || conn.state === "closing" || conn.state === "handshake");
 
   let queued: Conn[] = [];
@@ -97,11 +104,8 @@ export function createOutbound(opts: {
       if (conn.state !== "open" || !conn.ws) return false;
       if (conn.pushQueue) conn.pushQueue.push(frame);
       else {
-        // Once per connection per turn: a socket already over the limit is closed now, not reported as taking it.
-        if (conn.ws.getBufferedAmount() > opts.slowConsumerBytes()) {
-          closeSlow(conn, "buffered bytes over the slow-consumer limit");
-          return false;
-        }
+        // Once per connection per turn.
+        if (closedOverLimit(conn)) return false;
         conn.pushQueue = [frame];
         if (queued.push(conn) === 1) setImmediate(flushQueued);
       }
@@ -114,11 +118,7 @@ export function createOutbound(opts: {
         drain(conn);
         return conn.state === "open";
       }
-      // As queue() checks once a turn: a socket already over the limit is closed now, not reported as taking it.
-      if (conn.ws.getBufferedAmount() > opts.slowConsumerBytes()) {
-        closeSlow(conn, "buffered bytes over the slow-consumer limit");
-        return false;
-      }
+      if (closedOverLimit(conn)) return false;
       return check(conn, conn.ws.sendBinary(frame));
     },
     queueResp(conn, resp) {

@@ -1,8 +1,8 @@
 // Server pushes. A 2001 is encoded once per codec variant in use and written to each of the target users'
 // connections on this node, found in the registry: a small push through outbound.queue (one corked write per socket
 // per event-loop turn), a large one's slices through outbound.write (at once, so its slice's clock counts the writes).
-// 0 only for an open socket under its slow-consumer limit; one that passes the limit is closed as slow. (Per-user pub/sub topics did the same batching natively but cost a
-// native topic, ~0.5 KB, per online user.)
+// 0 only for an open socket under its slow-consumer limit; one that passes the limit is closed as slow. (Per-user
+// pub/sub topics did the same batching natively but cost a native topic, ~0.5 KB, per online user.)
 import { create, toBinary } from "@bufbuild/protobuf";
 import { type MsgData, PullMsgsSchema, PushMessagesSchema } from "../gen/openim/sdkws/sdkws_pb.js";
 import { conversationIDOf, isNotificationConversation } from "../protocol/conversation.js";

@@ -26,14 +26,15 @@ function checkMsgData(m: MsgData | undefined): asserts m is MsgData {
 /** One entry per (code, platform), shared by every result that has it: a 10k-user push answers with 10k results,
  *  and a message per platform entry (with its BigInt) was most of what building and collecting them cost. */
 const platformEntries = new Map<number, SingleMsgToUserPlatform>();
+const platformMessage = (p: PlatformResult) =>
+  create(SingleMsgToUserPlatformSchema, { ResultCode: BigInt(p.resultCode), RecvPlatFormID: p.recvPlatformID });
 function platformEntry(p: PlatformResult): SingleMsgToUserPlatform {
-  const make = () => create(SingleMsgToUserPlatformSchema, { ResultCode: BigInt(p.resultCode), RecvPlatFormID: p.recvPlatformID });
   // Platforms are 1..11 and codes a handful; whatever a result merged from another node says stays outside the cache.
-  if (p.recvPlatformID <= 0 || p.recvPlatformID >= 16 || !Number.isSafeInteger(p.resultCode)) return make();
+  if (p.recvPlatformID <= 0 || p.recvPlatformID >= 16 || !Number.isSafeInteger(p.resultCode)) return platformMessage(p);
   const key = p.resultCode * 16 + p.recvPlatformID;
   let e = platformEntries.get(key);
   if (!e) {
-    e = make();
+    e = platformMessage(p);
     if (platformEntries.size < 256) platformEntries.set(key, e);
   }
   return e;

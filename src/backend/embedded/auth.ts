@@ -26,8 +26,14 @@ export interface TokenStates {
 /** The SQLite side of TokenStates (synchronous: it runs on the store worker's thread). Rows are keyed by the
  *  token's SHA-256 and carry its expiry; a user's expired rows go when that user logs in on the platform again
  *  (as OpenIM deletes expired tokens when it issues one), and `sweepExpired` takes the rest. */
-export function tokenStatesOn(db: Database) {
+/** A recorded token's state by its hash (undefined: never seen); on any connection to the database. */
+export function tokenStateReader(db: Database): (hash: Buffer) => number | undefined {
   const getState = db.query<{ state: number }, [Buffer]>("SELECT state FROM token_state WHERE token_hash = ?");
+  return (hash) => getState.get(hash)?.state;
+}
+
+export function tokenStatesOn(db: Database) {
+  const stateOf = tokenStateReader(db);
   const remember = db.query(
     "INSERT OR IGNORE INTO token_state (token_hash, user_id, platform_id, state, expires_at) VALUES (?, ?, ?, 0, ?)");
   const dropExpiredOf = db.query("DELETE FROM token_state WHERE user_id = ? AND platform_id = ? AND expires_at <= ?");
@@ -45,7 +51,7 @@ export function tokenStatesOn(db: Database) {
   return {
     checkIn: (token: string, userID: string, platformID: number) => {
       const h = tokenHash(token);
-      const state = getState.get(h)?.state;
+      const state = stateOf(h);
       if (state === undefined)
         db.transaction(() => {
           dropExpiredOf.run(userID, platformID, now());

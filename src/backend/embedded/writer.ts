@@ -5,6 +5,7 @@
 // finds the lock held (the store thread writing, a RESTART checkpoint, another process) waits on a timer instead
 // (MessageStore.commitSoon).
 import { tokenHash } from "../token-hash.js";
+import { tokenStateReader } from "./auth.js";
 import { openDatabase } from "./db.js";
 import { MessageStore } from "./store.js";
 
@@ -22,12 +23,12 @@ export function openSendWriter(dataDir: string, opts: { maxPending: number; lock
   const db = openDatabase(dataDir);
   db.exec("PRAGMA busy_timeout = 0");
   const store = new MessageStore(db, { maxPending: opts.maxPending, lockWaitMs: opts.lockWaitMs });
-  const stateOf = db.query<{ state: number }, [Buffer]>("SELECT state FROM token_state WHERE token_hash = ?");
+  const stateOf = tokenStateReader(db);
   return {
     store,
     tokenState(token) {
       try {
-        return stateOf.get(tokenHash(token))?.state;
+        return stateOf(tokenHash(token));
       } catch {
         return undefined;
       }
