@@ -27,6 +27,19 @@ describe("message store", () => {
     expect(results.map((r) => Number(r.seq)).sort((x, y) => x - y)).toEqual(Array.from({ length: 500 }, (_, i) => i + 1));
   });
 
+  test("sends to one conversation in the same millisecond get strictly later sendTimes, in seq order", async () => {
+    // OpenIM's SDKs take the latest message by sendTime: with two equal, they kept the older one as the latest.
+    const { store } = fresh();
+    const t0 = Date.now();
+    const sends = Array.from({ length: 100 }, (_, i) => store.send(msg("a", "b", i), "a"));
+    // Sent in the same tick after them: another conversation is not pushed ahead by this one.
+    const other = store.send(msg("c", "d", 1), "c");
+    const times = (await Promise.all(sends)).map((r) => Number(r.sendTime));
+    for (let i = 1; i < times.length; i++) expect(times[i]!).toBeGreaterThan(times[i - 1]!);
+    expect(times[0]!).toBeGreaterThanOrEqual(t0);
+    expect(Number((await other).sendTime)).toBeLessThan(times.at(-1)!);
+  });
+
   test("a failed commit rolls the seqs back: no gap", async () => {
     const { store, db } = fresh();
     await store.send(msg("a", "b", 1), "a");

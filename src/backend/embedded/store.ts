@@ -247,7 +247,9 @@ export class MessageStore implements ConversationStore {
     const conversationID = conversationIDOf(msg);
     const conv = this.conv(conversationID, true);
     this.unflushed.add(conversationID);
-    const now = Date.now();
+    // Strictly later than the conversation's last send: OpenIM's SDKs pick a conversation's latest message by
+    // sendTime, and of two sent in the same millisecond kept the older one as "latest" for good.
+    const now = Math.max(Date.now(), conv.maxSeqTime + 1);
     conv.maxSeq += 1;
     if (conv.minSeq === 0) conv.minSeq = 1;
     conv.maxSeqTime = now;
