@@ -15,7 +15,8 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 test("build, copy alone, run --version, token and serve", async () => {
   const built = join(dir, "build", "imgate");
   const b = Bun.spawnSync([process.execPath, "build.ts", "--outfile", built], { cwd: new URL("..", import.meta.url).pathname, stdout: "pipe", stderr: "pipe" });
-  expect(b.exitCode).toBe(0);
+  // Each step's output goes into the failure, so a failure in CI says which step and why.
+  expect({ exit: b.exitCode, stderr: b.exitCode ? b.stderr.toString() : "" }).toEqual({ exit: 0, stderr: "" });
   const run = join(dir, "run");
   mkdirSync(run);
   const bin = join(run, "imgate");
@@ -27,15 +28,17 @@ test("build, copy alone, run --version, token and serve", async () => {
   const env = { PATH: "/usr/bin:/bin", HOME: run };
 
   const v = Bun.spawnSync([bin, "--version"], { cwd: run, env });
-  expect(v.exitCode).toBe(0);
+  expect({ exit: v.exitCode, stderr: v.exitCode ? v.stderr.toString() : "" }).toEqual({ exit: 0, stderr: "" });
   expect(v.stdout.toString().trim()).toMatch(/^\d+\.\d+\.\d+/);
 
   const t = Bun.spawnSync([bin, "token", "-u", "x", "-p", "3", "--secret", "k"], { cwd: run, env });
-  expect(t.exitCode).toBe(0);
+  expect({ exit: t.exitCode, stderr: t.exitCode ? t.stderr.toString() : "" }).toEqual({ exit: 0, stderr: "" });
   expect(t.stdout.toString().split(".").length).toBe(3);
 
   const s = await serveProcess(join(run, "data"), [], [bin], run);
-  const tok = Bun.spawnSync([bin, "token", "-u", "u", "-p", "5", "--data-dir", join(run, "data")], { cwd: run, env }).stdout.toString().trim();
+  const issued = Bun.spawnSync([bin, "token", "-u", "u", "-p", "5", "--data-dir", join(run, "data")], { cwd: run, env });
+  expect({ exit: issued.exitCode, stderr: issued.exitCode ? issued.stderr.toString() : "" }).toEqual({ exit: 0, stderr: "" });
+  const tok = issued.stdout.toString().trim();
   const c = await connect({ port: s.ws, userID: "u", platformID: 5, token: tok, sdkType: "js", isMsgResp: true });
   expect((await c.request(1001)).errCode).toBe(0);
   // A send commits on the store worker, which travels inside the binary as its second entrypoint.
@@ -48,17 +51,19 @@ test("build, copy alone, run --version, token and serve", async () => {
   const metrics = await (await fetch(`http://127.0.0.1:${s.admin}/metrics`)).text();
   expect(metrics).toContain("online_user_num 1");
   s.proc.kill("SIGTERM");
-  expect(await s.proc.exited).toBe(0);
+  const code = await s.proc.exited;
+  expect({ exit: code, output: code ? s.output() : "" }).toEqual({ exit: 0, output: "" });
 
   // systemd's notify protocol goes through libc (bun:ffi) from inside the binary too.
   const sock = bindNotifySocket(join(dir, "notify.sock"));
   try {
     const [ws, rpc, admin] = [await freePort(), await freePort(), await freePort()];
     const p = Bun.spawn([bin, "serve", "--host", "127.0.0.1", "--ws-port", String(ws), "--rpc-port", String(rpc), "--admin-port", String(admin),
-      "--data-dir", join(run, "data")], { cwd: run, env: { ...env, NOTIFY_SOCKET: sock.path }, stdout: "ignore", stderr: "ignore" });
+      "--data-dir", join(run, "data")], { cwd: run, env: { ...env, NOTIFY_SOCKET: sock.path }, stdout: "ignore", stderr: "pipe" });
     await until(() => sock.lines().includes("READY=1"), 10_000, "READY=1 from the binary");
     p.kill("SIGTERM");
-    expect(await p.exited).toBe(0);
+    const stopped = await p.exited;
+    expect({ exit: stopped, stderr: stopped ? await new Response(p.stderr).text() : "" }).toEqual({ exit: 0, stderr: "" });
     await until(() => sock.lines().includes("STOPPING=1"), 2000, "STOPPING=1 from the binary");
   } finally {
     sock.close();
