@@ -196,6 +196,35 @@ for (const [name, make] of conversationStores) {
       expect(seqs).toEqual([1n]);
     });
 
+    test("sends to one conversation in the same millisecond get strictly later sendTimes in seq order, stored as replied", async () => {
+      // OpenIM's SDKs take a conversation's latest message by sendTime: of two equal, they kept the older for good.
+      const s = await make();
+      const t0 = Date.now();
+      const sends = Array.from({ length: 100 }, (_, i) => s.send(msg("a", "b", `t${i}`), "a", `op${i}`));
+      // Sent in the same tick after them: another conversation is not pushed ahead by this one's burst.
+      const other = s.send(msg("c", "d", "elsewhere"), "c", "op");
+      const replies = (await Promise.all(sends)).sort((x, y) => Number(x.seq - y.seq));
+      const times = replies.map((r) => Number(r.sendTime));
+      for (let i = 1; i < times.length; i++) expect(times[i]!).toBeGreaterThan(times[i - 1]!);
+      expect(times[0]!).toBeGreaterThanOrEqual(t0);
+      expect(Number((await other).sendTime)).toBeLessThan(times.at(-1)!);
+      // The stored bytes carry the replied sendTime (field 15) once: a pull shows what the push showed.
+      const raws = await s.readRaw("si_a_b", replies.map((r) => Number(r.seq)));
+      const stored = raws.map((raw) => {
+        const found: bigint[] = [];
+        const r = new BinaryReader(raw!);
+        while (r.pos < r.len) {
+          const [field, wire] = r.tag();
+          if (field === 15) found.push(BigInt(r.int64()));
+          else r.skip(wire);
+        }
+        return found;
+      });
+      expect(stored).toEqual(replies.map((r) => [r.sendTime]));
+      // A later send continues the chain even when the clock has not caught up with it.
+      expect(Number((await s.send(msg("a", "b", "after"), "a", "op")).sendTime)).toBeGreaterThan(times.at(-1)!);
+    });
+
     test("a resent clientMsgID is answered with the stored message, marked duplicate, and not stored twice", async () => {
       const s = await make();
       const first = await s.send(msg("a", "b", "once", "same-id"), "a", "op1");

@@ -42,6 +42,17 @@ const RETRIABLE = new Set(["40P01", "40001", "23505"]);
 
 const num = (v: unknown) => (v === null || v === undefined ? 0 : Number(v));
 
+/** A message's bytes without its sendTime: the batch statement appends the one it settles on. */
+function withoutSendTime(msg: MsgData): Uint8Array {
+  const clockReading = msg.sendTime;
+  msg.sendTime = 0n;
+  try {
+    return toBinary(MsgDataSchema, msg);
+  } finally {
+    msg.sendTime = clockReading;
+  }
+}
+
 export type PostgresConversationStore = ConversationStore & {
   onSent: (r: SendResult) => void;
   /** Drops messages older than maxAgeMs and beyond the newest maxPerConversation; moves min seqs up. */
@@ -136,7 +147,7 @@ export function createPostgresConversationStore(sql: SQL, opts: PostgresStoreOpt
     }
     // Memberships in one order everywhere (user, then conversation): two statements never wait on each other's rows.
     const pairs = [...members].sort().map((m) => m.split("\u0000") as [string, string]);
-    const seqOf = new Map<string, number>();
+    const placedAt = new Map<string, { seq: number; time: number }>();
     if (fresh.length > 0) {
       const inserted = await sql`
         WITH v AS (
@@ -144,23 +155,31 @@ export function createPostgresConversationStore(sql: SQL, opts: PostgresStoreOpt
             ${sql.array(fresh.map((p) => p.msg.sendID), "text")}::text[], ${sql.array(fresh.map((p) => p.msg.clientMsgID), "text")}::text[],
             ${sql.array(fresh.map((p) => clientKey(p.msg.sendID, p.msg.clientMsgID)), "int8")}::bigint[],
             ${sql.array(fresh.map((p) => Number(p.msg.sendTime)), "int8")}::bigint[],
-            ${sql.array(fresh.map((p) => toBinary(MsgDataSchema, p.msg)), "bytea")}::bytea[]) AS v(c, k, s, m, key, t, d)
+            ${sql.array(fresh.map((p) => withoutSendTime(p.msg)), "bytea")}::bytea[]) AS v(c, k, s, m, key, t, d)
         ), counts AS (
-          SELECT c, count(*) AS n, max(t) AS t FROM v GROUP BY c
+          -- m: the latest clock reading less its place; the batch's times are (place + the greater of m and the
+          -- conversation's last time), so each is at least its own clock reading, strictly after the one before.
+          SELECT c, count(*) AS n, max(t - k) AS m FROM v GROUP BY c
         ), alloc AS (
-          INSERT INTO conversations (conversation_id, max_seq, min_seq, max_seq_time) SELECT c, n, 1, t FROM counts ORDER BY c
-          ON CONFLICT (conversation_id) DO UPDATE SET max_seq = conversations.max_seq + EXCLUDED.max_seq, max_seq_time = EXCLUDED.max_seq_time
-          RETURNING conversation_id, max_seq
+          INSERT INTO conversations (conversation_id, max_seq, min_seq, max_seq_time) SELECT c, n, 1, m + n FROM counts ORDER BY c
+          ON CONFLICT (conversation_id) DO UPDATE SET max_seq = conversations.max_seq + EXCLUDED.max_seq,
+            max_seq_time = GREATEST(conversations.max_seq_time + EXCLUDED.max_seq, EXCLUDED.max_seq_time)
+          RETURNING conversation_id, max_seq, max_seq_time
         ), placed AS (
-          SELECT v.*, a.max_seq - counts.n + v.k AS seq FROM v JOIN counts ON counts.c = v.c JOIN alloc a ON a.conversation_id = v.c
+          SELECT v.*, a.max_seq - counts.n + v.k AS seq, a.max_seq_time - counts.n + v.k AS time
+          FROM v JOIN counts ON counts.c = v.c JOIN alloc a ON a.conversation_id = v.c
         ), ins AS (
-          -- The stored bytes are the MsgData with its seq: field 14 as a varint (0x70, then 7 bits a byte) after the rest.
+          -- The stored bytes are the MsgData with its seq and sendTime: fields 14 and 15 as varints (0x70 and 0x78, then
+          -- 7 bits a byte) after the rest.
           INSERT INTO messages (conversation_id, seq, send_id, client_msg_id, client_key, send_time, data)
-          SELECT c, seq, s, m, key, t, d || '\\x70'::bytea || (SELECT string_agg(set_byte('\\x00'::bytea, 0,
+          SELECT c, seq, s, m, key, time, d || '\\x70'::bytea || (SELECT string_agg(set_byte('\\x00'::bytea, 0,
               (((seq >> (7 * i)) & 127) | CASE WHEN (seq >> (7 * (i + 1))) > 0 THEN 128 ELSE 0 END)::int), ''::bytea ORDER BY i)
             FROM generate_series(0, 9) AS i WHERE i = 0 OR (seq >> (7 * i)) > 0)
+            || '\\x78'::bytea || (SELECT string_agg(set_byte('\\x00'::bytea, 0,
+              (((time >> (7 * i)) & 127) | CASE WHEN (time >> (7 * (i + 1))) > 0 THEN 128 ELSE 0 END)::int), ''::bytea ORDER BY i)
+            FROM generate_series(0, 9) AS i WHERE i = 0 OR (time >> (7 * i)) > 0)
           FROM placed
-          RETURNING send_id, client_msg_id, seq
+          RETURNING send_id, client_msg_id, seq, send_time
         ), mem AS (
           -- New memberships, and the sender's read mark moved up to what they send (OpenIM's msgtransfer sets it);
           -- other members' rows are not written (the WHERE), each pair is in the list once.
@@ -171,14 +190,16 @@ export function createPostgresConversationStore(sql: SQL, opts: PostgresStoreOpt
           ON CONFLICT (user_id, conversation_id) DO UPDATE SET has_read_seq = EXCLUDED.has_read_seq
             WHERE EXCLUDED.has_read_seq > user_conversations.has_read_seq
         )
-        SELECT send_id, client_msg_id, seq FROM ins`;
-      for (const r of inserted) seqOf.set(`${r.send_id}\u0000${r.client_msg_id}`, num(r.seq));
+        SELECT send_id, client_msg_id, seq, send_time FROM ins`;
+      for (const r of inserted) placedAt.set(`${r.send_id}\u0000${r.client_msg_id}`, { seq: num(r.seq), time: num(r.send_time) });
     }
 
     const results = pending.map((p): SendResult => {
       const known = stored.get(p.idKey);
       if (known) return sendResult(fromBinary(MsgDataSchema, known.data), known.conversationID, p.operationID, { recipients: [], duplicate: true });
-      p.msg.seq = BigInt(seqOf.get(p.idKey)!);
+      const at = placedAt.get(p.idKey)!;
+      p.msg.seq = BigInt(at.seq);
+      p.msg.sendTime = BigInt(at.time);
       return sendResult(p.msg, p.conversationID, p.operationID, { recipients: p.members, duplicate: false });
     });
     return { results, memberships: [...members] };

@@ -25,10 +25,13 @@ const conv = (id: string) => `imgate:c:{${id}}`;
 const user = (id: string) => `imgate:u:{${id}}`;
 const group = (id: string) => `imgate:g:{${id}}`;
 
-// KEYS: seq, msgs, meta, idKey, times. ARGV: message bytes without seq, now (ms), idempotency TTL (s), max per
-// conversation, oldest send time kept (ms; 0 = no age limit).
-// Returns {1, seq} for a new message, {0, seq, bytes} for a resend of a known clientMsgID, {2, seq, bytes} for a
-// resend of one whose first attempt did not finish (the idempotency key still says "<seq>:p": stored, but its
+// KEYS: seq, msgs, meta, idKey, times. ARGV: message bytes without seq and sendTime, now (ms), idempotency TTL (s),
+// max per conversation, oldest send time kept (ms; 0 = no age limit).
+// The sendTime is now or, when that is not later than the conversation's newest message, 1 ms after it: strictly
+// increasing within a conversation (OpenIM's SDKs keep the older of two equal-time messages as the latest). Seq
+// (field 14) and sendTime (15) are appended to the bytes as varints.
+// Returns {1, seq, sendTime} for a new message, {0, seq, bytes} for a resend of a known clientMsgID, {2, seq, bytes}
+// for a resend of one whose first attempt did not finish (the idempotency key still says "<seq>:p": stored, but its
 // memberships and delivery may not have happened; the resend does them).
 const SEND = `
 local known = redis.call("GET", KEYS[4])
@@ -36,19 +39,25 @@ if known then
   local kseq, pending = string.match(known, "^(%d+)(:?p?)$")
   return {pending == ":p" and 2 or 0, tonumber(kseq), redis.call("HGET", KEYS[2], kseq)}
 end
+local function varint(v)
+  local out = {}
+  repeat
+    local b = v % 128
+    v = math.floor(v / 128)
+    if v > 0 then b = b + 128 end
+    out[#out + 1] = string.char(b)
+  until v == 0
+  return table.concat(out)
+end
 local seq = redis.call("INCR", KEYS[1])
-local v, out = seq, {}
-repeat
-  local b = v % 128
-  v = math.floor(v / 128)
-  if v > 0 then b = b + 128 end
-  out[#out + 1] = string.char(b)
-until v == 0
-redis.call("HSET", KEYS[2], seq, ARGV[1] .. string.char(0x70) .. table.concat(out))
-redis.call("HSET", KEYS[3], "t", ARGV[2])
+local t = tonumber(ARGV[2])
+local last = tonumber(redis.call("HGET", KEYS[3], "t") or "0")
+if t <= last then t = last + 1 end
+redis.call("HSET", KEYS[2], seq, ARGV[1] .. string.char(0x70) .. varint(seq) .. string.char(0x78) .. varint(t))
+redis.call("HSET", KEYS[3], "t", string.format("%.0f", t))
 redis.call("HSETNX", KEYS[3], "min", 1)
 redis.call("SET", KEYS[4], seq .. ":p", "EX", ARGV[3])
-redis.call("ZADD", KEYS[5], ARGV[2], seq)
+redis.call("ZADD", KEYS[5], t, seq)
 local min = tonumber(redis.call("HGET", KEYS[3], "min"))
 local newMin = min
 local keep = tonumber(ARGV[4])
@@ -63,7 +72,7 @@ if newMin > min then
   redis.call("ZREMRANGEBYSCORE", KEYS[5], "-inf", "(" .. newMin)
   redis.call("HSET", KEYS[3], "min", newMin)
 end
-return {1, seq}
+return {1, seq, t}
 `;
 
 // The age trim alone, for conversations nobody writes to (the sweeper). KEYS: msgs, meta, times, seq. ARGV: cutoff.
@@ -129,21 +138,24 @@ export function createRedisConversationStore(redis: Redis | Cluster, opts: Redis
       const conversationID = conversationIDOf(msg);
       const now = clock();
       stampMessage(msg, now);
-      msg.seq = 0n; // the script appends the seq it allocates
+      // The script appends the seq it allocates and the sendTime it settles on.
+      msg.seq = 0n;
+      msg.sendTime = 0n;
       const k = conv(conversationID);
       const args = [
         `${k}:seq`, `${k}:m`, `${k}:meta`, `${k}:id:${msg.sendID}:${msg.clientMsgID}`, `${k}:t`,
         Buffer.from(toBinary(MsgDataSchema, msg)), now, opts.idempotencyTtlSeconds, opts.maxPerConversation, maxAgeMs > 0 ? now - maxAgeMs : 0,
       ];
       const idKey = args[3] as string;
-      const r = (await (waited ? waited.write(k, args) : (redis as any).imgateSendBuffer(...args))) as [number, number, Buffer?];
+      const r = (await (waited ? waited.write(k, args) : (redis as any).imgateSendBuffer(...args))) as [number, number, (Buffer | number)?];
       if (r[0] === 0) {
-        const m = decode(r[2] ?? null) ?? msg;
+        const m = decode((r[2] as Buffer | undefined) ?? null) ?? msg;
         return sendResult(m, conversationID, operationID, { recipients: [], duplicate: true, seq: BigInt(r[1]) });
       }
       // New, or stored by an attempt that failed after the script (memberships, WAIT): finished here, then delivered.
-      const stored = r[0] === 2 ? (decode(r[2] ?? null) ?? msg) : msg;
+      const stored = r[0] === 2 ? (decode(r[2] as Buffer) ?? msg) : msg;
       stored.seq = BigInt(r[1]);
+      if (r[0] === 1) stored.sendTime = BigInt(r[2] as number);
       await addMembers(members, conversationID);
       // The sender has read what they send (OpenIM's msgtransfer sets it), so it is not unread on their devices.
       await Promise.all([redis.set(idKey, String(r[1]), "KEEPTTL", "XX"), (redis as any).imgateReadUp(`${user(msg.sendID)}:read`, conversationID, r[1])]);
