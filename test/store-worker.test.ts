@@ -198,4 +198,21 @@ describe("token states", () => {
     writer.close();
     await client.close();
   });
+
+  test("check-ins of one turn are committed together, before what comes after them: a kick in the same turn finds them", async () => {
+    const { mkdtempSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { startStoreClient } = await import("../src/backend/embedded/store-client.js");
+    const { remoteTokenStates } = await import("../src/backend/embedded/remote-store.js");
+    const client = await startStoreClient({ dataDir: mkdtempSync(join(tmpdir(), "imgate-tokens-")), maxQueue: 1000 });
+    const states = remoteTokenStates(client);
+    const tokens = Array.from({ length: 50 }, (_, i) => `header.payload.storm-${i}`);
+    const other = "header.payload.other-platform";
+    // A login storm's check-ins, then in the same turn a kick of every token of the user on platform 5.
+    const first = await Promise.all([...tokens.map((t) => states.checkIn(t, "v", 5)), states.checkIn(other, "v", 2), states.kickAll("v", 5)]);
+    expect(first).toEqual(Array<number | undefined>(51).fill(undefined).concat([undefined]) as typeof first);
+    expect(await Promise.all(tokens.map((t) => states.checkIn(t, "v", 5)))).toEqual(Array(50).fill(2));
+    expect(await states.checkIn(other, "v", 2)).toBe(0);
+    await client.close();
+  });
 });

@@ -48,17 +48,20 @@ export function tokenStatesOn(db: Database) {
   const sweep = db.query("DELETE FROM token_state WHERE expires_at <= ?");
   const now = () => Math.floor(Date.now() / 1000);
   const expiryOf = (token: string) => stateExpiry(token, now());
-  return {
-    checkIn: (token: string, userID: string, platformID: number) => {
+  /** Each token's state, in order; the ones never seen are recorded as normal, all in one transaction. */
+  const checkInMany = db.transaction((list: { token: string; userID: string; platformID: number }[]) =>
+    list.map(({ token, userID, platformID }) => {
       const h = tokenHash(token);
       const state = stateOf(h);
-      if (state === undefined)
-        db.transaction(() => {
-          dropExpiredOf.run(userID, platformID, now());
-          remember.run(h, userID, platformID, expiryOf(token));
-        })();
+      if (state === undefined) {
+        dropExpiredOf.run(userID, platformID, now());
+        remember.run(h, userID, platformID, expiryOf(token));
+      }
       return state;
-    },
+    }));
+  return {
+    checkIn: (token: string, userID: string, platformID: number) => checkInMany([{ token, userID, platformID }])[0],
+    checkInMany: (list: { token: string; userID: string; platformID: number }[]): (number | undefined)[] => checkInMany(list),
     invalidateOthers: (preservedToken: string, userID: string, platformID: number) =>
       db.transaction(() => {
         const h = tokenHash(preservedToken);

@@ -53,7 +53,10 @@ export function createStoreCalls(opts: {
   const schedule = () => {
     if (posting) return;
     posting = true;
-    queueMicrotask(flush);
+    // At the end of the loop's turn, not the microtask checkpoint: each handshake, socket frame or timer is a
+    // callback of its own, so a microtask posted one message per call (a login storm: 36 → 11 µs of the store
+    // thread and ~5 µs of this one per first login, batched).
+    setImmediate(flush);
   };
 
   return {
