@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AuthPort, ConversationStore, StatusStore, TokenIssuer } from "../src/backend/ports.js";
 import { createEmbeddedAuth, tokenIssuer } from "../src/backend/embedded/auth.js";
+import { embeddedTokenAuth } from "../src/backend/embedded/known-tokens.js";
 import { signToken } from "../src/backend/embedded/jwt.js";
 import { createRedisAuth, createRedisTokenIssuer } from "../src/backend/cluster/auth.js";
 import { createOpenIMBackend, createOpenIMStatusStore } from "../src/backend/openim/index.js";
@@ -304,9 +305,9 @@ const authPorts: [string, () => Promise<AuthPort>][] = [
     workers.push(c);
     return createEmbeddedAuth(remoteTokenStates(c), AUTH_SECRET);
   }],
-  ["embedded (known tokens read on the event loop, as the node runs it)", async () => {
+  ["embedded (known tokens read on the event loop, verified ones remembered: as the node runs it)", async () => {
     const { client, writer } = await embeddedSides();
-    return createEmbeddedAuth(remoteTokenStates(client, (t) => writer.tokenState(t)), AUTH_SECRET);
+    return embeddedTokenAuth(remoteTokenStates(client, (t) => writer.tokenState(t)), AUTH_SECRET).auth;
   }],
   ["redis", async () => createRedisAuth(await freshRedis(), AUTH_SECRET)],
   ["redis cluster", async () => createRedisAuth(freshCluster(), AUTH_SECRET)],
@@ -354,6 +355,10 @@ const issuers: [string, () => Promise<{ auth: AuthPort; tokens: TokenIssuer }>][
     const c = await startStoreClient({ dataDir: freshDir(), maxQueue: 1000 });
     workers.push(c);
     return { auth: createEmbeddedAuth(remoteTokenStates(c), AUTH_SECRET), tokens: tokenIssuer(remoteTokenStates(c), AUTH_SECRET) };
+  }],
+  ["embedded (as the node runs it: verified tokens remembered, kicks logged)", async () => {
+    const { client, writer } = await embeddedSides();
+    return embeddedTokenAuth(remoteTokenStates(client, (t) => writer.tokenState(t)), AUTH_SECRET);
   }],
   ["redis", async () => {
     const r = await freshRedis();

@@ -2,7 +2,8 @@
 // kicked token stays kicked across restarts. Tokens minted offline (`imgate token`) are unknown until first used: an unknown
 // token with a valid signature counts as normal (OpenIM would say 1507; there is no issuing service here).
 // The signature is checked on the event loop (CPU only); the token states live with the database: written on the
-// store worker (tokenStatesOn runs there), and a known token's state is read on the event loop (writer.ts).
+// store worker (tokenStatesOn runs there), and a known token's state is read on the event loop (writer.ts). Tokens
+// already verified and found normal may be remembered (known-tokens.ts) until a kick of their user and platform.
 import type { Database } from "bun:sqlite";
 import { randomBytes } from "node:crypto";
 import type { AuthPort, TokenIssuer } from "../ports.js";
@@ -90,14 +91,29 @@ export function tokenIssuer(states: TokenStates, secret: string): TokenIssuer {
   };
 }
 
-export function createEmbeddedAuth(states: TokenStates, secret: string): AuthPort {
+type Claims = { userID: string; platformID: number; expireTimeSeconds: bigint };
+
+/** Tokens already verified and found normal (known-tokens.ts), with the position to cache a new one at. */
+export interface VerifiedTokens {
+  position(): number;
+  get(token: string, nowSec: number): Claims | undefined;
+  set(token: string, readAt: number): void;
+}
+
+export function createEmbeddedAuth(states: TokenStates, secret: string, verified?: VerifiedTokens): AuthPort {
   return {
     async parseToken(token) {
-      const claims = verifyToken(secret, token);
+      const nowSec = Math.floor(Date.now() / 1000);
+      const known = verified?.get(token, nowSec);
+      if (known) return known;
+      const claims = verifyToken(secret, token, nowSec);
+      const readAt = verified?.position() ?? 0;
       const state = await states.checkIn(token, claims.UserID, claims.PlatformID);
       if (state === KICKED) throw codeError(ErrCode.TokenKicked, "token is kicked");
       if (state !== undefined && state !== NORMAL) throw codeError(ErrCode.TokenUnknown, `token state ${state}`);
-      return { userID: claims.UserID, platformID: claims.PlatformID, expireTimeSeconds: BigInt(claims.exp) };
+      const out = { userID: claims.UserID, platformID: claims.PlatformID, expireTimeSeconds: BigInt(claims.exp) };
+      verified?.set(token, readAt);
+      return out;
     },
     async invalidateToken({ preservedToken, userID, platformID }) {
       await states.invalidateOthers(preservedToken, userID, platformID);

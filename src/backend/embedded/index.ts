@@ -6,11 +6,11 @@ import { join } from "node:path";
 import { type BeforeSend, type ReadLimits, createMessageService } from "../conversations.js";
 import type { Backend } from "../ports.js";
 import type { Logger } from "../../observe/log.js";
-import { createEmbeddedAuth, tokenIssuer } from "./auth.js";
 import { startCheckpointer } from "./checkpointer.js";
 import { RemoteStore, remoteDirectory, remoteTokenStates } from "./remote-store.js";
 import { type StoreClient, startStoreClient } from "./store-client.js";
 import { type SendWriter, openSendWriter } from "./writer.js";
+import { embeddedTokenAuth } from "./known-tokens.js";
 import { storedDeliveries } from "../deliveries.js";
 
 export interface EmbeddedBackend extends Backend {
@@ -47,7 +47,7 @@ export async function createEmbeddedBackend(opts: {
 
 async function afterStoreStarted(client: StoreClient, writer: SendWriter, opts: Parameters<typeof createEmbeddedBackend>[0]): Promise<EmbeddedBackend> {
   const store = new RemoteStore(client, writer.store);
-  const tokenStates = remoteTokenStates(client, (token) => writer.tokenState(token));
+  const tokenAuth = embeddedTokenAuth(remoteTokenStates(client, (token) => writer.tokenState(token)), opts.secret);
   const checkpointer = startCheckpointer(join(opts.dataDir, "imgate.db"), 500, (err) => opts.log?.warn("WAL checkpoint failed", { err }));
   const r = opts.retention;
   const prune = () => r && store.prune(r.maxAgeMs, r.maxPerConversation).catch((err) => opts.log?.warn("retention prune failed", { err }));
@@ -73,8 +73,8 @@ async function afterStoreStarted(client: StoreClient, writer: SendWriter, opts: 
     storeClient: client,
     writer,
     onStored: deliveries.onStored,
-    auth: createEmbeddedAuth(tokenStates, opts.secret),
-    tokens: tokenIssuer(tokenStates, opts.secret),
+    auth: tokenAuth.auth,
+    tokens: tokenAuth.tokens,
     messages: createMessageService(store, opts.adminUserIDs, opts.beforeSend, opts.readLimits),
     pushTokens: {
       // No offline push service in the embedded shape: nothing holds device push tokens.
