@@ -1,5 +1,6 @@
-// Verified tokens remembered on the event loop (embedded shape): a reconnect with a token seen before skips the
-// signature and the state read, and no kick is missed, however it races the handshake. Real store thread and SQLite.
+// Verified tokens remembered on the event loop (embedded shape): when a connection closes its token is kept, so a
+// reconnect with it skips the signature and the state read, and no kick is missed, however it races the handshake.
+// Real store thread and SQLite; the last test over real sockets.
 import { afterAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -9,6 +10,8 @@ import { signToken } from "../src/backend/embedded/jwt.js";
 import { knownTokens, logKicks } from "../src/backend/embedded/known-tokens.js";
 import { remoteTokenStates } from "../src/backend/embedded/remote-store.js";
 import { type StoreClient, startStoreClient } from "../src/backend/embedded/store-client.js";
+import { connect, until } from "./support/client.js";
+import { startTestNode } from "./support/node.js";
 
 const SECRET = "known-tokens-secret";
 const meta = { operationID: "op", opUserID: "", platform: "Web", connID: "" };
@@ -34,46 +37,52 @@ async function setup(opts: { maxKnown?: number; maxKickLog?: number; checkIn?: (
   if (opts.checkIn) counted.checkIn = opts.checkIn(counted.checkIn);
   const logged = logKicks(counted, opts.maxKickLog);
   const auth = createEmbeddedAuth(logged, SECRET, knownTokens(logged, opts.maxKnown));
-  return { auth, issuer: tokenIssuer(logged, SECRET), reads, logged };
+  /** A connection's life: the handshake's check, then its close hands the token back. 0, or the refusal's code. */
+  const visit = (token: string) =>
+    auth.parseToken(token, meta).then((r) => (auth.released!(token, r.verifiedAt!), 0), (e: { code?: number }) => e.code ?? -1);
+  return { auth, visit, issuer: tokenIssuer(logged, SECRET), reads, logged };
 }
 const codeOf = (p: Promise<unknown>) => p.then(() => 0, (e: { code?: number }) => e.code ?? -1);
 
-test("a token seen before is not read again; a kick of its user on its platform makes it read (and refused), others stay", async () => {
-  const { auth, issuer, reads } = await setup();
+test("a token whose connection closed is not read again; a kick of its user on its platform makes it read (and refused)", async () => {
+  const { auth, visit, issuer, reads } = await setup();
   const [web, ios, other] = [signToken(SECRET, "k1", 5, 3600), signToken(SECRET, "k1", 1, 3600), signToken(SECRET, "k2", 5, 3600)];
-  for (const t of [web, ios, other]) await auth.parseToken(t, meta);
+  for (const t of [web, ios, other]) expect(await visit(t)).toBe(0);
   expect(reads).toEqual(["k1", "k1", "k2"]);
-  for (const t of [web, ios, other]) expect((await auth.parseToken(t, meta)).userID).toMatch(/^k/);
+  for (const t of [web, ios, other]) expect(await visit(t)).toBe(0);
   expect(reads).toHaveLength(3);
+  // A token in use is not kept: a second connection with it, while the first is open, checks it.
+  await auth.parseToken(other, meta);
+  await auth.parseToken(other, meta);
+  expect(reads).toEqual(["k1", "k1", "k2", "k2"]);
   await issuer.kickAll("k1", 5);
-  expect(await codeOf(auth.parseToken(web, meta))).toBe(1506);
+  expect(await visit(web)).toBe(1506);
   // Another platform of the user and another user are still the ones verified.
-  expect(await codeOf(auth.parseToken(ios, meta))).toBe(0);
-  expect(await codeOf(auth.parseToken(other, meta))).toBe(0);
-  expect(reads).toEqual(["k1", "k1", "k2", "k1"]);
+  expect(await visit(ios)).toBe(0);
+  expect(reads).toEqual(["k1", "k1", "k2", "k2", "k1"]);
 });
 
 test("kicks by token and invalidateToken count too; a token whose claims cannot be read drops everything remembered", async () => {
-  const { auth, reads } = await setup();
+  const { auth, visit, reads } = await setup();
   const [a, b, keep] = [signToken(SECRET, "k3", 5, 3600), signToken(SECRET, "k3", 5, 3601), signToken(SECRET, "k3", 5, 3602)];
   const elsewhere = signToken(SECRET, "k4", 2, 3600);
-  for (const t of [a, b, keep, elsewhere]) await auth.parseToken(t, meta);
+  for (const t of [a, b, keep, elsewhere]) await visit(t);
   await auth.kickTokens([a], meta);
-  expect(await codeOf(auth.parseToken(a, meta))).toBe(1506);
+  expect(await visit(a)).toBe(1506);
   await auth.invalidateToken({ preservedToken: keep, userID: "k3", platformID: 5 }, meta);
-  expect(await codeOf(auth.parseToken(b, meta))).toBe(1506);
-  expect(await codeOf(auth.parseToken(keep, meta))).toBe(0);
+  expect(await visit(b)).toBe(1506);
+  expect(await visit(keep)).toBe(0);
   const before = reads.length;
-  expect(await codeOf(auth.parseToken(elsewhere, meta))).toBe(0);
+  expect(await visit(elsewhere)).toBe(0);
   expect(reads.length).toBe(before);
   await auth.kickTokens(["not-a-jwt"], meta);
-  expect(await codeOf(auth.parseToken(elsewhere, meta))).toBe(0);
+  expect(await visit(elsewhere)).toBe(0);
   expect(reads.length).toBe(before + 1);
 });
 
 test("a kick that completes while a handshake reads the token's state: that handshake passes, the next one is refused", async () => {
   let racing: (() => Promise<void>) | undefined;
-  const { auth, reads, logged } = await setup({
+  const { visit, reads, logged } = await setup({
     // The read sees the state before the kick; the kick then commits and completes before the read returns.
     checkIn: (inner) => async (token, userID, platformID) => {
       const state = await inner(token, userID, platformID);
@@ -83,32 +92,50 @@ test("a kick that completes while a handshake reads the token's state: that hand
   });
   const t = signToken(SECRET, "k5", 5, 3600);
   racing = () => logged.kickAll("k5", 5);
-  expect(await codeOf(auth.parseToken(t, meta))).toBe(0);
+  expect(await visit(t)).toBe(0);
   racing = undefined;
-  expect(await codeOf(auth.parseToken(t, meta))).toBe(1506);
+  expect(await visit(t)).toBe(1506);
   expect(reads).toEqual(["k5", "k5"]);
 });
 
-test("an expired token is refused even when remembered; the cache and the kick log are bounded", async () => {
-  const { auth, reads } = await setup({ maxKnown: 2, maxKickLog: 2 });
+test("an expired token is refused even when kept; what is kept and the kick log are bounded", async () => {
+  const { visit, reads } = await setup({ maxKnown: 2 });
   const nowSec = Math.floor(Date.now() / 1000);
   const short = signToken(SECRET, "k6", 5, 1, nowSec);
-  await auth.parseToken(short, meta);
+  expect(await visit(short)).toBe(0);
   while (Math.floor(Date.now() / 1000) < nowSec + 1) await Bun.sleep(50);
-  expect(await codeOf(auth.parseToken(short, meta))).toBe(1501);
+  expect(await visit(short)).toBe(1501);
 
   const [t1, t2, t3] = ["k7", "k8", "k9"].map((u) => signToken(SECRET, u, 5, 3600)) as [string, string, string];
-  for (const t of [t1, t2, t3]) await auth.parseToken(t, meta);
+  for (const t of [t1, t2, t3]) await visit(t);
   const n = reads.length;
-  await auth.parseToken(t3, meta);
+  await visit(t3);
   expect(reads.length).toBe(n);
-  // At most 2 remembered: t1 went first.
-  await auth.parseToken(t1, meta);
+  // At most 2 kept: t1 went first.
+  await visit(t1);
   expect(reads.length).toBe(n + 1);
-  // Three kicks of other users overflow a log of 2: what was remembered before them is read again.
-  const { auth: a2, issuer, reads: r2 } = await setup({ maxKickLog: 2 });
-  await a2.parseToken(t2, meta);
-  for (const u of ["x1", "x2", "x3"]) await issuer.kickAll(u, 5);
-  await a2.parseToken(t2, meta);
-  expect(r2).toEqual(["k8", "k8"]);
+  // Three kicks of other users overflow a log of 2: what was kept before them is read again.
+  const other = await setup({ maxKickLog: 2 });
+  await other.visit(t2);
+  for (const u of ["x1", "x2", "x3"]) await other.issuer.kickAll(u, 5);
+  await other.visit(t2);
+  expect(other.reads).toEqual(["k8", "k8"]);
+});
+
+test("over real sockets: a client that reconnects after a kick of its user is refused", async () => {
+  const n = await startTestNode();
+  try {
+    const token = n.token("rk", 5);
+    const first = await connect({ port: n.wsPort, userID: "rk", platformID: 5, token, sdkType: "js", isMsgResp: true });
+    expect((await first.request(1001)).errCode).toBe(0);
+    first.close();
+    await until(() => n.node.registry.connections === 0, 2000, "the first connection gone");
+    const again = await connect({ port: n.wsPort, userID: "rk", platformID: 5, token, sdkType: "js", isMsgResp: true });
+    again.close();
+    await until(() => n.node.registry.connections === 0, 2000, "the second connection gone");
+    await n.node.backend.tokens!.kickAll("rk", 5);
+    await expect(connect({ port: n.wsPort, userID: "rk", platformID: 5, token, sdkType: "js", isMsgResp: true })).rejects.toThrow(/1506|kicked/);
+  } finally {
+    await n.stop();
+  }
 });

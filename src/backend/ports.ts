@@ -22,7 +22,10 @@ export interface CallMeta {
 }
 
 export interface AuthPort {
-  parseToken(token: string, meta: CallMeta): Promise<Pick<parseTokenResp, "userID" | "platformID" | "expireTimeSeconds">>;
+  /** `verifiedAt`: where the backend can take the token back as verified when its connection closes (`released`). */
+  parseToken(token: string, meta: CallMeta): Promise<Pick<parseTokenResp, "userID" | "platformID" | "expireTimeSeconds"> & { verifiedAt?: number }>;
+  /** A connection admitted with this token closed: a backend that can may remember the token for its return. */
+  released?(token: string, verifiedAt: number): void;
   invalidateToken(req: { preservedToken: string; userID: string; platformID: number }, meta: CallMeta): Promise<void>;
   kickTokens(tokens: string[], meta: CallMeta): Promise<void>;
 }

@@ -140,6 +140,7 @@ export function createAdmission(deps: AdmissionDeps): Admission {
       pendingUser = p.userID;
       pendingPerUser.add(pendingUser, 1);
       let handshakeError: CodeError | undefined;
+      let verifiedAt = 0;
       try {
         const claims = await withDeadline(
           deps.auth.parseToken(p.token, { operationID: p.operationID, opUserID: p.userID, platform: platformName(p.platformID), connID }),
@@ -149,6 +150,7 @@ export function createAdmission(deps: AdmissionDeps): Admission {
         if (claims.userID !== p.userID) throw new CodeError(ErrCode.TokenInvalid, "TokenInvalidError", `token uid ${claims.userID} != userID ${p.userID}`);
         if (claims.platformID !== p.platformID)
           throw new CodeError(ErrCode.TokenInvalid, "TokenInvalidError", `token platform ${claims.platformID} != platformID ${p.platformID}`);
+        verifiedAt = claims.verifiedAt ?? 0;
         // This handshake counts itself among the pending ones.
         if (ws.maxConnsPerUser > 0 && sessions.remainingAfterLogin(p.userID, p.platformID, p.token) + pendingPerUser.get(p.userID) > ws.maxConnsPerUser)
           throw refuse("per_user", `too many connections for this user (at most ${ws.maxConnsPerUser})`);
@@ -160,7 +162,7 @@ export function createAdmission(deps: AdmissionDeps): Admission {
       const now = Date.now();
       const codec = p.sdkType === "js" ? "json" : "gob";
       const conn: Conn = {
-        id: nextConnId++, connID, userID: p.userID, platformID: p.platformID, token: p.token, operationID: p.operationID,
+        id: nextConnId++, connID, userID: p.userID, platformID: p.platformID, token: p.token, verifiedAt, operationID: p.operationID,
         codec, gzip: p.gzip, variant: variantOf(codec, p.gzip), sdkType: p.sdkType, sdkVersion: p.sdkVersion,
         isMsgResp: p.isMsgResp,
         // The handshake's isBackground is validated but every connection starts in foreground (§4.6).
@@ -191,6 +193,8 @@ export function createAdmission(deps: AdmissionDeps): Admission {
     release(conn) {
       slots--;
       if (conn.ip) perIP.add(conn.ip, -1);
+      // Not for a connection refused after the upgrade (isMsgResp's token failures): its token was not good.
+      if (conn.verifiedAt > 0 && !conn.handshakeError) deps.auth.released?.(conn.token, conn.verifiedAt);
     },
     slots: () => slots,
     reconfigure: configure,

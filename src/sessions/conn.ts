@@ -11,6 +11,8 @@ export interface Conn {
   userID: string;
   platformID: number;
   token: string;
+  /** Where the auth backend verified the token (0: it keeps none): handed back at close, for a cheap reconnect. */
+  verifiedAt: number;
   operationID: string;
   codec: CodecName;
   gzip: boolean;

@@ -93,10 +93,11 @@ export function tokenIssuer(states: TokenStates, secret: string): TokenIssuer {
 
 type Claims = { userID: string; platformID: number; expireTimeSeconds: bigint };
 
-/** Tokens already verified and found normal (known-tokens.ts), with the position to cache a new one at. */
+/** Tokens verified and found normal whose connections closed (known-tokens.ts), and the position to verify one at. */
 export interface VerifiedTokens {
   position(): number;
-  get(token: string, nowSec: number): Claims | undefined;
+  /** The token's claims and position if it is remembered and still good; it is forgotten either way. */
+  take(token: string, nowSec: number): { claims: Claims; readAt: number } | undefined;
   set(token: string, readAt: number): void;
 }
 
@@ -104,17 +105,16 @@ export function createEmbeddedAuth(states: TokenStates, secret: string, verified
   return {
     async parseToken(token) {
       const nowSec = Math.floor(Date.now() / 1000);
-      const known = verified?.get(token, nowSec);
-      if (known) return known;
+      const known = verified?.take(token, nowSec);
+      if (known) return { ...known.claims, verifiedAt: known.readAt };
       const claims = verifyToken(secret, token, nowSec);
-      const readAt = verified?.position() ?? 0;
+      const readAt = verified?.position();
       const state = await states.checkIn(token, claims.UserID, claims.PlatformID);
       if (state === KICKED) throw codeError(ErrCode.TokenKicked, "token is kicked");
       if (state !== undefined && state !== NORMAL) throw codeError(ErrCode.TokenUnknown, `token state ${state}`);
-      const out = { userID: claims.UserID, platformID: claims.PlatformID, expireTimeSeconds: BigInt(claims.exp) };
-      verified?.set(token, readAt);
-      return out;
+      return { userID: claims.UserID, platformID: claims.PlatformID, expireTimeSeconds: BigInt(claims.exp), verifiedAt: readAt };
     },
+    ...(verified && { released: (token: string, verifiedAt: number) => verified.set(token, verifiedAt) }),
     async invalidateToken({ preservedToken, userID, platformID }) {
       await states.invalidateOthers(preservedToken, userID, platformID);
     },

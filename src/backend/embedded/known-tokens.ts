@@ -1,24 +1,20 @@
-// Tokens this process has verified and found normal, so a reconnect skips the HMAC, the SHA-256 and the token-state
-// read (a login storm of 8,000 known tokens: 38–44 → 30–34 µs of server CPU a handshake). Every kick goes through
-// this process's TokenStates (the embedded shape is one process), and each one that completes is logged by (user,
-// platform): a remembered token is used only if no kick of its user and platform completed since its state was read.
-// A kick that completed before the read is in the state the read saw; one still under way is concurrent with the
-// handshake either way. An entry is the token (the connection holds that string anyway) and a number: idle RSS per
-// connection did not move (3.10–3.19 KB with and without, 15,000 connections). LRU, at most MAX_KNOWN_TOKENS.
+// Tokens this process verified and found normal, kept when their connection closes, so the client's reconnect skips
+// the HMAC, the SHA-256 and the token-state read (a login storm of 8,000 clients: 40–41 → 32–36 µs of server CPU a
+// handshake). Every kick goes through this process's TokenStates (the embedded shape is one process), and each one
+// that completes is logged by (user, platform): a kept token is used only if no kick of its user and platform
+// completed since its state was read. A kick that completed before the read is in the state the read saw; one still
+// under way is concurrent with the handshake either way. Connected clients cost nothing here (a token is kept from
+// its connection's close to its next use; keeping them from the handshake on cost idle connections ~0.14 KB each);
+// LRU, at most MAX_KNOWN_TOKENS.
 import { BoundedMap } from "../../bounds.js";
 import { unverifiedClaims } from "../token-hash.js";
 import type { AuthPort, TokenIssuer } from "../ports.js";
 import { type TokenStates, type VerifiedTokens, createEmbeddedAuth, tokenIssuer } from "./auth.js";
 
-export const MAX_KNOWN_TOKENS = 100_000;
+/** ~250 bytes each (the token and a map entry): at most ~12 MB for clients that left. */
+export const MAX_KNOWN_TOKENS = 50_000;
 /** (user, platform) pairs whose last kick is remembered; past that, everything cached before is treated as kicked. */
 const MAX_KICK_LOG = 100_000;
-
-export interface KnownClaims {
-  userID: string;
-  platformID: number;
-  expireTimeSeconds: bigint;
-}
 
 export interface KickLog {
   /** The position now: read it before a token's state is read, and cache the token with it. */
@@ -35,7 +31,8 @@ export function embeddedTokenAuth(states: TokenStates, secret: string): { auth: 
 
 /** `states` with its kicks logged when they complete (or fail: a failed kick may still have been written). */
 export function logKicks(states: TokenStates, maxLog = MAX_KICK_LOG): TokenStates & KickLog {
-  let seq = 0;
+  // Positions start at 1: 0 means "not verified here" to whoever keeps one.
+  let seq = 1;
   /** Entries read at or before this position cannot be trusted (their pair's kick was forgotten or unknown). */
   let floor = 0;
   const last = new Map<string, number>();
@@ -69,24 +66,22 @@ export function logKicks(states: TokenStates, maxLog = MAX_KICK_LOG): TokenState
 }
 
 /**
- * The verified, normal tokens, each kept as the kick log's position when its state was read: its claims are read
- * again from the token itself on a hit (its signature was checked when it was kept), so an entry holds no more
- * than a number beside the token string, which the connection holds anyway.
+ * The verified, normal tokens whose connections closed, each kept as the kick log's position when its state was read:
+ * its claims are read again from the token itself when it comes back (its signature was checked when it was kept).
+ * A token comes here when its connection closes and leaves when it is used again, so connected clients cost nothing.
  */
 export function knownTokens(kicks: KickLog, max = MAX_KNOWN_TOKENS): VerifiedTokens & { readonly size: number } {
   const known = new BoundedMap<string, number>(max);
   return {
     position: () => kicks.now(),
-    get(token: string, nowSec: number): KnownClaims | undefined {
+    take(token: string, nowSec: number) {
       const readAt = known.get(token);
       if (readAt === undefined) return undefined;
+      known.delete(token);
       const c = unverifiedClaims(token);
       // As verifyToken: expired at exp (a token without exp does not expire).
-      if (!c || (c.exp !== undefined && nowSec >= c.exp) || kicks.kickedSince(c.UserID, c.PlatformID, readAt)) {
-        known.delete(token);
-        return undefined;
-      }
-      return { userID: c.UserID, platformID: c.PlatformID, expireTimeSeconds: BigInt(c.exp ?? 0) };
+      if (!c || (c.exp !== undefined && nowSec >= c.exp) || kicks.kickedSince(c.UserID, c.PlatformID, readAt)) return undefined;
+      return { claims: { userID: c.UserID, platformID: c.PlatformID, expireTimeSeconds: BigInt(c.exp ?? 0) }, readAt };
     },
     set(token: string, readAt: number): void {
       known.set(token, readAt);
