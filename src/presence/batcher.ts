@@ -21,9 +21,20 @@ export interface BatcherStats {
   ticks: number;
 }
 
+/** A user waiting to be written: platforms that lost their last connection here (a connect adds none: no array). */
+interface Pending {
+  offline: number[] | undefined;
+  since: number;
+}
+
+function addOffline(p: Pending, platformID: number): void {
+  if (!p.offline) p.offline = [platformID];
+  else if (!p.offline.includes(platformID)) p.offline.push(platformID);
+}
+
 interface Shard {
   /** userID → platforms that went offline since the last write, and when it first became dirty. */
-  pending: Map<string, { offline: Set<number>; since: number }>;
+  pending: Map<string, Pending>;
   inflight: Promise<void> | undefined;
   backoffUntil: number;
   failures: number;
@@ -92,7 +103,7 @@ export function createStatusBatcher(opts: {
     let lag = 0;
     for (const [userID, p] of taken) {
       const online = opts.current(userID);
-      const offline = [...p.offline].filter((x) => !online.includes(x));
+      const offline = p.offline ? p.offline.filter((x) => !online.includes(x)) : [];
       entries.push({ userID, online, offline });
       lag = Math.max(lag, now - p.since);
     }
@@ -116,7 +127,7 @@ export function createStatusBatcher(opts: {
         for (const [userID, p] of taken) {
           const cur = shard.pending.get(userID);
           if (cur) {
-            for (const x of p.offline) cur.offline.add(x);
+            for (const x of p.offline ?? []) addOffline(cur, x);
             cur.since = Math.min(cur.since, p.since);
           } else shard.pending.set(userID, p);
         }
@@ -154,8 +165,8 @@ export function createStatusBatcher(opts: {
   function markInternal(userID: string, offline: readonly number[]) {
     const shard = shards[shardOf(userID, nShards)]!;
     let p = shard.pending.get(userID);
-    if (!p) shard.pending.set(userID, (p = { offline: new Set(), since: Date.now() }));
-    for (const x of offline) p.offline.add(x);
+    if (!p) shard.pending.set(userID, (p = { offline: undefined, since: Date.now() }));
+    for (const x of offline) addOffline(p, x);
     if (shard.pending.size >= batchSize) flush(shard);
   }
 
