@@ -3,8 +3,7 @@
 // clients can (closed loop) and reports sustained messages/s; stage 3 ramps an open loop (fixed schedule, ×1.5 a
 // step) to the highest rate with p99 under 50 ms. The same clients and frames run against imgate (stored in SQLite) and, in the same
 // run, against the peers relaying from memory: bare Bun.serve (the floor under imgate), node + ws, Socket.IO.
-import { readdirSync } from "node:fs";
-import { latencySeries, percentile, procCpu, progress, round, startImgate, startWorker, users, workerPairs, writeResult, type Worker } from "./lib/harness.js";
+import { cpuPerEvent, latencySeries, percentile, progress, round, threadCpuMs, startImgate, startWorker, users, workerPairs, writeResult, type Worker } from "./lib/harness.js";
 import { startNodeWs, startRawBun, startSocketIO, type PeerServer } from "./lib/peers.js";
 
 interface Target {
@@ -14,34 +13,6 @@ interface Target {
   pid: number;
   rssKB(): number;
   stop(): Promise<void>;
-}
-
-/** CPU time (ms) of each thread of `pid` so far, by thread name (/proc/<pid>/task/<tid>/stat: comm, utime + stime). */
-function threadCpuMs(pid: number): Map<string, number> {
-  const out = new Map<string, number>();
-  let tids: string[] = [];
-  try {
-    tids = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return out;
-  }
-  for (const tid of tids) {
-    const t = procCpu(`/proc/${pid}/task/${tid}/stat`); // undefined: the thread ended meanwhile
-    if (t) out.set(t.comm, (out.get(t.comm) ?? 0) + t.ms);
-  }
-  return out;
-}
-
-/** Server CPU per delivered message over a stage: all threads, and per thread name (µs). */
-function cpuPerMessage(before: Map<string, number>, after: Map<string, number>, delivered: number) {
-  const perThread: Record<string, number> = {};
-  let total = 0;
-  for (const [name, ms] of after) {
-    const used = ms - (before.get(name) ?? 0);
-    total += used;
-    if (used > 0) perThread[name] = round((used * 1000) / Math.max(1, delivered), 1);
-  }
-  return { totalUs: round((total * 1000) / Math.max(1, delivered), 1), perThreadUs: perThread };
 }
 
 export async function chat(quick: boolean) {
@@ -77,7 +48,7 @@ export async function chat(quick: boolean) {
       const cpu0 = threadCpuMs(target.pid);
       await Promise.all(ws.map((w, i) => w.call({ cmd: "chat", pairs: pairList(i), ratePerSec: rate / workers, durationMs: ms })));
       const s = await summarize(rate, ms);
-      return { ...s, serverCpuPerMessage: cpuPerMessage(cpu0, threadCpuMs(target.pid), s.delivered) };
+      return { ...s, serverCpuPerMessage: cpuPerEvent(cpu0, threadCpuMs(target.pid), s.delivered) };
     };
     /**
      * Open-loop ramp: messages leave on a fixed schedule whatever the replies do, the rate ×1.5 a step from 2,000;

@@ -96,6 +96,7 @@ npm run bench -- cluster     # two nodes on one Redis, imgate vs Socket.IO + Red
 npm run bench -- slow        # fast clients next to clients that stopped reading (~1 min)
 npm run bench -- scale       # the scale model's inputs (Redis ops, bytes, memory, CPU per login and message) and its check (~2 min)
 npm run bench -- storm       # a drained node's reconnect storm on the survivor: all at once vs over 10 s (~1 min)
+npm run bench -- handshake   # server CPU per handshake by thread: first logins, then three login storms, vs bare Bun (~1 min)
 npm run bench -- soak --seconds 600   # bounded mixed load: memory and latency drift
 # add --quick for a short run; then: npm run bench:report
 \`\`\`
@@ -156,6 +157,30 @@ processes, each bound to its own 127.0.0.x (RSS is the sum over the server's pro
 
 imgate: ${sc.ratioToRawBun}× raw Bun per connection at this scale.
 ` : ""}`);
+}
+
+const hs = load("handshake");
+if (hs) {
+  const threads = (c: { totalUs: number; perThreadUs: Record<string, number> }) =>
+    `${c.totalUs} µs (${Object.entries(c.perThreadUs).map(([k, v]) => `${k} ${v}`).join(", ")})`;
+  const row = (name: string, r: any) =>
+    `| ${name} | ${threads(r.first.cpu)} | ${r.storms.map((x: any) => x.cpu.totalUs).join(", ")} µs | ${threads(r.storms.at(-1).cpu)} |`;
+  out.push(`## handshake (${n(hs.connections)} clients from ${hs.clientProcesses} processes)
+${ranOn(hs)}
+
+Server CPU per handshake, by thread (/proc; "bun.exe" is the event loop, "Worker" imgate's store thread): first
+connects (imgate: tokens it has not seen, checked in on the store thread), then everyone closes and reconnects at once,
+${hs.storms} times (imgate: the tokens kept when their connections closed, no signature or state check). The last storm
+is the one compared: the first ones still carry JIT compilation. The idle scenario's login storm is the same
+measurement at 19,000 connections.
+
+| server | first connects | storms | last storm |
+|---|---|---|---|
+${row("bare `Bun.serve`", hs.rawBun)}
+${row("imgate", hs.imgate)}
+
+imgate over the bare upgrade: first connects ${hs.firstRatioToRawBun}×, login storm ${hs.stormRatioToRawBun}×.
+`);
 }
 
 const chat = load("chat");

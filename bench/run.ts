@@ -3,6 +3,7 @@ import { burst } from "./burst.js";
 import { chat } from "./chat.js";
 import { cluster } from "./cluster.js";
 import { fanout } from "./fanout.js";
+import { handshake } from "./handshake.js";
 import { history } from "./history.js";
 import { idle } from "./idle.js";
 import { presence } from "./presence.js";
@@ -11,7 +12,7 @@ import { scale } from "./scale.js";
 import { soak } from "./soak.js";
 import { storm } from "./storm.js";
 
-const scenarios: Record<string, (quick: boolean) => Promise<void>> = { burst, chat, cluster, fanout, history, idle, presence, scale, slow, soak, storm };
+const scenarios: Record<string, (quick: boolean) => Promise<void>> = { burst, chat, cluster, fanout, handshake, history, idle, presence, scale, slow, soak, storm };
 const args = process.argv.slice(2);
 // Positional: the scenario (a value following --seconds is not one).
 const [name] = args.filter((a, i) => !a.startsWith("--") && args[i - 1] !== "--seconds");

@@ -1,5 +1,5 @@
 // Shared pieces of the benchmark scenarios: server processes, worker processes, stats, result files.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir, cpus } from "node:os";
 import { join } from "node:path";
 import { signToken } from "../../src/backend/embedded/jwt.js";
@@ -215,4 +215,32 @@ export function writeResult(name: string, result: Record<string, unknown>) {
 
 export function progress(msg: string) {
   process.stderr.write(`[bench] ${msg}\n`);
+}
+
+/** CPU time (ms) of each thread of `pid` so far, by thread name (/proc/<pid>/task/<tid>/stat: comm, utime + stime). */
+export function threadCpuMs(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  let tids: string[] = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    const t = procCpu(`/proc/${pid}/task/${tid}/stat`); // undefined: the thread ended meanwhile
+    if (t) out.set(t.comm, (out.get(t.comm) ?? 0) + t.ms);
+  }
+  return out;
+}
+
+/** Server CPU per event (a delivered message, a handshake) over a stage: all threads, and per thread name (µs). */
+export function cpuPerEvent(before: Map<string, number>, after: Map<string, number>, events: number) {
+  const perThread: Record<string, number> = {};
+  let total = 0;
+  for (const [name, ms] of after) {
+    const used = ms - (before.get(name) ?? 0);
+    total += used;
+    if (used > 0) perThread[name] = round((used * 1000) / Math.max(1, events), 1);
+  }
+  return { totalUs: round((total * 1000) / Math.max(1, events), 1), perThreadUs: perThread };
 }
