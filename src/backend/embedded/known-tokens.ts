@@ -70,7 +70,7 @@ export function logKicks(states: TokenStates, maxLog = MAX_KICK_LOG): TokenState
  * its claims are read again from the token itself when it comes back (its signature was checked when it was kept).
  * A token comes here when its connection closes and leaves when it is used again, so connected clients cost nothing.
  */
-export function knownTokens(kicks: KickLog, max = MAX_KNOWN_TOKENS): VerifiedTokens & { readonly size: number } {
+export function knownTokens(kicks: KickLog, max = MAX_KNOWN_TOKENS): VerifiedTokens {
   const known = new BoundedMap<string, number>(max);
   return {
     position: () => kicks.now(),
@@ -85,9 +85,6 @@ export function knownTokens(kicks: KickLog, max = MAX_KNOWN_TOKENS): VerifiedTok
     },
     set(token: string, readAt: number): void {
       known.set(token, readAt);
-    },
-    get size() {
-      return known.size;
     },
   };
 }

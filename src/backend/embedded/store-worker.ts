@@ -12,7 +12,9 @@ import type { Args, FromWorker, Result, StoreOp, StoreReply, StoreRequest, ToWor
 
 declare const self: Worker;
 
-type Handlers = { [K in StoreOp]: (a: Args<K>) => Result<K> | Promise<Result<K>> };
+/** Every request but a token check-in, which is committed with the others waiting beside it (commitCheckIns). */
+type HandledOp = Exclude<StoreOp, "checkInToken">;
+type Handlers = { [K in HandledOp]: (a: Args<K>) => Result<K> | Promise<Result<K>> };
 
 function handlersFor(store: MessageStore, tokens: ReturnType<typeof tokenStatesOn>, directory: SqliteDirectory): Handlers {
   return {
@@ -33,7 +35,6 @@ function handlersFor(store: MessageStore, tokens: ReturnType<typeof tokenStatesO
     setGroup: ({ groupID, userIDs }) => (directory.replaceMembers(groupID, userIDs), null),
     listGroups: () => store.listGroups(),
     prune: ({ maxAgeMs, maxPerConversation }) => store.prune(maxAgeMs, maxPerConversation),
-    checkInToken: ({ token, userID, platformID }) => tokens.checkIn(token, userID, platformID) ?? null,
     invalidateOthers: ({ preservedToken, userID, platformID }) => (tokens.invalidateOthers(preservedToken, userID, platformID), null),
     kickTokens: ({ tokens: list }) => (tokens.kick(list), null),
     kickAllTokens: ({ userID, platformID }) => (tokens.kickAll(userID, platformID), null),
@@ -97,7 +98,7 @@ function run(req: StoreRequest) {
   }
   commitCheckIns();
   try {
-    const h = handlers![req.op] as (a: unknown) => unknown;
+    const h = handlers![req.op as HandledOp] as (a: unknown) => unknown;
     const v = h(req.args);
     if (v instanceof Promise) v.then((value) => reply({ id: req.id, ok: true, value }), (e) => fail(req.id, e));
     else reply({ id: req.id, ok: true, value: v });
